@@ -1,0 +1,81 @@
+"""Extensions only; metadata lives in pyproject.toml.
+
+build_ext options (also readable from the environment, for pip):
+  --llhttp-src DIR      llhttp's C files from DIR (FASTSNAKE_LLHTTP_SRC)
+  --use-system-llhttp   link the system's libllhttp instead of compiling it
+  --cython-annotate     write Cython's HTML annotation next to each .pyx
+  --debug-build         -O0 -g and Cython's line tracing off, asserts kept
+"""
+
+import os
+import pathlib
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from buildtools.llhttp_source import LLHTTP_FILES, llhttp_source_dir  # noqa: E402
+
+SRC = "src/fastsnake"
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+
+class fastsnake_build_ext(build_ext):
+    user_options = build_ext.user_options + [
+        ("llhttp-src=", None, "folder with llhttp's api.c, http.c, llhttp.c, llhttp.h"),
+        ("use-system-llhttp", None, "link against the system's libllhttp"),
+        ("cython-annotate", None, "produce Cython HTML annotations"),
+        ("debug-build", None, "build without optimisation, with symbols"),
+    ]
+    boolean_options = build_ext.boolean_options + [
+        "use-system-llhttp", "cython-annotate", "debug-build"]
+
+    def initialize_options(self):
+        super().initialize_options()
+        self.llhttp_src = None
+        self.use_system_llhttp = env_flag("FASTSNAKE_USE_SYSTEM_LLHTTP")
+        self.cython_annotate = env_flag("FASTSNAKE_CYTHON_ANNOTATE")
+        self.debug_build = env_flag("FASTSNAKE_DEBUG_BUILD")
+
+    def finalize_options(self):
+        from Cython.Build import cythonize
+
+        if not self.use_system_llhttp:
+            lib = llhttp_source_dir(self.llhttp_src)
+            http_ext = next(e for e in self.distribution.ext_modules if e.name.endswith("_http"))
+            # Every module that cimports _http sees llhttp's struct layout.
+            for ext in self.distribution.ext_modules:
+                if str(lib) not in ext.include_dirs:
+                    ext.include_dirs.append(str(lib))
+            # finalize_options can run more than once (editable installs).
+            for source in (str(lib / n) for n in LLHTTP_FILES if n.endswith(".c")):
+                if source not in http_ext.sources:
+                    http_ext.sources.append(source)
+        else:
+            for ext in self.distribution.ext_modules:
+                if ext.name.endswith("_http") and "llhttp" not in ext.libraries:
+                    ext.libraries.append("llhttp")
+        extra = ["-O0", "-g", "-UNDEBUG"] if self.debug_build else ["-O2"]
+        for ext in self.distribution.ext_modules:
+            ext.extra_compile_args = [a for a in ext.extra_compile_args if a not in extra] + extra
+        self.distribution.ext_modules = cythonize(
+            self.distribution.ext_modules,
+            annotate=self.cython_annotate,
+            compiler_directives={"language_level": "3", "embedsignature": True,
+                                 "boundscheck": False, "wraparound": False,
+                                 "cdivision": True},
+        )
+        super().finalize_options()
+
+
+setup(
+    ext_modules=[
+        Extension("fastsnake._http", [f"{SRC}/_http.pyx"]),
+        Extension("fastsnake._wsgi", [f"{SRC}/_wsgi.pyx"]),
+    ],
+    cmdclass={"build_ext": fastsnake_build_ext},
+)

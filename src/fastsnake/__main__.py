@@ -1,0 +1,5 @@
+import sys
+
+from fastsnake.cli import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+# The interface _wsgi and _asgi cimport: the protocol, the parsed request,
+# and the two classes an adapter subclasses (Handler, Exchange).
+
+from fastsnake cimport _llhttp as llhttp
+
+
+cdef class HttpRequest:
+    # What the parser learnt, handed to the adapter at end of headers.
+    cdef readonly bytes method
+    cdef readonly bytes target          # request-target as received
+    cdef readonly bytes path            # target up to '?'
+    cdef readonly bytes query           # after '?', b"" if none
+    cdef readonly list headers          # [(name, value)] as received, bytes
+    cdef readonly bytes host            # the Host header's value, b"" if absent
+    cdef readonly int http_minor        # 0 or 1
+    cdef readonly bint keep_alive
+    cdef readonly bint expect_continue
+    cdef readonly bint chunked
+    cdef readonly long long content_length   # -1 when not given
+    cdef readonly bytes upgrade         # the Upgrade header when llhttp saw one
+
+
+cdef class Exchange:
+    # One request/response on a connection; adapters subclass it.
+    cdef HttpProtocol proto
+    cdef HttpRequest request
+    cdef int on_body(self, bytes chunk) except -1
+    cdef int on_body_complete(self) except -1
+    cdef int on_writable(self) except -1
+    cdef int on_connection_lost(self) except -1
+
+
+cdef class Handler:
+    # Makes an Exchange for each request; one per served app.
+    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request)
+
+
+cdef class Limits:
+    cdef readonly Py_ssize_t max_request_line
+    cdef readonly Py_ssize_t max_header_size
+    cdef readonly Py_ssize_t max_header_count
+    cdef readonly long long max_body_size     # -1: unlimited
+    cdef readonly double read_header_timeout  # 0: none
+    cdef readonly double read_body_timeout
+    cdef readonly double write_timeout
+    cdef readonly double idle_timeout
+
+
+cdef class HttpProtocol:
+    # --- per connection
+    cdef object loop
+    cdef object transport
+    cdef object router
+    cdef Handler handler
+    cdef Limits limits
+    cdef llhttp.llhttp_t parser
+    cdef readonly object peer        # (host, port) or None
+    cdef readonly object sockname
+    cdef bint closed
+    cdef bint closing                # no new requests: shutdown or Connection: close
+    cdef bint reading_paused
+    cdef bint writing_paused
+    cdef int pause_reasons
+    cdef double deadline
+    cdef int deadline_kind
+    cdef object pending_data         # bytes not yet parsed (pipelining)
+    cdef Py_ssize_t pending_offset
+    cdef int parse_state
+
+    # --- per request, while parsing
+    cdef bytes url
+    cdef list headers
+    cdef bytes header_name
+    cdef bytes header_value
+    cdef Py_ssize_t header_bytes
+    cdef int host_count
+    cdef bytes host
+    cdef bint saw_transfer_encoding
+    cdef bint transfer_encoding_ok
+    cdef bint expect_continue
+    cdef bytes upgrade
+    cdef long long body_received
+    cdef int error_status
+    cdef object stashed_error
+
+    # --- per request, while answering
+    cdef Exchange exchange
+    cdef HttpRequest request
+    cdef bint response_started
+    cdef bint response_chunked
+    cdef bint response_no_body
+    cdef bint response_close
+    cdef bint continue_sent
+    cdef long long response_remaining   # -1: not bounded by Content-Length
+
+    cdef bint in_feed
+
+    cdef int feed(self) except -1
+    cdef int feed_loop(self) except -1
+    cdef parse_failed(self, llhttp.llhttp_errno_t err)
+    cdef close_gracefully(self)
+    cdef bytearray make_head(self, bytes status_line, list headers, long long length)
+    cdef int start_request(self) except -1
+    cdef int finish_message(self) except -1
+    cdef int reset_request(self)
+    cdef int pause_for(self, int reason)
+    cdef int resume_for(self, int reason)
+    cdef int set_deadline(self, int kind, double seconds)
+    cdef int expire(self)
+
+    # The response API adapters call.
+    cdef int send_continue(self) except -1
+    cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
+    cdef int start_response(self, bytes status_line, list headers, long long length) except -1
+    cdef int write_body(self, object data) except -1
+    cdef int end_response(self) except -1
+    cdef int abort_response(self) except -1
+    cdef int send_error(self, int status, str detail) except -1
+    cdef bint is_writable(self)
+    cdef bint is_closed(self)
+    cdef object get_transport(self)

@@ -1,0 +1,830 @@
+# cython: language_level=3
+"""HTTP/1.1 server protocol on llhttp's C callbacks.
+
+Theory of operation
+-------------------
+One HttpProtocol per connection. Bytes from the transport go to llhttp, whose
+C callbacks collect the request line and headers into per-request fields. The
+parser is *paused* at two points so that adapter code never runs inside
+llhttp_execute (which must not be re-entered):
+
+  * at the end of headers, when the message has a body: the feed loop builds
+    the Exchange (the adapter's per-request object) and resumes parsing, so
+    body bytes stream into Exchange.on_body;
+  * at the end of every message: the feed loop tells the Exchange the body is
+    complete and stops. Parsing of the next pipelined request resumes only
+    once the response has ended, so requests are answered in order and at most
+    one read's worth of pipelined bytes waits here (reading is paused
+    meanwhile).
+
+States (parse_state):  IDLE -> HEADERS -> BODY -> DONE -> (response ends) IDLE
+Errors found by llhttp or by our limits answer with a status (RFC 9112 and
+DESIGN.md section 3), shut the write side and close: a "lingering close", so a
+client still sending its body reads the error instead of a reset.
+
+Timeouts are deadlines checked by sweep(), which the worker calls from a
+periodic tick; setting a deadline costs one float store per request.
+"""
+
+import logging
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memchr
+
+from fastsnake cimport _llhttp as llhttp
+
+cdef object log = logging.getLogger("fastsnake.http")
+
+include "consts.pxi"
+
+cdef enum:
+    # Parse states.
+    S_IDLE = 0
+    S_HEADERS = 1
+    S_BODY = 2
+    S_DONE = 3
+    S_CLOSED = 4
+
+cdef enum:
+    # What a deadline means when it passes.
+    D_NONE = 0
+    D_HEADER = 1
+    D_BODY = 2
+    D_IDLE = 3
+    D_WRITE = 4
+    D_LINGER = 5
+
+
+# ---------------------------------------------------------------- shared state
+# The clock and Date line are refreshed by tick(); every connection is in
+# g_connections so that sweep() and drain() can reach it.
+
+cdef double g_now = 0.0
+cdef bytes g_date_line = b""
+cdef set g_connections = set()
+cdef llhttp.llhttp_settings_t g_settings
+cdef list g_method_names = []
+cdef dict g_reason_phrases = {}
+
+
+def tick(double monotonic_now, bytes date_value):
+    """Advance the clock and the cached Date value; expire late connections."""
+    global g_now, g_date_line
+    g_now = monotonic_now
+    g_date_line = b"date: " + date_value + b"\r\n"
+    cdef HttpProtocol proto
+    for proto in list(g_connections):
+        if proto.deadline_kind != D_NONE and proto.deadline <= g_now:
+            proto.expire()
+
+
+def connection_count():
+    return len(g_connections)
+
+
+def begin_drain():
+    """Stop taking new requests: idle connections close now, busy ones after
+    their current response."""
+    cdef HttpProtocol proto
+    for proto in list(g_connections):
+        proto.closing = True
+        if proto.exchange is None and proto.parse_state == S_IDLE:
+            proto.transport.close()
+
+
+def abort_all():
+    cdef HttpProtocol proto
+    for proto in list(g_connections):
+        proto.transport.abort()
+
+
+def reason_phrase(int status):
+    return g_reason_phrases.get(status, b"Unknown")
+
+
+cdef _init_tables():
+    global g_date_line
+    import email.utils
+    import http
+    # The worker's tick() keeps this fresh; a value exists before the first tick.
+    g_date_line = b"date: " + email.utils.formatdate(usegmt=True).encode("ascii") + b"\r\n"
+    cdef int i
+    for status in http.HTTPStatus:
+        g_reason_phrases[status.value] = status.phrase.encode("latin-1")
+    # Filled on first use: llhttp_method_name aborts on numbers it lacks.
+    for i in range(256):
+        g_method_names.append(None)
+
+
+cdef bytes method_name(int number):
+    cdef bytes name = g_method_names[number]
+    if name is None:
+        name = llhttp.llhttp_method_name(<llhttp.llhttp_method_t>number)
+        g_method_names[number] = name
+    return name
+
+
+_init_tables()
+
+
+# ------------------------------------------------------------ request object
+
+cdef class HttpRequest:
+    """The parsed head of one request (see _http.pyi)."""
+
+    def __repr__(self):
+        return f"<HttpRequest {self.method!r} {self.target!r} HTTP/1.{self.http_minor}>"
+
+
+# -------------------------------------------------------- adapter interfaces
+
+cdef class Exchange:
+    """Base of an adapter's per-request object; every hook defaults to no-op."""
+
+    cdef int on_body(self, bytes chunk) except -1:
+        return 0
+
+    cdef int on_body_complete(self) except -1:
+        return 0
+
+    cdef int on_writable(self) except -1:
+        return 0
+
+    cdef int on_connection_lost(self) except -1:
+        return 0
+
+
+cdef class Handler:
+    """Base of an adapter's per-app object."""
+
+    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+        raise NotImplementedError
+
+
+cdef class EmptyResponse(Exchange):
+    # What Caddy gives a request that no route handles: 200 with no body.
+    cdef int on_body_complete(self) except -1:
+        self.proto.send_response(b"200 OK", [], b"")
+        return 0
+
+
+cdef class Limits:
+    """Plain limits and timeouts for one listener (seconds; 0 disables)."""
+
+    def __init__(self, max_request_line=8192, max_header_size=16384, max_header_count=100,
+                 max_body_size=None, read_header_timeout=60.0, read_body_timeout=None,
+                 write_timeout=None, idle_timeout=300.0):
+        self.max_request_line = max_request_line
+        self.max_header_size = max_header_size
+        self.max_header_count = max_header_count
+        self.max_body_size = -1 if max_body_size is None else max_body_size
+        self.read_header_timeout = read_header_timeout or 0.0
+        self.read_body_timeout = read_body_timeout or 0.0
+        self.write_timeout = write_timeout or 0.0
+        self.idle_timeout = idle_timeout or 0.0
+
+
+# ------------------------------------------------------------ llhttp callbacks
+# Each is noexcept: Python errors are stashed on the protocol and reported to
+# llhttp as HPE_USER; feed() turns them into a response.
+
+cdef inline HttpProtocol proto_of(llhttp.llhttp_t* parser):
+    return <HttpProtocol>parser.data
+
+
+cdef int fail(HttpProtocol proto, int status, str reason) noexcept:
+    proto.error_status = status
+    proto.stashed_error = reason
+    return llhttp.HPE_USER
+
+
+cdef int cb_message_begin(llhttp.llhttp_t* parser) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    proto.reset_request()
+    proto.parse_state = S_HEADERS
+    if proto.limits.read_header_timeout > 0:
+        proto.set_deadline(D_HEADER, proto.limits.read_header_timeout)
+    return 0
+
+
+cdef int cb_url(llhttp.llhttp_t* parser, const char* at, size_t length) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    try:
+        chunk = PyBytes_FromStringAndSize(at, length)
+        proto.url = chunk if proto.url is None else proto.url + chunk
+        if PyBytes_GET_SIZE(proto.url) > proto.limits.max_request_line:
+            return fail(proto, 414, "request-target too long")
+    except BaseException as exc:
+        proto.stashed_error = exc
+        return llhttp.HPE_USER
+    return 0
+
+
+cdef int cb_header_field(llhttp.llhttp_t* parser, const char* at, size_t length) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    try:
+        proto.header_bytes += length
+        if proto.header_bytes > proto.limits.max_header_size:
+            return fail(proto, 431, "header section too large")
+        chunk = PyBytes_FromStringAndSize(at, length)
+        proto.header_name = chunk if proto.header_name is None else proto.header_name + chunk
+    except BaseException as exc:
+        proto.stashed_error = exc
+        return llhttp.HPE_USER
+    return 0
+
+
+cdef int cb_header_value(llhttp.llhttp_t* parser, const char* at, size_t length) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    try:
+        proto.header_bytes += length
+        if proto.header_bytes > proto.limits.max_header_size:
+            return fail(proto, 431, "header section too large")
+        chunk = PyBytes_FromStringAndSize(at, length)
+        proto.header_value = chunk if proto.header_value is None else proto.header_value + chunk
+    except BaseException as exc:
+        proto.stashed_error = exc
+        return llhttp.HPE_USER
+    return 0
+
+
+cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    cdef bytes name
+    cdef bytes value
+    cdef Py_ssize_t n
+    try:
+        name = proto.header_name
+        value = proto.header_value if proto.header_value is not None else b""
+        proto.header_name = None
+        proto.header_value = None
+        if len(proto.headers) >= proto.limits.max_header_count:
+            return fail(proto, 431, "too many header fields")
+        proto.headers.append((name, value))
+        # A few fields change how the message is framed or answered.
+        n = PyBytes_GET_SIZE(name)
+        if n == 4 and name.lower() == b"host":
+            proto.host_count += 1
+            proto.host = value
+        elif n == 17 and name.lower() == b"transfer-encoding":
+            # RFC 9112 6.1: we know only "chunked", and it must be the final
+            # (here: the only) coding; anything else is 501 (RFC 9110 15.6.2).
+            if proto.saw_transfer_encoding:
+                proto.transfer_encoding_ok = False
+            proto.saw_transfer_encoding = True
+            proto.transfer_encoding_ok = value.strip().lower() == b"chunked" and (
+                proto.transfer_encoding_ok)
+        elif n == 6 and name.lower() == b"expect":
+            if value.strip().lower() != b"100-continue":
+                return fail(proto, 417, "unsupported expectation")
+            proto.expect_continue = True
+        elif n == 7 and name.lower() == b"upgrade":
+            proto.upgrade = value
+    except BaseException as exc:
+        proto.stashed_error = exc
+        return llhttp.HPE_USER
+    return 0
+
+
+cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    cdef HttpRequest req
+    cdef bytes url
+    cdef Py_ssize_t q
+    try:
+        if parser.http_major != 1:
+            return fail(proto, 505, "HTTP version not supported")
+        if proto.saw_transfer_encoding:
+            if parser.http_minor == 0:
+                return fail(proto, 400, "Transfer-Encoding in an HTTP/1.0 request")
+            if not proto.transfer_encoding_ok:
+                return fail(proto, 501, "unsupported transfer coding")
+        if parser.http_minor == 1 and proto.host_count != 1:
+            return fail(proto, 400, "HTTP/1.1 request without exactly one Host")
+        if proto.host_count > 1:
+            return fail(proto, 400, "more than one Host")
+        url = proto.url if proto.url is not None else b""
+        req = HttpRequest.__new__(HttpRequest)
+        req.method = method_name(parser.method)
+        req.target = url
+        q = url.find(b"?")
+        if q < 0:
+            req.path = url
+            req.query = b""
+        else:
+            req.path = url[:q]
+            req.query = url[q + 1:]
+        req.headers = proto.headers
+        req.host = proto.host if proto.host is not None else b""
+        req.http_minor = parser.http_minor
+        req.upgrade = proto.upgrade
+        req.keep_alive = (llhttp.llhttp_should_keep_alive(parser) and not parser.upgrade
+                          and not proto.closing)
+        req.chunked = (parser.flags & llhttp.F_CHUNKED) != 0
+        if parser.flags & llhttp.F_CONTENT_LENGTH:
+            req.content_length = parser.content_length
+            if 0 <= proto.limits.max_body_size < req.content_length:
+                return fail(proto, 413, "request body too large")
+        else:
+            req.content_length = -1
+        req.expect_continue = proto.expect_continue and parser.http_minor == 1
+        proto.request = req
+        if proto.limits.read_body_timeout > 0:
+            proto.set_deadline(D_BODY, proto.limits.read_body_timeout)
+        else:
+            proto.set_deadline(D_NONE, 0)
+        if req.chunked or req.content_length > 0:
+            # Pause so the feed loop starts the exchange before body bytes flow.
+            proto.parse_state = S_BODY
+            return llhttp.HPE_PAUSED
+        return 0
+    except BaseException as exc:
+        proto.stashed_error = exc
+        return llhttp.HPE_USER
+
+
+cdef int cb_body(llhttp.llhttp_t* parser, const char* at, size_t length) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    try:
+        proto.body_received += length
+        if 0 <= proto.limits.max_body_size < proto.body_received:
+            return fail(proto, 413, "request body too large")
+        if proto.exchange is not None:
+            proto.exchange.on_body(PyBytes_FromStringAndSize(at, length))
+    except BaseException as exc:
+        proto.stashed_error = exc
+        return llhttp.HPE_USER
+    return 0
+
+
+cdef int cb_message_complete(llhttp.llhttp_t* parser) noexcept:
+    cdef HttpProtocol proto = proto_of(parser)
+    proto.parse_state = S_DONE
+    return llhttp.HPE_PAUSED
+
+
+llhttp.llhttp_settings_init(&g_settings)
+g_settings.on_message_begin = cb_message_begin
+g_settings.on_url = cb_url
+g_settings.on_header_field = cb_header_field
+g_settings.on_header_value = cb_header_value
+g_settings.on_header_value_complete = cb_header_value_complete
+g_settings.on_headers_complete = cb_headers_complete
+g_settings.on_body = cb_body
+g_settings.on_message_complete = cb_message_complete
+
+
+cdef bint has_forbidden_byte(bytes data):
+    # CR, LF and NUL would let an app split a response (RFC 9110 5.5).
+    cdef const char* p = PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    return (memchr(p, 13, n) != NULL or memchr(p, 10, n) != NULL
+            or memchr(p, 0, n) != NULL)
+
+
+# ------------------------------------------------------------------ protocol
+
+cdef class HttpProtocol:
+    """asyncio Protocol serving HTTP/1.1 on one connection (see module doc)."""
+
+    def __cinit__(self):
+        llhttp.llhttp_init(&self.parser, llhttp.HTTP_REQUEST, &g_settings)
+        self.parser.data = <void*>self
+
+    def __init__(self, loop, Handler handler, Limits limits, router=None):
+        self.loop = loop
+        self.handler = handler
+        self.limits = limits
+        self.router = router
+        self.parse_state = S_IDLE
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self.sockname = transport.get_extra_info("sockname")
+        g_connections.add(self)
+        if self.limits.read_header_timeout > 0:
+            self.set_deadline(D_HEADER, self.limits.read_header_timeout)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.parse_state = S_CLOSED
+        g_connections.discard(self)
+        cdef Exchange exchange = self.exchange
+        if exchange is not None:
+            self.exchange = None
+            try:
+                exchange.on_connection_lost()
+            except BaseException:
+                log.exception("error while abandoning a request")
+
+    def data_received(self, bytes data):
+        if self.parse_state == S_CLOSED or self.deadline_kind == D_LINGER:
+            return  # lingering close: discard what the client still sends
+        if self.pending_data is None:
+            self.pending_data = data
+            self.pending_offset = 0
+        else:
+            self.pending_data = self.pending_data[self.pending_offset:] + data
+            self.pending_offset = 0
+        try:
+            self.feed()
+        except BaseException:
+            log.exception("internal error in the HTTP protocol")
+            self.transport.abort()
+
+    def eof_received(self):
+        # A client may half-close after its request; keep the write side open
+        # while a response is owed, close otherwise.
+        if self.exchange is not None or self.parse_state == S_DONE:
+            self.closing = True
+            return True
+        return False
+
+    def pause_writing(self):
+        self.writing_paused = True
+        if self.limits.write_timeout > 0:
+            self.set_deadline(D_WRITE, self.limits.write_timeout)
+
+    def resume_writing(self):
+        self.writing_paused = False
+        if self.deadline_kind == D_WRITE:
+            self.set_deadline(D_NONE, 0)
+        if self.exchange is not None:
+            try:
+                self.exchange.on_writable()
+            except BaseException:
+                log.exception("error while resuming a response")
+                self.transport.abort()
+
+    # -- parsing
+
+    cdef int feed(self) except -1:
+        self.in_feed = True
+        try:
+            self.feed_loop()
+        finally:
+            self.in_feed = False
+        return 0
+
+    cdef int feed_loop(self) except -1:
+        cdef object data
+        cdef const char* start
+        cdef const char* stop
+        cdef Py_ssize_t size
+        cdef llhttp.llhttp_errno_t err
+        while self.pending_data is not None and self.parse_state != S_CLOSED:
+            if self.parse_state == S_DONE:
+                # The response to the previous request is still being written.
+                self.pause_for(PAUSE_PIPELINE)
+                return 0
+            data = self.pending_data
+            size = PyBytes_GET_SIZE(data) - self.pending_offset
+            if size <= 0:
+                self.pending_data = None
+                break
+            start = PyBytes_AS_STRING(data) + self.pending_offset
+            err = llhttp.llhttp_execute(&self.parser, start, size)
+            if err == llhttp.HPE_OK:
+                self.pending_data = None
+                break
+            if err == llhttp.HPE_PAUSED:
+                stop = llhttp.llhttp_get_error_pos(&self.parser)
+                self.pending_offset += stop - start
+                llhttp.llhttp_resume(&self.parser)
+                if self.parse_state == S_BODY:
+                    self.start_request()
+                elif self.parse_state == S_DONE:
+                    self.finish_message()
+                continue
+            if err == llhttp.HPE_PAUSED_UPGRADE:
+                # The rest belongs to the upgraded protocol, if the adapter takes it.
+                stop = llhttp.llhttp_get_error_pos(&self.parser)
+                self.pending_offset += stop - start
+                return 0
+            self.parse_failed(err)
+            return 0
+        if self.pending_data is None:
+            self.resume_for(PAUSE_PIPELINE)
+        return 0
+
+    cdef parse_failed(self, llhttp.llhttp_errno_t err):
+        cdef int status = self.error_status
+        if status == 0:
+            if err == llhttp.HPE_USER and isinstance(self.stashed_error, BaseException):
+                log.error("internal error while parsing a request",
+                          exc_info=self.stashed_error)
+                status = 500
+            elif err == llhttp.HPE_INVALID_VERSION:
+                status = 505
+            else:
+                status = 400
+        detail = self.stashed_error if isinstance(self.stashed_error, str) else (
+            llhttp.llhttp_get_error_reason(&self.parser) or b"").decode("latin-1", "replace")
+        log.debug("refusing request from %s: %d %s", self.peer, status, detail)
+        self.pending_data = None
+        if self.response_started:
+            self.abort_response()
+        else:
+            self.send_error(status, detail)
+
+    cdef int start_request(self) except -1:
+        cdef Handler handler = self.handler
+        cdef HttpRequest req = self.request
+        if self.router is not None:
+            handler = self.router.select(req)
+        if handler is None:
+            self.exchange = EmptyResponse.__new__(EmptyResponse)
+            self.exchange.proto = self
+            self.exchange.request = req
+        else:
+            self.exchange = handler.new_exchange(self, req)
+        return 0
+
+    cdef int finish_message(self) except -1:
+        if self.exchange is None:
+            self.start_request()
+        if self.exchange is not None:
+            self.exchange.on_body_complete()
+        return 0
+
+    cdef int reset_request(self):
+        self.url = None
+        self.headers = []
+        self.header_name = None
+        self.header_value = None
+        self.header_bytes = 0
+        self.host_count = 0
+        self.host = None
+        self.saw_transfer_encoding = False
+        self.transfer_encoding_ok = True
+        self.expect_continue = False
+        self.upgrade = None
+        self.body_received = 0
+        self.error_status = 0
+        self.stashed_error = None
+        self.response_started = False
+        self.response_chunked = False
+        self.response_no_body = False
+        self.response_close = False
+        self.continue_sent = False
+        self.response_remaining = -1
+        return 0
+
+    # -- flow control and deadlines
+
+    cdef int pause_for(self, int reason):
+        if self.pause_reasons == 0 and not self.closed:
+            self.transport.pause_reading()
+        self.pause_reasons |= reason
+        return 0
+
+    cdef int resume_for(self, int reason):
+        if self.pause_reasons & reason:
+            self.pause_reasons &= ~reason
+            if self.pause_reasons == 0 and not self.closed:
+                self.transport.resume_reading()
+        return 0
+
+    cdef int set_deadline(self, int kind, double seconds):
+        self.deadline_kind = kind
+        self.deadline = g_now + seconds
+        return 0
+
+    cdef int expire(self):
+        cdef int kind = self.deadline_kind
+        self.deadline_kind = D_NONE
+        if self.closed:
+            return 0
+        if kind == D_HEADER and self.parse_state == S_HEADERS:
+            self.send_error(408, "timed out reading the request head")
+        elif kind == D_BODY and self.parse_state == S_BODY and not self.response_started:
+            self.send_error(408, "timed out reading the request body")
+        else:
+            # Idle keep-alive, a stalled writer, a client that never spoke,
+            # or the end of a lingering close.
+            self.transport.abort() if kind == D_WRITE else self.transport.close()
+        return 0
+
+    # -- responses (called by adapters)
+
+    cdef bint is_writable(self):
+        return not self.writing_paused and not self.closed
+
+    cdef bint is_closed(self):
+        return self.closed
+
+    cdef object get_transport(self):
+        return self.transport
+
+    cdef int send_continue(self) except -1:
+        # RFC 9110 10.1.1: only for HTTP/1.1 clients that asked, only once,
+        # and never after the final response has begun.
+        if (self.request is not None and self.request.expect_continue
+                and not self.continue_sent and not self.response_started and not self.closed):
+            self.continue_sent = True
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return 0
+
+    cdef bytearray make_head(self, bytes status_line, list headers, long long length):
+        """Serialise the response head and decide the body's framing.
+
+        Raises ValueError (before anything is written) for a header that
+        could split the response. length: the body's size when the adapter
+        knows it, else -1.
+        """
+        cdef HttpRequest req = self.request
+        cdef int status
+        cdef bytes name
+        cdef bytes value
+        cdef Py_ssize_t n
+        cdef long long app_length = -1
+        cdef bint has_date = False
+        cdef bint has_server = False
+        cdef bint close
+        if PyBytes_GET_SIZE(status_line) < 3 or has_forbidden_byte(status_line):
+            raise ValueError(f"invalid status line {status_line!r}")
+        status = int(status_line[:3])
+        head = bytearray(b"HTTP/1.1 ")
+        head += status_line
+        head += b"\r\n"
+        for name, value in headers:
+            if (PyBytes_GET_SIZE(name) == 0 or has_forbidden_byte(name)
+                    or has_forbidden_byte(value) or b":" in name or b" " in name):
+                raise ValueError(f"invalid response header {name!r}: {value!r}")
+            n = PyBytes_GET_SIZE(name)
+            if n == 14 and name.lower() == b"content-length":
+                app_length = int(value)
+                if app_length < 0:
+                    raise ValueError(f"invalid Content-Length {value!r}")
+                continue  # re-emitted below, once
+            elif n == 17 and name.lower() == b"transfer-encoding":
+                continue  # framing is ours to choose
+            elif n == 10 and name.lower() == b"connection":
+                if b"close" in value.lower():
+                    self.response_close = True
+                continue
+            elif n == 4 and name.lower() == b"date":
+                has_date = True
+            elif n == 6 and name.lower() == b"server":
+                has_server = True
+            head += name
+            head += b": "
+            head += value
+            head += b"\r\n"
+        if not has_server:
+            head += SERVER_LINE
+        if not has_date:
+            head += g_date_line
+        self.response_no_body = (req.method == b"HEAD" or status < 200 or status == 204
+                                 or status == 304)
+        if app_length >= 0:
+            length = app_length
+        if status < 200 or status == 204:
+            self.response_remaining = 0
+        elif length >= 0:
+            head += b"content-length: %d\r\n" % length
+            self.response_remaining = length
+        elif self.response_no_body:
+            self.response_remaining = 0
+        elif req.http_minor == 1:
+            head += b"transfer-encoding: chunked\r\n"
+            self.response_chunked = True
+        else:
+            self.response_close = True  # HTTP/1.0: the body ends when we close
+        close = self.response_close or not req.keep_alive or self.closing
+        self.response_close = close
+        if close:
+            head += b"connection: close\r\n"
+        elif req.http_minor == 0:
+            head += b"connection: keep-alive\r\n"
+        head += b"\r\n"
+        self.response_started = True
+        return head
+
+    cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
+        if self.closed:
+            return 0
+        self.transport.write(self.make_head(status_line, headers, length))
+        return 0
+
+    cdef int send_response(self, bytes status_line, list headers, bytes body) except -1:
+        """A whole response in one write, then end it."""
+        if self.closed:
+            return 0
+        head = self.make_head(status_line, headers, PyBytes_GET_SIZE(body))
+        if not self.response_no_body and PyBytes_GET_SIZE(body):
+            if 0 <= self.response_remaining < PyBytes_GET_SIZE(body):
+                body = body[:self.response_remaining]
+                self.response_close = True
+            head += body
+            if self.response_remaining >= 0:
+                self.response_remaining -= PyBytes_GET_SIZE(body)
+            if self.response_chunked:
+                # Only when the app's own headers asked for nothing: cannot
+                # happen with a known length, kept for safety.
+                raise AssertionError("send_response with chunked framing")
+        self.transport.write(head)
+        return self.end_response()
+
+    cdef int write_body(self, object data) except -1:
+        cdef Py_ssize_t n = len(data)
+        if self.closed or self.response_no_body or n == 0:
+            return 0
+        if self.response_remaining >= 0:
+            if n > self.response_remaining:
+                # More than the Content-Length promised: send what fits, then
+                # close so the extra bytes are never taken as a response.
+                data = data[:self.response_remaining]
+                n = self.response_remaining
+                self.response_close = True
+            self.response_remaining -= n
+            if n:
+                self.transport.write(data)
+        elif self.response_chunked:
+            self.transport.writelines((b"%x\r\n" % n, data, b"\r\n"))
+        else:
+            self.transport.write(data)
+        return 0
+
+    cdef int end_response(self) except -1:
+        """The adapter has sent everything: frame the end, then either keep the
+        connection for the next request or close it."""
+        if self.closed:
+            self.exchange = None
+            return 0
+        if self.response_chunked:
+            self.transport.write(b"0\r\n\r\n")
+        elif self.response_remaining > 0:
+            self.response_close = True  # the body fell short of its Content-Length
+        self.exchange = None
+        self.request = None
+        if self.response_close or self.closing or self.parse_state != S_DONE:
+            # Also when the request body was not read to its end: the rest of
+            # it would be taken for the next request.
+            self.close_gracefully()
+            return 0
+        self.parse_state = S_IDLE
+        if self.limits.idle_timeout > 0:
+            self.set_deadline(D_IDLE, self.limits.idle_timeout)
+        else:
+            self.set_deadline(D_NONE, 0)
+        if self.pending_data is not None:
+            if not self.in_feed:
+                self.loop.call_soon(self.resume_parsing)
+        else:
+            self.resume_for(PAUSE_PIPELINE)
+        return 0
+
+    def resume_parsing(self):
+        """Parse pipelined bytes that waited for the previous response."""
+        if self.parse_state == S_IDLE and not self.closed:
+            try:
+                self.feed()
+            except BaseException:
+                log.exception("internal error in the HTTP protocol")
+                self.transport.abort()
+
+    cdef int abort_response(self) except -1:
+        """The response cannot be completed: drop the connection."""
+        self.exchange = None
+        if not self.closed:
+            self.parse_state = S_CLOSED
+            self.transport.close()
+        return 0
+
+    cdef int send_error(self, int status, str detail) except -1:
+        """Answer with an error status and close (no keep-alive after errors)."""
+        cdef bytes phrase = reason_phrase(status)
+        cdef bytes body = b"%d %s\n" % (status, phrase)
+        if self.closed:
+            return 0
+        if self.response_started:
+            return self.abort_response()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\n%s%scontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (status, phrase, SERVER_LINE, g_date_line, len(body), body))
+        self.response_started = True
+        exchange = self.exchange
+        self.exchange = None
+        if exchange is not None:
+            exchange.on_connection_lost()
+        self.close_gracefully()
+        return 0
+
+    cdef close_gracefully(self):
+        # Lingering close: send FIN, ignore what the client still sends for a
+        # moment, then close; a reset would destroy the response in flight.
+        self.parse_state = S_CLOSED
+        self.pending_data = None
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.set_deadline(D_LINGER, LINGER_SECONDS)
+            if self.pause_reasons:
+                self.pause_reasons = 0
+                self.transport.resume_reading()
+        else:
+            self.transport.close()

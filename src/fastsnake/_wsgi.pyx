@@ -1,0 +1,427 @@
+# cython: language_level=3
+"""WSGI (PEP 3333) on the HTTP protocol, run on the event loop's thread.
+
+Theory of operation
+-------------------
+A WsgiExchange collects the request body first (in memory, spooled to a
+temporary file past BODY_SPOOL_THRESHOLD), because the app is called
+synchronously on the loop and its reads of wsgi.input must never block. Then
+it builds the environ and calls the app once.
+
+  * A list or tuple result (most frameworks' common case) becomes one write:
+    head and body together, with a Content-Length computed here.
+  * Any other iterable is pulled one item at a time and only while the
+    socket drains: when the transport pauses writing, pulling stops and
+    resumes from on_writable. The iterable is never collected whole.
+  * close() on the result is always called: at the end, on error, and when
+    the client goes away.
+
+An exception before the response head is sent becomes a 500 with the
+traceback logged; after it, the connection is closed (the client sees a
+truncated body). Headers that could split a response are refused (500).
+"""
+
+import io
+import logging
+import sys
+import tempfile
+from urllib.parse import unquote_to_bytes
+
+from cpython.bytes cimport PyBytes_GET_SIZE
+
+from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
+
+include "consts.pxi"
+
+cdef object log = logging.getLogger("fastsnake.error")
+cdef object BytesIO = io.BytesIO
+cdef object TemporaryFile = tempfile.TemporaryFile
+
+cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
+cdef list INTERNAL_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+cdef bytes INTERNAL_ERROR_BODY = b"500 Internal Server Error\n"
+
+# Bounded caches of per-name work: a hostile client can send many names.
+cdef dict g_header_keys = {}
+cdef dict g_methods = {}
+cdef dict g_status_lines = {}
+cdef enum:
+    CACHE_LIMIT = 512
+
+
+cdef object environ_key(bytes name):
+    """The environ key for a header name, or None when it must be dropped."""
+    key = g_header_keys.get(name, 0)
+    if key != 0:
+        return key
+    text = name.decode("latin-1")
+    if "_" in text:
+        # Underscores would alias dashes (Foo_Bar vs Foo-Bar): drop them,
+        # as nginx and Caddy do, so a client cannot spoof a proxy header.
+        key = None
+    else:
+        key = text.upper().replace("-", "_")
+        if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+            key = "HTTP_" + key
+    if len(g_header_keys) < CACHE_LIMIT:
+        g_header_keys[name] = key
+    return key
+
+
+cdef str method_str(bytes method):
+    text = g_methods.get(method)
+    if text is None:
+        text = method.decode("latin-1")
+        if len(g_methods) < CACHE_LIMIT:
+            g_methods[method] = text
+    return text
+
+
+cdef bytes status_bytes(object status):
+    cached = g_status_lines.get(status)
+    if cached is not None:
+        return cached
+    if type(status) is not str:
+        raise TypeError(f"status must be a str, not {type(status).__name__}")
+    encoded = (<str>status).encode("latin-1")
+    if len(encoded) < 4 or not encoded[:3].isdigit() or encoded[3:4] != b" ":
+        raise ValueError(f"status must look like '200 OK', got {status!r}")
+    if len(g_status_lines) < CACHE_LIMIT:
+        g_status_lines[status] = encoded
+    return encoded
+
+
+cdef class FileWrapper:
+    """wsgi.file_wrapper: iterates a file in blocks; close() closes the file."""
+
+    cdef readonly object filelike
+    cdef readonly Py_ssize_t blksize
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def close(self):
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+cdef class WsgiHandler(Handler):
+    """Serves one WSGI app; makes a WsgiExchange per request."""
+
+    cdef readonly object app
+    cdef readonly dict base_environ
+    cdef readonly str name
+
+    def __init__(self, app, *, int server_port, bint multiprocess=True,
+                 bint multithread=False, str url_scheme="http", str name="",
+                 str server_software="fastsnake"):
+        self.app = app
+        self.name = name
+        self.base_environ = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url_scheme,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,
+            "SCRIPT_NAME": "",
+            "SERVER_PORT": str(server_port),
+            "SERVER_SOFTWARE": server_software,
+        }
+
+    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+        cdef WsgiExchange exchange = WsgiExchange.__new__(WsgiExchange)
+        exchange.proto = proto
+        exchange.request = request
+        exchange.handler = self
+        if request.expect_continue:
+            # The body is read now, before the app runs (see module doc).
+            proto.send_continue()
+        return exchange
+
+    def environ_for(self, HttpProtocol proto, HttpRequest request, body=b""):
+        """Build the environ a request would get (for tests and tools)."""
+        cdef WsgiExchange exchange = WsgiExchange.__new__(WsgiExchange)
+        exchange.proto = proto
+        exchange.request = request
+        exchange.handler = self
+        exchange.body = body
+        return exchange.build_environ()
+
+
+cdef class WsgiExchange(Exchange):
+    cdef WsgiHandler handler
+    # request body: None, bytes, a bytearray, or a spooled temporary file
+    cdef object body
+    cdef bint spooled
+    # response
+    cdef bytes status_line
+    cdef list headers
+    cdef bint head_sent
+    cdef object result
+    cdef object iterator
+    cdef bint done
+
+    # -- request body
+
+    cdef int on_body(self, bytes chunk) except -1:
+        if self.spooled:
+            self.body.write(chunk)
+        elif self.body is None:
+            self.body = chunk  # the common single-chunk body is kept uncopied
+        else:
+            if type(self.body) is bytes:
+                self.body = bytearray(self.body)
+            self.body += chunk
+            if len(self.body) > BODY_SPOOL_THRESHOLD:
+                spool = TemporaryFile()
+                spool.write(self.body)
+                self.body = spool
+                self.spooled = True
+        return 0
+
+    cdef object make_input(self):
+        if self.spooled:
+            self.body.seek(0)
+            return self.body
+        return BytesIO(self.body if self.body is not None else b"")
+
+    cdef Py_ssize_t body_length(self):
+        if self.spooled:
+            return self.body.tell()
+        return 0 if self.body is None else len(self.body)
+
+    cdef dict build_environ(self):
+        cdef HttpRequest req = self.request
+        cdef HttpProtocol proto = self.proto
+        cdef dict environ = self.handler.base_environ.copy()
+        cdef bytes path = req.path
+        cdef bytes name
+        cdef bytes value
+        environ["REQUEST_METHOD"] = method_str(req.method)
+        if b"%" in path:
+            environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1")
+        else:
+            environ["PATH_INFO"] = path.decode("latin-1")
+        environ["QUERY_STRING"] = req.query.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.http_minor == 1 else "HTTP/1.0"
+        peer = proto.peer
+        if peer:
+            environ["REMOTE_ADDR"] = peer[0]
+            environ["REMOTE_PORT"] = str(peer[1])
+        else:
+            environ["REMOTE_ADDR"] = ""
+        host = req.host
+        if host:
+            if host[:1] == b"[":  # an IPv6 literal keeps its brackets
+                end = host.find(b"]")
+                environ["SERVER_NAME"] = host[:end + 1].decode("latin-1")
+            else:
+                environ["SERVER_NAME"] = host.partition(b":")[0].decode("latin-1")
+        else:
+            sockname = proto.sockname
+            environ["SERVER_NAME"] = sockname[0] if sockname else ""
+        environ["wsgi.input"] = self.make_input()
+        for name, value in req.headers:
+            key = environ_key(name)
+            if key is None:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                sep = "; " if key == "HTTP_COOKIE" else ","
+                environ[key] = environ[key] + sep + text
+            else:
+                environ[key] = text
+        if req.chunked:
+            # The body was read whole: tell frameworks that trust only
+            # CONTENT_LENGTH (Django does) how long it is.
+            environ["CONTENT_LENGTH"] = str(self.body_length())
+        return environ
+
+    # -- running the app
+
+    cdef int on_body_complete(self) except -1:
+        cdef dict environ
+        try:
+            environ = self.build_environ()
+            self.result = self.handler.app(environ, self)
+        except BaseException as exc:
+            self.app_failed(exc)
+            return 0
+        result = self.result
+        if (type(result) is list or type(result) is tuple) and not self.head_sent:
+            self.send_sequence(result)
+        else:
+            try:
+                self.iterator = iter(result)
+            except BaseException as exc:
+                self.app_failed(exc)
+                return 0
+            self.pump()
+        return 0
+
+    cdef int send_sequence(self, object items) except -1:
+        # Whole body known: one write with head, Content-Length and body.
+        cdef bytes body
+        try:
+            if len(items) == 1:
+                body = items[0]
+            else:
+                body = b"".join(items)
+            if self.status_line is None:
+                raise RuntimeError("the app returned without calling start_response")
+        except BaseException as exc:
+            self.app_failed(exc)
+            return 0
+        self.close_result()
+        try:
+            self.head_sent = True
+            self.proto.send_response(self.status_line, self.headers, body)
+        except ValueError as exc:
+            self.head_sent = False
+            self.app_failed(exc)
+        return 0
+
+    cdef int pump(self) except -1:
+        """Pull from the app's iterable while the socket takes data."""
+        cdef HttpProtocol proto = self.proto
+        while not self.done:
+            if proto.is_closed():
+                self.finish()
+                return 0
+            if not proto.is_writable():
+                return 0  # on_writable resumes
+            try:
+                chunk = next(self.iterator)
+            except StopIteration:
+                break
+            except BaseException as exc:
+                self.app_failed(exc)
+                return 0
+            if type(chunk) is not bytes:
+                if isinstance(chunk, (bytearray, memoryview)):
+                    chunk = bytes(chunk)
+                else:
+                    self.app_failed(TypeError(
+                        f"the app yielded {type(chunk).__name__}, not bytes"))
+                    return 0
+            if PyBytes_GET_SIZE(chunk) == 0:
+                continue
+            if not self.head_sent and not self.send_head(-1):
+                return 0
+            proto.write_body(chunk)
+        if self.done:
+            return 0
+        if not self.head_sent and not self.send_head(0):
+            return 0
+        self.finish()
+        if not proto.is_closed():
+            proto.end_response()
+        return 0
+
+    cdef bint send_head(self, long long length) except -1:
+        if self.status_line is None:
+            self.app_failed(RuntimeError("the app sent a body before calling start_response"))
+            return False
+        try:
+            self.head_sent = True
+            self.proto.start_response(self.status_line, self.headers, length)
+        except ValueError as exc:
+            self.head_sent = False
+            self.app_failed(exc)
+            return False
+        return True
+
+    cdef int on_writable(self) except -1:
+        if self.iterator is not None and not self.done:
+            self.pump()
+        return 0
+
+    cdef int on_connection_lost(self) except -1:
+        self.finish()
+        return 0
+
+    cdef int finish(self):
+        if not self.done:
+            self.done = True
+            self.close_result()
+            if self.spooled:
+                self.body.close()
+        return 0
+
+    cdef int close_result(self):
+        result = self.result
+        self.result = None
+        if result is not None and type(result) is not list and type(result) is not tuple:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException:
+                    log.exception("error closing the response of %s", self.describe())
+        return 0
+
+    cdef str describe(self):
+        req = self.request
+        return f"{req.method.decode('latin-1')} {req.target.decode('latin-1')}"
+
+    cdef int app_failed(self, exc) except -1:
+        log.error("error in WSGI app %s handling %s", self.handler.name, self.describe(),
+                  exc_info=exc)
+        self.finish()
+        if self.head_sent or self.proto.is_closed():
+            self.proto.abort_response()
+            return 0
+        self.head_sent = True
+        self.proto.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+                                 INTERNAL_ERROR_BODY)
+        return 0
+
+    # -- the callables the app is given
+
+    def __call__(self, status, headers, exc_info=None):
+        """start_response (PEP 3333): record status and headers; return write."""
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status_line is not None:
+            raise RuntimeError("start_response called a second time without exc_info")
+        line = status_bytes(status)
+        if type(headers) is not list:
+            raise TypeError(f"headers must be a list, not {type(headers).__name__}")
+        encoded = []
+        for item in headers:
+            if type(item) is not tuple or len(item) != 2:
+                raise TypeError(f"each header must be a (name, value) tuple, got {item!r}")
+            name, value = item
+            if type(name) is not str or type(value) is not str:
+                raise TypeError(f"header names and values must be str, got {item!r}")
+            encoded.append((name.encode("latin-1"), value.encode("latin-1")))
+        self.status_line = line
+        self.headers = encoded
+        return self.write
+
+    def write(self, data):
+        """The legacy write() callable: sends at once, after the head."""
+        if type(data) is not bytes:
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if not self.head_sent:
+            if not self.send_head(-1):
+                raise RuntimeError("the response head could not be sent")
+        self.proto.write_body(data)

@@ -1,0 +1,244 @@
+"""The Caddyfile's global options block, and Caddy's duration and size syntax.
+
+fastsnake reads the options that change how it serves (ports, grace period,
+``servers`` timeouts and limits, ``debug``). A few options that only make
+sense for Caddy itself are so common in real Caddyfiles (``admin off``,
+``auto_https off``, ``email``, ``order``, ``log``) that refusing them would
+make every copied Caddyfile fail: those are accepted and ignored with a logged
+notice. Any other Caddy option is refused as unsupported, and anything else as
+unrecognized (in Caddy's words), because a silently ignored option is a
+misconfiguration nobody notices.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field, replace
+
+from fastsnake.caddyfile import Dispenser, Segment
+from fastsnake.config import Limits, Timeouts
+
+__all__ = [
+    "GlobalOptions",
+    "expect_no_args",
+    "expect_one_arg",
+    "parse_duration",
+    "parse_global_options",
+    "parse_size",
+]
+
+log = logging.getLogger("fastsnake.config")
+
+# Caddy's registered global options that fastsnake refuses as unsupported
+# (rather than unrecognized): the user wrote valid Caddy, fastsnake lacks it.
+_CADDY_ONLY_OPTIONS = frozenset(
+    "acme_ca acme_ca_root acme_dns acme_eab cert_issuer cert_lifetime default_bind "
+    "default_sni dns ech events fallback_sni filesystem key_type local_certs metrics "
+    "ocsp_interval ocsp_stapling on_demand_tls persist_config pki preferred_chains "
+    "renew_interval renewal_window_ratio shutdown_delay skip_install_trust storage "
+    "storage_check storage_clean_interval tls_resolvers".split()
+)
+_AUTO_HTTPS_VALUES = ("off", "disable_redirects", "disable_certs", "ignore_loaded_certs")
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    http_port: int = 80
+    https_port: int = 443
+    grace_period: float | None = None  # None: Config's default
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    limits: Limits = field(default_factory=Limits)
+    debug: bool = False
+
+
+def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
+    options = GlobalOptions()
+    for segment in segments:
+        d = Dispenser(segment)
+        d.next()
+        name = d.val()
+        if name == "debug":
+            expect_no_args(d)
+            options = replace(options, debug=True)
+        elif name in ("http_port", "https_port"):
+            port = _port(d, name)
+            options = replace(options, **{name: port})
+        elif name == "grace_period":
+            value = expect_one_arg(d)
+            seconds = _duration(d, value, name)
+            if seconds < 0:
+                d.errf("grace_period must not be negative, got '%s'", value)
+            options = replace(options, grace_period=seconds)
+        elif name == "servers":
+            options = _servers(d, options)
+        elif name == "auto_https":
+            values = d.remaining_args()
+            if not values:
+                d.arg_err()
+            for value in values:
+                if value not in _AUTO_HTTPS_VALUES:
+                    d.errf("auto_https must be one of %s", ", ".join(map(repr, _AUTO_HTTPS_VALUES)))
+            _ignored(d, name, "fastsnake serves plain HTTP only, without automatic HTTPS")
+        elif name == "email":
+            expect_one_arg(d)
+            _ignored(d, name, "fastsnake does not obtain certificates")
+        elif name == "admin":
+            _ignored(d, name, "fastsnake has no admin API")
+        elif name == "order":
+            _ignored(d, name, "fastsnake runs handlers in the order they are written")
+        elif name == "log":
+            _ignored(d, name, "fastsnake logs to stderr; the log option is not supported yet")
+        elif name in _CADDY_ONLY_OPTIONS:
+            d.errf("global option '%s' is not supported by fastsnake", name)
+        else:
+            d.errf("unrecognized global option: %s", name)
+    return options
+
+
+def _servers(d: Dispenser, options: GlobalOptions) -> GlobalOptions:
+    if d.next_arg():
+        d.errf(
+            "per-listener servers options ('servers %s') are not supported by fastsnake yet; "
+            "use 'servers { ... }' for all listeners",
+            d.val(),
+        )
+    timeouts, limits = options.timeouts, options.limits
+    nesting = d.nesting
+    while d.next_block(nesting):
+        option = d.val()
+        if option == "timeouts":
+            if d.next_arg():
+                d.arg_err()
+            inner = d.nesting
+            while d.next_block(inner):
+                kind = d.val()
+                if kind not in ("read_header", "read_body", "write", "idle"):
+                    d.errf("timeouts option '%s' is not supported by fastsnake", kind)
+                value = expect_one_arg(d)
+                seconds = _duration(d, value, f"{kind} timeout")
+                timeouts = replace(timeouts, **{kind: seconds if seconds > 0 else None})
+        elif option == "max_header_size":
+            value = expect_one_arg(d)
+            try:
+                size = parse_size(value)
+            except ValueError as exc:
+                d.errf("parsing max_header_size: %s", exc)
+            if size <= 0:
+                d.errf("max_header_size must be positive, got '%s'", value)
+            limits = replace(limits, max_header_size=size)
+        else:
+            d.errf("servers option '%s' is not supported by fastsnake", option)
+    return replace(options, timeouts=timeouts, limits=limits)
+
+
+def _ignored(d: Dispenser, name: str, why: str) -> None:
+    log.info("%s: global option '%s' is ignored: %s", d.token().location, name, why)
+
+
+def expect_no_args(d: Dispenser) -> None:
+    """The current line must end here, with no block either."""
+    name = d.val()
+    if d.next_arg():
+        d.arg_err()
+    _refuse_block(d, name)
+
+
+def expect_one_arg(d: Dispenser) -> str:
+    """The single argument of the current line; anything else is an ArgErr."""
+    if not d.next_arg():
+        d.arg_err()
+    value = d.val()
+    if d.next_arg():
+        d.arg_err()
+    _refuse_block(d, value)
+    return value
+
+
+def _refuse_block(d: Dispenser, after: str) -> None:
+    if d.next_block(d.nesting):
+        d.prev()  # point at the "{"
+        d.errf("unexpected block after '%s'", after)
+
+
+def _port(d: Dispenser, name: str) -> int:
+    value = expect_one_arg(d)
+    if not value.isdigit() or int(value) > 65535:
+        d.errf("%s must be a port number between 0 and 65535, got '%s'", name, value)
+    return int(value)
+
+
+def _duration(d: Dispenser, value: str, what: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        d.errf("invalid %s duration '%s': %s", what, value, exc)
+
+
+# -- Caddy's value syntax ----------------------------------------------------
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,  # micro sign
+    "\u03bcs": 1e-6,  # Greek mu
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,  # Caddy's addition to Go's units
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([^\d.]*)")
+
+
+def parse_duration(text: str) -> float:
+    """A Caddy duration (Go's ``time.ParseDuration`` plus ``d``) in seconds.
+
+    ``1h30m``, ``500ms``, ``1.5d``, ``-2s``. A unit is required except for a
+    bare ``0``, as in Go, since a unitless number means nanoseconds there and
+    nobody means that.
+    """
+    body = text[1:] if text[:1] in ("+", "-") else text
+    sign = -1.0 if text.startswith("-") else 1.0
+    if body == "0":
+        return 0.0
+    if not body:
+        raise ValueError("empty duration")
+    total = 0.0
+    pos = 0
+    while pos < len(body):
+        match = _DURATION_PART.match(body, pos)
+        if match is None:
+            raise ValueError("expected a number followed by a unit such as 's' or 'ms'")
+        number, unit = match.groups()
+        if not unit:
+            raise ValueError("missing unit (e.g. '10s', '1m30s', '500ms', '1d')")
+        if unit not in _UNITS:
+            raise ValueError(f"unknown unit '{unit}' (use ns, us, ms, s, m, h or d)")
+        total += float(number) * _UNITS[unit]
+        pos = match.end()
+    return sign * total
+
+
+_SIZE_UNITS = {"": 1, "b": 1}
+for _i, _prefix in enumerate("kmgtpe", start=1):
+    _SIZE_UNITS[_prefix] = _SIZE_UNITS[_prefix + "b"] = 1000**_i
+    _SIZE_UNITS[_prefix + "i"] = _SIZE_UNITS[_prefix + "ib"] = 1024**_i
+_SIZE = re.compile(r"([\d.,]*)\s*(.*)")
+
+
+def parse_size(text: str) -> int:
+    """A byte size as Caddy reads it (go-humanize): ``16KB``, ``1MiB``, ``1mb``, ``512``.
+
+    Units are case-insensitive; ``KB`` is 1000 bytes and ``KiB`` 1024.
+    """
+    match = _SIZE.fullmatch(text.strip())
+    assert match is not None  # the pattern matches any string
+    number, unit = match[1].replace(",", ""), match[2].strip().lower()
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"invalid size '{text}'") from None
+    if unit not in _SIZE_UNITS:
+        raise ValueError(f"unhandled size name: {unit}")
+    return int(value * _SIZE_UNITS[unit])

@@ -1,0 +1,15 @@
+# Tunables shared by the Cython modules.
+
+cdef enum:
+    # Why reading is paused (bits).
+    PAUSE_PIPELINE = 1
+    PAUSE_BODY = 2
+
+# Every response names us (DESIGN.md section 3).
+cdef bytes SERVER_LINE = b"server: fastsnake\r\n"
+
+# How long a lingering close keeps reading (and dropping) the client's bytes.
+cdef double LINGER_SECONDS = 2.0
+
+# Request bodies up to this size stay in memory; larger ones spool to disk.
+cdef Py_ssize_t BODY_SPOOL_THRESHOLD = 1024 * 1024

@@ -1,0 +1,89 @@
+"""Drive a real HttpProtocol in-process, over a real socket pair.
+
+The protocol gets a real uvloop transport (one end of a socketpair); the test
+calls data_received() itself with chosen chunks, so every split point of a
+request can be exercised, and reads what the server wrote from the other end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import uvloop
+
+from fastsnake import _http
+from fastsnake._wsgi import WsgiHandler
+
+
+class _KeptOpen(io.BytesIO):
+    def close(self) -> None:  # HTTPResponse closes its file; we read on
+        pass
+
+
+class _BytesSocket:
+    def __init__(self, data: bytes) -> None:
+        self.file = _KeptOpen(data)
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return self.file
+
+
+def parse_responses(data: bytes, head_methods: Iterable[str] = ()) -> list[tuple[int, dict[str, str], bytes]]:
+    """Split raw server output into (status, headers, body) triples."""
+    sock = _BytesSocket(data)
+    out = []
+    methods = list(head_methods)
+    while sock.file.tell() < len(data):
+        method = methods.pop(0) if methods else "GET"
+        resp = http.client.HTTPResponse(sock, method=method)  # type: ignore[arg-type]
+        resp.begin()
+        body = resp.read()
+        out.append((resp.status, {k.lower(): v for k, v in resp.getheaders()}, body))
+        if resp.will_close:
+            break
+    return out
+
+
+def run_exchange(app: Callable[..., Any], chunks: Iterable[bytes],
+                 limits: _http.Limits | None = None, server_port: int = 8080) -> bytes:
+    """Feed chunks to a fresh connection; return everything the server wrote."""
+    loop = uvloop.new_event_loop()
+    server_end, client_end = socket.socketpair()
+    try:
+        proto = _http.HttpProtocol(loop, WsgiHandler(app, server_port=server_port),
+                                   limits or _http.Limits(), None)
+
+        async def drive() -> None:
+            transport, _ = await loop.connect_accepted_socket(lambda: proto, server_end)
+            for chunk in chunks:
+                proto.data_received(chunk)
+                await asyncio.sleep(0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            transport.close()
+            await asyncio.sleep(0.01)
+
+        loop.run_until_complete(drive())
+        client_end.settimeout(5)
+        received = bytearray()
+        while True:
+            block = client_end.recv(1 << 16)
+            if not block:
+                break
+            received += block
+        return bytes(received)
+    finally:
+        client_end.close()
+        loop.close()
+
+
+def split_every_byte(data: bytes) -> list[list[bytes]]:
+    """Every two-way split of data, plus the one-byte-at-a-time feed."""
+    splits = [[data[:i], data[i:]] for i in range(1, len(data))]
+    splits.append([data[i:i + 1] for i in range(len(data))])
+    return splits
