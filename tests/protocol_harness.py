@@ -33,7 +33,8 @@ class _BytesSocket:
         return self.file
 
 
-def parse_responses(data: bytes, head_methods: Iterable[str] = ()) -> list[tuple[int, dict[str, str], bytes]]:
+def parse_responses(data: bytes, head_methods: Iterable[str] = ()
+                    ) -> list[tuple[int, dict[str, str], bytes]]:
     """Split raw server output into (status, headers, body) triples."""
     sock = _BytesSocket(data)
     out = []

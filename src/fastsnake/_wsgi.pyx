@@ -180,17 +180,18 @@ cdef class WsgiExchange(Exchange):
     cdef int on_body(self, bytes chunk) except -1:
         if self.spooled:
             self.body.write(chunk)
-        elif self.body is None:
+            return 0
+        if self.body is None:
             self.body = chunk  # the common single-chunk body is kept uncopied
         else:
             if type(self.body) is bytes:
                 self.body = bytearray(self.body)
             self.body += chunk
-            if len(self.body) > BODY_SPOOL_THRESHOLD:
-                spool = TemporaryFile()
-                spool.write(self.body)
-                self.body = spool
-                self.spooled = True
+        if len(self.body) > BODY_SPOOL_THRESHOLD:
+            spool = TemporaryFile()
+            spool.write(self.body)
+            self.body = spool
+            self.spooled = True
         return 0
 
     cdef object make_input(self):

@@ -52,6 +52,8 @@ def run(config_path: str) -> int:
     from fastsnake.supervisor import Supervisor
 
     config = load_config(config_path)
+    if not config.listeners:
+        raise FatalError(f"{config_path}: no site block to serve")
     return Supervisor(config).run()
 
 

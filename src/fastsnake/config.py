@@ -10,9 +10,14 @@ routes (a matcher and a handler).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NoReturn
+
+from fastsnake.caddyfile import Segment, Token, parse
+from fastsnake.errors import CaddyfileError
 
 
 class Interface(str, Enum):
@@ -61,7 +66,9 @@ class Route:
 class Site:
     """A site block's share of one listener: host matchers and its routes.
 
-    ``hosts`` empty means any Host (a catch-all such as ``:8080``).
+    ``hosts`` are lower-cased patterns written as in a Host header, without the
+    port (``example.com``, ``*.example.com``, ``[::1]``); empty means any Host
+    (a catch-all such as ``:8080``).
     """
 
     hosts: tuple[str, ...]
@@ -120,3 +127,209 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     debug: bool = False
     source: str = ""                 # the Caddyfile path it came from
+
+
+# -- building a Config from a Caddyfile ---------------------------------------
+#
+# parse_config is the one load step: it reads the Caddyfile through the
+# fastsnake.caddyfile layers, then turns server blocks into listeners. The
+# option and directive parsers live in config_global and config_python, which
+# import the dataclasses above (hence their imports inside parse_config).
+
+# Caddy's standard directives: an address with one of these names is a
+# directive written outside a site block, which deserves its own error.
+_CADDY_DIRECTIVES = frozenset(
+    "abort acme_server basic_auth basicauth bind copy_response copy_response_headers encode "
+    "error file_server forward_auth fs handle handle_errors handle_path header intercept "
+    "invoke log log_append log_name log_skip map method metrics php_fastcgi push python redir "
+    "request_body request_header respond reverse_proxy rewrite root route skip_log templates "
+    "timeouts tls tracing try_files uri vars".split()
+)
+
+
+def load_config(path: str) -> Config:
+    """Read and build the Caddyfile at ``path``; errors are CaddyfileErrors."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise CaddyfileError(f"Caddyfile not found: {path}") from None
+    except OSError as exc:
+        raise CaddyfileError(f"cannot read Caddyfile {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CaddyfileError(f"Caddyfile {path} is not UTF-8 text: {exc.reason}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, filename: str) -> Config:
+    """Build a Config from Caddyfile ``text``; ``filename`` anchors imports and paths."""
+    from fastsnake.config_global import parse_global_options
+    from fastsnake.config_python import default_runtime
+
+    caddyfile = parse(text, filename)
+    options = parse_global_options(caddyfile.global_options)
+    base_dir = os.path.dirname(os.path.abspath(filename))
+
+    sites: dict[int, list[Site]] = {}
+    claimed: dict[tuple[int, str], tuple[int, Token]] = {}
+    for index, block in enumerate(caddyfile.server_blocks):
+        if block.is_named_route:
+            _fail(block.keys[0], "named routes (&(name)) are not supported by fastsnake yet")
+        routes = tuple(_route(segment, block.has_braces, base_dir) for segment in block.segments)
+        hosts_by_port: dict[int, list[str]] = {}
+        for key in block.keys:
+            port, host = _parse_address(key, options.http_port, options.https_port)
+            owner = claimed.setdefault((port, host), (index, key))
+            if owner[0] != index:
+                _fail(
+                    key,
+                    f"ambiguous site definition: {host}:{port} is also "
+                    f"defined at {owner[1].location}",
+                )
+            hosts = hosts_by_port.setdefault(port, [])
+            if host not in hosts:
+                hosts.append(host)
+        for port, hosts in hosts_by_port.items():
+            # a catch-all address in the block already takes every host
+            site_hosts = () if "" in hosts else tuple(hosts)
+            sites.setdefault(port, []).append(Site(site_hosts, routes))
+
+    runtime = default_runtime()
+    return Config(
+        listeners=tuple(_listener(port, tuple(group), runtime) for port, group in sites.items()),
+        grace_period=options.grace_period,
+        timeouts=options.timeouts,
+        limits=options.limits,
+        debug=options.debug,
+        source=filename,
+    )
+
+
+def _route(segment: Segment, has_braces: bool, base_dir: str) -> Route:
+    """A site block's directive -> Route; only ``python`` exists so far."""
+    from fastsnake.config_python import parse_python
+
+    name = segment[0].text
+    if name == "python":
+        return parse_python(segment, base_dir)
+    if name.startswith("@"):
+        _fail(segment[0], f"named matchers such as '{name}' are not supported by fastsnake yet")
+    hint = ""
+    if not has_braces:
+        hint = (
+            " (if you meant to define a second site, put curly braces around each site's "
+            "directives)"
+        )
+    _fail(segment[0], f'directive "{name}" is not supported by fastsnake{hint}')
+
+
+def _fail(token: Token, message: str) -> NoReturn:
+    raise CaddyfileError(message, token.file, token.line, token.imports)
+
+
+def _parse_address(key: Token, http_port: int, https_port: int) -> tuple[int, str]:
+    """A site address -> (port, host matcher); "" is the catch-all host.
+
+    Hosts are lower-cased and written as in a Host header (``[::1]``).
+
+    Only plain HTTP is served, so an address that Caddy would serve with
+    automatic HTTPS (``https://``, a bare hostname, the HTTPS port) is refused
+    rather than quietly served without TLS.
+    """
+    text = key.text
+    if text in _CADDY_DIRECTIVES:
+        _fail(
+            key,
+            f"parsed '{text}' as a site address, but it is a known directive; "
+            "directives must appear in a site block",
+        )
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    scheme = scheme.lower()
+    if scheme in ("ws", "wss"):
+        plain = "http" if scheme == "ws" else "https"
+        _fail(key, f"the scheme {scheme}:// is only supported in browsers; use {plain}:// instead")
+    if scheme not in ("", "http", "https"):
+        _fail(key, f"unsupported URL scheme {scheme}://")
+    hostport, slash, _ = rest.partition("/")
+    if slash:
+        _fail(
+            key,
+            f"site address '{text}' has a path, which fastsnake does not support yet; "
+            "use a path matcher instead, such as 'python /api/* ...'",
+        )
+    host, port_text = _split_host_port(key, hostport)
+    tls_error = (
+        f"site address '{text}' needs automatic HTTPS / TLS, which fastsnake does not "
+        f"support yet; serve it over plain HTTP with 'http://{host}' or an explicit port "
+        f"other than {https_port}, such as '{host}:8080'"
+    )
+    if scheme == "https":
+        _fail(key, tls_error)
+    if not port_text:
+        if scheme != "http":
+            _fail(key, tls_error)
+        return http_port, host
+    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
+        _fail(key, f"invalid port '{port_text}' in site address '{text}'")
+    port = int(port_text)
+    if port == https_port:
+        if scheme == "http":
+            _fail(
+                key, f"site address '{text}': http:// on the HTTPS port {port} violates convention"
+            )
+        _fail(key, tls_error)
+    if host and not scheme and port != http_port:
+        logging.getLogger("fastsnake.config").info(
+            "%s: serving '%s' over plain HTTP (Caddy would use automatic HTTPS here)",
+            key.location,
+            text,
+        )
+    return port, host
+
+
+def _split_host_port(key: Token, hostport: str) -> tuple[str, str]:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        tail = hostport[end + 1 :] if end > 0 else "?"
+        if end < 0 or (tail and not tail.startswith(":")):
+            _fail(key, f"invalid site address '{key.text}'")
+        return hostport[: end + 1].lower(), tail[1:]  # "[::1]", as in a Host header
+    if hostport.count(":") > 1:
+        _fail(
+            key,
+            f"invalid site address '{key.text}': IPv6 addresses must be in brackets, "
+            "such as '[::1]:8080'",
+        )
+    host, _, port = hostport.partition(":")
+    return host.lower(), port
+
+
+def _listener(port: int, sites: tuple[Site, ...], default: Runtime) -> Listener:
+    """One port's listener: the runtime its apps agree on, and the most workers asked.
+
+    Apps that do not name a runtime go along with those that do; two that
+    name different ones cannot share the listener's processes.
+    """
+    apps = [route.handler for site in sites for route in site.routes]
+    asked = [(app.runtime, app) for app in apps if app.runtime is not None]
+    runtime, first = asked[0] if asked else (default, None)
+    for other, app in asked:
+        if other is not runtime and first is not None:
+            file, _, line = app.location.rpartition(":")
+            raise CaddyfileError(
+                f"workers_runtime {other.value} conflicts with workers_runtime "
+                f"{runtime.value} at {first.location}: every python handler on "
+                f"port {port} must use the same runtime",
+                file,
+                int(line) if line.isdigit() else 0,
+            )
+    workers = [app.workers for app in apps if app.workers is not None]
+    return Listener(
+        host="",
+        port=port,
+        sites=sites,
+        runtime=runtime,
+        workers=max(workers) if workers else default_workers(),
+    )

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config import Limits, Timeouts
+from fastsnake.config import Config, Limits, Timeouts
 
 __all__ = [
     "GlobalOptions",
@@ -46,7 +46,7 @@ _AUTO_HTTPS_VALUES = ("off", "disable_redirects", "disable_certs", "ignore_loade
 class GlobalOptions:
     http_port: int = 80
     https_port: int = 443
-    grace_period: float | None = None  # None: Config's default
+    grace_period: float = Config.grace_period
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
     debug: bool = False
@@ -61,9 +61,10 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
         if name == "debug":
             expect_no_args(d)
             options = replace(options, debug=True)
-        elif name in ("http_port", "https_port"):
-            port = _port(d, name)
-            options = replace(options, **{name: port})
+        elif name == "http_port":
+            options = replace(options, http_port=_port(d, name))
+        elif name == "https_port":
+            options = replace(options, https_port=_port(d, name))
         elif name == "grace_period":
             value = expect_one_arg(d)
             seconds = _duration(d, value, name)

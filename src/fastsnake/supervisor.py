@@ -51,6 +51,7 @@ class WorkerSlot:
     started_at: float = 0.0
     ready: bool = False
     quick_failures: int = 0
+    generation: int = 0
     respawn_at: float | None = None
     messages: list[str] = field(default_factory=list)
 
@@ -123,6 +124,8 @@ class Supervisor:
         child_conn.close()
         slot.process = process
         slot.ready_conn = parent_conn
+        if slot.started_at:
+            slot.generation += 1
         slot.started_at = time.monotonic()
         slot.ready = False
         slot.respawn_at = None
@@ -137,7 +140,8 @@ class Supervisor:
             return
         if kind == "ready":
             slot.ready = True
-            log.debug("worker %s ready", payload)
+            if slot.generation:
+                log.info("worker %s ready (respawned)", payload)
         elif kind == "failed":
             slot.messages.append(str(payload))
 

@@ -15,7 +15,6 @@ import logging
 import signal
 import socket
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 

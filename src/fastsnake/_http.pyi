@@ -1,0 +1,88 @@
+"""HTTP/1.1 server protocol on llhttp (Cython extension).
+
+Adapters (``fastsnake._wsgi``, later ``fastsnake._asgi``) subclass
+:class:`Handler` and ``Exchange`` at the C level; Python code builds a
+:class:`HttpProtocol` per connection and calls the module functions from the
+worker's periodic tick and drain.
+"""
+
+import asyncio
+from typing import Any, Protocol
+
+class HttpRequest:
+    """The parsed head of one request."""
+
+    method: bytes
+    target: bytes
+    path: bytes
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    host: bytes
+    http_minor: int
+    keep_alive: bool
+    expect_continue: bool
+    chunked: bool
+    content_length: int
+    upgrade: bytes | None
+
+class Exchange:
+    """One request/response on a connection (an adapter's per-request object)."""
+
+class Handler:
+    """Makes an Exchange for each request; one per served app."""
+
+    def new_exchange(self, proto: HttpProtocol, request: HttpRequest) -> Exchange: ...
+
+class Router(Protocol):
+    def select(self, request: HttpRequest) -> Handler | None: ...
+
+class Limits:
+    """Size limits and timeouts (seconds; None or 0 disables a timeout)."""
+
+    max_request_line: int
+    max_header_size: int
+    max_header_count: int
+    max_body_size: int
+    read_header_timeout: float
+    read_body_timeout: float
+    write_timeout: float
+    idle_timeout: float
+    def __init__(
+        self,
+        max_request_line: int = 8192,
+        max_header_size: int = 16384,
+        max_header_count: int = 100,
+        max_body_size: int | None = None,
+        read_header_timeout: float | None = 60.0,
+        read_body_timeout: float | None = None,
+        write_timeout: float | None = None,
+        idle_timeout: float | None = 300.0,
+    ) -> None: ...
+
+class HttpProtocol(asyncio.Protocol):
+    """Serves HTTP/1.1 on one connection.
+
+    ``handler`` serves every request when ``router`` is None; otherwise
+    ``router.select(request)`` picks one (None: an empty 200, as Caddy does).
+    """
+
+    peer: Any
+    sockname: Any
+    def __init__(self, loop: asyncio.AbstractEventLoop, handler: Handler | None,
+                 limits: Limits, router: Router | None = None) -> None: ...
+    def resume_parsing(self) -> None: ...
+
+def tick(monotonic_now: float, date_value: bytes) -> None:
+    """Advance the clock and cached Date value; expire connections past deadline."""
+
+def connection_count() -> int:
+    """How many connections this process has open."""
+
+def begin_drain() -> None:
+    """Stop taking requests: idle connections close now, busy ones after their response."""
+
+def abort_all() -> None:
+    """Drop every connection at once."""
+
+def reason_phrase(status: int) -> bytes:
+    """The standard reason phrase for a status code."""

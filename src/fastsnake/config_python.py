@@ -1,0 +1,227 @@
+"""The ``python`` directive: which app a route serves, and how.
+
+Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
+
+    python [<matcher>] module:variable          # WSGI
+    python [<matcher>] {
+        module_wsgi | module_asgi  module:variable
+        lifespan on|off
+        working_dir PATH
+        venv PATH
+        workers N
+        workers_runtime process|thread
+        autoreload
+        threads N                                # fastsnake's own
+    }
+
+``<matcher>`` is Caddy's matcher token: a path pattern (``/api/*``) or ``*``
+(everything); named matchers (``@name``) are refused until routing has them.
+
+Everything that can be checked before serving is checked here, so a typo is a
+``file:line`` error at startup rather than a 500 at the first request: the
+target's shape, and that ``working_dir`` and ``venv`` exist. Values holding
+request placeholders (``{http.request.host.labels.2}``) can only be checked
+when a request resolves them, so they are kept as written. Relative paths are
+resolved against the Caddyfile's directory, so a Caddyfile means the same
+thing whatever directory fastsnake was started from.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import sys
+
+from fastsnake.caddyfile import Dispenser, Segment, Token
+from fastsnake.config import Interface, PythonApp, Route, Runtime
+from fastsnake.config_global import expect_no_args, expect_one_arg
+from fastsnake.errors import CaddyfileError
+
+__all__ = ["default_runtime", "has_placeholder", "parse_python"]
+
+log = logging.getLogger("fastsnake.config")
+
+_PLACEHOLDER = re.compile(r"\{[^{}\s]+\}")
+
+
+def has_placeholder(value: str) -> bool:
+    """Whether ``value`` holds a request placeholder such as ``{path.0}``."""
+    return _PLACEHOLDER.search(value) is not None
+
+
+def default_runtime() -> Runtime:
+    """Windows has no fork and no SO_REUSEPORT: threads are all it can do."""
+    return Runtime.THREAD if sys.platform == "win32" else Runtime.PROCESS
+
+
+def parse_python(segment: Segment, base_dir: str) -> Route:
+    """Build the Route for one ``python`` segment; paths resolve against ``base_dir``."""
+    d = Dispenser(segment)
+    d.next()
+    directive = d.token()
+    paths = _matcher(d)
+    args = d.remaining_args_as_tokens()
+    if len(args) > 1:
+        d.arg_err()
+    if args:
+        if not d.is_next_on_new_line():
+            d.next()
+            d.errf(
+                "unexpected block after '%s': write either 'python module:variable' or a "
+                "'python { ... }' block",
+                args[0].text,
+            )
+        target = _check_target(d, args[0], "python")
+        app = PythonApp(Interface.WSGI, target, location=directive.location)
+        return Route(app, paths)
+    if d.is_next_on_new_line():
+        d.arg_err()  # neither a target nor a block
+    return Route(_parse_block(d, directive, base_dir), paths)
+
+
+def _matcher(d: Dispenser) -> tuple[str, ...]:
+    if not d.next_arg():
+        return ()
+    text = d.val()
+    if text.startswith("@"):
+        d.errf(
+            "named matchers such as '%s' are not supported by fastsnake yet; "
+            "use a path pattern such as '/api/*'",
+            text,
+        )
+    if text == "*":
+        return ()
+    if text.startswith("/"):
+        return (text,)
+    d.prev()
+    return ()
+
+
+def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
+    seen: dict[str, Token] = {}
+    interface: Interface | None = None
+    target = ""
+    working_dir: str | None = None
+    venv: str | None = None
+    workers: int | None = None
+    threads: int | None = None
+    runtime: Runtime | None = None
+    lifespan = autoreload = False
+    nesting = d.nesting
+    while d.next_block(nesting):
+        sub = d.token()
+        name = sub.text
+        if name in seen:
+            d.errf("duplicate subdirective '%s' (already set at line %d)", name, seen[name].line)
+        if name in ("module_wsgi", "module_asgi"):
+            other = "module_asgi" if name == "module_wsgi" else "module_wsgi"
+            if other in seen:
+                d.errf("use either module_wsgi or module_asgi, not both (%s is set)", other)
+        seen[name] = sub
+        if name in ("module_wsgi", "module_asgi"):
+            expect_one_arg(d)
+            target = _check_target(d, d.token(), name)
+            interface = Interface.WSGI if name == "module_wsgi" else Interface.ASGI
+        elif name == "lifespan":
+            value = expect_one_arg(d)
+            if value not in ("on", "off"):
+                d.errf("lifespan must be 'on' or 'off', got '%s'", value)
+            lifespan = value == "on"
+        elif name == "working_dir":
+            working_dir = _directory(d, expect_one_arg(d), base_dir, venv=False)
+        elif name == "venv":
+            venv = _directory(d, expect_one_arg(d), base_dir, venv=True)
+        elif name in ("workers", "threads"):
+            value = expect_one_arg(d)
+            if not (value.isascii() and value.isdigit()) or int(value) < 1:
+                d.errf("%s must be a positive integer, got '%s'", name, value)
+            if name == "workers":
+                workers = int(value)
+            else:
+                threads = int(value)
+        elif name == "workers_runtime":
+            runtime = _runtime(d, expect_one_arg(d))
+        elif name == "autoreload":
+            expect_no_args(d)
+            autoreload = True
+        else:
+            d.errf("unknown python subdirective '%s'", name)
+    if interface is None:
+        raise CaddyfileError(
+            "python block needs module_wsgi or module_asgi (e.g. 'module_wsgi main:app')",
+            directive.file,
+            directive.line,
+            directive.imports,
+        )
+    if lifespan and interface is Interface.WSGI:
+        log.info("%s: lifespan only applies to ASGI apps; ignored", directive.location)
+    if threads is not None and interface is Interface.ASGI:
+        log.info("%s: threads only applies to WSGI apps; ignored", directive.location)
+    return PythonApp(
+        interface,
+        target,
+        working_dir=working_dir,
+        venv=venv,
+        workers=workers,
+        runtime=runtime,
+        lifespan=lifespan,
+        autoreload=autoreload,
+        threads=threads,
+        location=directive.location,
+    )
+
+
+def _check_target(d: Dispenser, token: Token, what: str) -> str:
+    target = token.text
+    if has_placeholder(target):
+        return target
+    module, colon, variable = target.partition(":")
+    if not (
+        colon and variable.isidentifier() and all(part.isidentifier() for part in module.split("."))
+    ):
+        d.errf(
+            "invalid %s target '%s': expected 'module:variable', such as 'main:app'",
+            what,
+            target,
+        )
+    return target
+
+
+def _runtime(d: Dispenser, value: str) -> Runtime:
+    if value not in ("process", "thread"):
+        d.errf("workers_runtime must be 'process' or 'thread', got '%s'", value)
+    if value == "process" and sys.platform == "win32":
+        d.err("workers_runtime process is not available on Windows; use 'thread'")
+    return Runtime(value)
+
+
+def _directory(d: Dispenser, value: str, base_dir: str, *, venv: bool) -> str:
+    """Resolve a working_dir or venv path and check it, unless it has placeholders.
+
+    A path that starts with a placeholder may turn out absolute, so it is kept
+    as written; the app loader resolves it against the Caddyfile's directory.
+    """
+    what = "venv" if venv else "working_dir"
+    if has_placeholder(value):
+        if value.startswith("{") or os.path.isabs(value):
+            return value
+        return os.path.join(base_dir, value)
+    path = os.path.normpath(os.path.join(base_dir, value))
+    if not os.path.exists(path):
+        d.errf("%s '%s' does not exist", what, path)
+    if not os.path.isdir(path):
+        d.errf("%s '%s' is not a directory", what, path)
+    if venv and not _is_venv(path):
+        d.errf(
+            "venv '%s' is not a virtual environment: it has no lib/python*/site-packages "
+            "or Lib/site-packages",
+            path,
+        )
+    return path
+
+
+def _is_venv(path: str) -> bool:
+    pattern = os.path.join(glob.escape(path), "lib", "python*", "site-packages")
+    return bool(glob.glob(pattern)) or os.path.isdir(os.path.join(path, "Lib", "site-packages"))

@@ -1,0 +1,112 @@
+"""Run a real fastsnake in a subprocess for functional tests.
+
+The server is started from a Caddyfile written to a temporary folder, on a
+free port, and is ready when it prints its startup banner (no sleep loops).
+Its stderr is collected so tests can wait for, and assert on, log lines.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TEST_APPS = REPO / "tests" / "apps"
+BANNER = "fastsnake: serving"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    def __init__(self, caddyfile: pathlib.Path, port: int, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fastsnake", *args, str(caddyfile)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, text=True,
+            cwd=str(caddyfile.parent))
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+        with self.changed:
+            self.lines.append("<eof>")
+            self.changed.notify_all()
+
+    @property
+    def log(self) -> str:
+        with self.changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0,
+                 start: int = 0) -> str | None:
+        """Block until a log line from index ``start`` on satisfies predicate."""
+        seen = start
+        with self.changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if predicate(line):
+                        return line
+                seen = len(self.lines)
+                if self.lines and self.lines[-1] == "<eof>":
+                    return None
+                if not self.changed.wait(timeout):
+                    return None
+
+    def wait_for_text(self, text: str, timeout: float = 30.0, start: int = 0) -> str | None:
+        return self.wait_for(lambda line: text in line, timeout, start)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        if self.wait_for_text(BANNER, timeout) is None:
+            self.stop()
+            raise RuntimeError(f"fastsnake did not start:\n{self.log}")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+    def worker_pids(self) -> set[int]:
+        children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(5)
+        return self.proc.returncode
+
+
+def write_caddyfile(folder: pathlib.Path, text: str, port: int) -> pathlib.Path:
+    path = folder / "Caddyfile"
+    path.write_text(text.replace("$PORT", str(port)).replace("$APPS", str(TEST_APPS)))
+    return path

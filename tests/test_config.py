@@ -1,0 +1,631 @@
+"""Config builder tables: Caddyfile text in, Config fields or an exact error out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastsnake.config import (
+    Config,
+    Interface,
+    Limits,
+    Listener,
+    PythonApp,
+    Route,
+    Runtime,
+    Site,
+    Timeouts,
+    default_workers,
+    load_config,
+    parse_config,
+)
+from fastsnake.config_global import parse_duration, parse_size
+from fastsnake.errors import CaddyfileError, FatalError
+
+TESTDATA = Path(__file__).parent / "testdata" / "caddyfile" / "config"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A directory with an app dir, a POSIX and a Windows-style venv, and a file."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "venv" / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
+    (tmp_path / "winvenv" / "Lib" / "site-packages").mkdir(parents=True)
+    (tmp_path / "notvenv").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    return tmp_path
+
+
+def build(project: Path, text: str) -> Config:
+    return parse_config(text, str(project / "Caddyfile"))
+
+
+def build_error(project: Path, text: str) -> str:
+    with pytest.raises(CaddyfileError) as info:
+        build(project, text)
+    return str(info.value).replace(str(project), "<dir>")
+
+
+def only_app(config: Config) -> PythonApp:
+    (listener,) = config.listeners
+    (site,) = listener.sites
+    (route,) = site.routes
+    return route.handler
+
+
+# -- site addresses ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("addresses", "expected"),
+    [
+        pytest.param(":8080", [(8080, [()])], id="port-only"),
+        pytest.param("localhost:8080", [(8080, [("localhost",)])], id="localhost"),
+        pytest.param("127.0.0.1:8080", [(8080, [("127.0.0.1",)])], id="ipv4"),
+        pytest.param("[::1]:8080", [(8080, [("[::1]",)])], id="ipv6"),
+        pytest.param("http://Example.COM:8080", [(8080, [("example.com",)])], id="http-host-port"),
+        pytest.param("http://example.com", [(80, [("example.com",)])], id="http-default-port"),
+        pytest.param("HTTP://example.com", [(80, [("example.com",)])], id="scheme-case"),
+        pytest.param("http://:8080", [(8080, [()])], id="http-catch-all"),
+        pytest.param("*.example.com:9080", [(9080, [("*.example.com",)])], id="wildcard"),
+        pytest.param(
+            "a.com:8080 b.com:8080", [(8080, [("a.com", "b.com")])], id="two-hosts-one-port"
+        ),
+        pytest.param("a.com:8080, :8080", [(8080, [()])], id="catch-all-absorbs-hosts"),
+        pytest.param("a.com:8080, a.com:8080", [(8080, [("a.com",)])], id="repeated-in-block"),
+        pytest.param(
+            "a.com:8080, b.com:9090", [(8080, [("a.com",)]), (9090, [("b.com",)])],
+            id="two-ports",
+        ),
+    ],
+)
+def test_addresses(project: Path, addresses: str, expected: list) -> None:
+    config = build(project, f"{addresses} {{\n  python main:app\n}}")
+    got = [(lst.port, [site.hosts for site in lst.sites]) for lst in config.listeners]
+    assert got == expected
+    assert all(lst.host == "" for lst in config.listeners)  # always every interface
+
+
+def test_http_port_option_moves_http_sites(project: Path) -> None:
+    config = build(project, "{\n  http_port 8000\n}\nhttp://a.com {\n}\n:9000 {\n}")
+    assert [(lst.port, lst.sites[0].hosts) for lst in config.listeners] == [
+        (8000, ("a.com",)), (9000, ())
+    ]
+
+
+def test_https_port_option_changes_what_needs_tls(project: Path) -> None:
+    config = build(project, "{\n  https_port 8443\n}\n:443 {\n}")
+    assert config.listeners[0].port == 443
+    assert build_error(project, "{\n  https_port 8443\n}\n:8443 {\n}").startswith(
+        "<dir>/Caddyfile:4: site address ':8443' needs automatic HTTPS"
+    )
+
+
+def test_blocks_share_a_listener_per_port(project: Path) -> None:
+    config = build(
+        project,
+        "a.com:80 {\n  python a:app\n}\nb.com:80, :81 {\n  python b:app\n}\n:80 {\n}",
+    )
+    assert [lst.port for lst in config.listeners] == [80, 81]
+    first = config.listeners[0]
+    assert [site.hosts for site in first.sites] == [("a.com",), ("b.com",), ()]
+    assert [len(site.routes) for site in first.sites] == [1, 1, 0]
+    assert config.listeners[1].sites[0].routes[0].handler.target == "b:app"
+
+
+def test_plain_http_for_a_hostname_is_noted(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="fastsnake.config"):
+        build(project, "localhost:8080 {\n}")
+    assert caplog.messages == [
+        f"{project}/Caddyfile:1: serving 'localhost:8080' over plain HTTP "
+        "(Caddy would use automatic HTTPS here)"
+    ]
+
+
+TLS = (
+    "needs automatic HTTPS / TLS, which fastsnake does not support yet; serve it over plain "
+    "HTTP with"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param("example.com {\n}", f"1: site address 'example.com' {TLS} "
+                     "'http://example.com' or an explicit port other than 443, such as "
+                     "'example.com:8080'", id="bare-hostname"),
+        pytest.param("https://a.com:8443 {\n}", f"1: site address 'https://a.com:8443' {TLS} "
+                     "'http://a.com' or an explicit port other than 443, such as 'a.com:8080'",
+                     id="https"),
+        pytest.param(":443 {\n}", f"1: site address ':443' {TLS} 'http://' or an explicit "
+                     "port other than 443, such as ':8080'", id="https-port"),
+        pytest.param("[::1] {\n}", f"1: site address '[::1]' {TLS} 'http://[::1]' or an "
+                     "explicit port other than 443, such as '[::1]:8080'",
+                     id="ipv6-without-port"),
+        pytest.param("http://a.com:443 {\n}", "1: site address 'http://a.com:443': http:// on "
+                     "the HTTPS port 443 violates convention", id="http-on-https-port"),
+        pytest.param("a.com:80/api {\n}", "1: site address 'a.com:80/api' has a path, which "
+                     "fastsnake does not support yet; use a path matcher instead, such as "
+                     "'python /api/* ...'", id="path"),
+        pytest.param("ws://a.com:80 {\n}", "1: the scheme ws:// is only supported in browsers; "
+                     "use http:// instead", id="ws"),
+        pytest.param("wss://a.com {\n}", "1: the scheme wss:// is only supported in browsers; "
+                     "use https:// instead", id="wss"),
+        pytest.param("ftp://a.com:21 {\n}", "1: unsupported URL scheme ftp://", id="ftp"),
+        pytest.param("a.com:http {\n}", "1: invalid port 'http' in site address 'a.com:http'",
+                     id="port-name"),
+        pytest.param(":70000 {\n}", "1: invalid port '70000' in site address ':70000'",
+                     id="port-range"),
+        pytest.param("[::1:80 {\n}", "1: invalid site address '[::1:80'", id="ipv6-unclosed"),
+        pytest.param("::1:80 {\n}", "1: invalid site address '::1:80': IPv6 addresses must be "
+                     "in brackets, such as '[::1]:8080'", id="ipv6-no-brackets"),
+        pytest.param(":80 python main:app", "1: parsed 'python' as a site address, but it is a "
+                     "known directive; directives must appear in a site block",
+                     id="directive-as-address"),
+        pytest.param("&(r) {\n}", "1: named routes (&(name)) are not supported by fastsnake yet",
+                     id="named-route"),
+        pytest.param("a.com:80 {\n}\nb.com:80, A.com:80 {\n}", "3: ambiguous site definition: "
+                     "a.com:80 is also defined at <dir>/Caddyfile:1", id="ambiguous-host"),
+        pytest.param(":80 {\n}\nhttp://:80 {\n}", "3: ambiguous site definition: :80 is also "
+                     "defined at <dir>/Caddyfile:1", id="ambiguous-catch-all"),
+        pytest.param("[::1]:80 {\n}\n[::1]:80 {\n}", "3: ambiguous site definition: [::1]:80 "
+                     "is also defined at <dir>/Caddyfile:1", id="ambiguous-ipv6"),
+    ],
+)
+def test_address_errors(project: Path, source: str, message: str) -> None:
+    assert build_error(project, source) == f"<dir>/Caddyfile:{message}"
+
+
+# -- site directives ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param(":80 {\n  respond hi\n}", '2: directive "respond" is not supported by '
+                     "fastsnake", id="unsupported-directive"),
+        pytest.param(":80\npython main:app\n:81", '3: directive ":81" is not supported by '
+                     "fastsnake (if you meant to define a second site, put curly braces around "
+                     "each site's directives)", id="second-site-without-braces"),
+        pytest.param(":80 {\n  @api path /api/*\n}", "2: named matchers such as '@api' are not "
+                     "supported by fastsnake yet", id="matcher-definition"),
+    ],
+)
+def test_directive_errors(project: Path, source: str, message: str) -> None:
+    assert build_error(project, source) == f"<dir>/Caddyfile:{message}"
+
+
+def test_site_without_handlers(project: Path) -> None:
+    config = build(project, ":8080 {\n}")
+    assert config.listeners[0].sites == (Site((), ()),)
+
+
+# -- the python directive ----------------------------------------------------
+
+
+def app_of(project: Path, body: str) -> tuple[PythonApp, tuple[str, ...]]:
+    config = build(project, f":8080 {{\n{body}\n}}")
+    route = config.listeners[0].sites[0].routes[0]
+    return route.handler, route.paths
+
+
+@pytest.mark.parametrize(
+    ("body", "fields", "paths"),
+    [
+        pytest.param("python main:app", {"interface": Interface.WSGI, "target": "main:app"}, (),
+                     id="simple"),
+        pytest.param('python "pkg.sub.wsgi:application"',
+                     {"target": "pkg.sub.wsgi:application"}, (), id="simple-quoted-dotted"),
+        pytest.param("python /api/* api:app", {"target": "api:app"}, ("/api/*",),
+                     id="simple-with-path"),
+        pytest.param("python * main:app", {"target": "main:app"}, (), id="star-matches-all"),
+        pytest.param("python {\n module_wsgi main:app\n}",
+                     {"interface": Interface.WSGI, "target": "main:app", "workers": None,
+                      "runtime": None, "lifespan": False, "autoreload": False, "threads": None,
+                      "working_dir": None, "venv": None}, (), id="block-defaults"),
+        pytest.param('python /v1/* {\n module_asgi "main:app"\n lifespan on\n}',
+                     {"interface": Interface.ASGI, "lifespan": True}, ("/v1/*",),
+                     id="asgi-with-path"),
+        pytest.param("python {\n module_asgi main:app\n lifespan off\n}", {"lifespan": False},
+                     (), id="lifespan-off"),
+        pytest.param("python {\n module_wsgi main:app\n workers 4\n threads 16\n}",
+                     {"workers": 4, "threads": 16}, (), id="workers-threads"),
+        pytest.param("python {\n module_wsgi main:app\n workers_runtime thread\n autoreload\n}",
+                     {"runtime": Runtime.THREAD, "autoreload": True}, (), id="thread-autoreload"),
+        pytest.param("python {\n module_wsgi main:app\n workers_runtime process\n}",
+                     {"runtime": Runtime.PROCESS}, (), id="process"),
+        pytest.param("python {\n module_wsgi main:app\n working_dir app\n venv venv\n}",
+                     {"working_dir": "<dir>/app", "venv": "<dir>/venv"}, (), id="relative-paths"),
+        pytest.param("python {\n module_wsgi main:app\n working_dir ./app/../app/\n}",
+                     {"working_dir": "<dir>/app"}, (), id="normalised-path"),
+        pytest.param("python {\n module_wsgi main:app\n venv winvenv\n}",
+                     {"venv": "<dir>/winvenv"}, (), id="windows-venv-layout"),
+        pytest.param('python {\n module_asgi "{http.request.host.labels.2}:app"\n'
+                     ' working_dir "{http.request.host.labels.2}/"\n venv "{env.VENV}"\n}',
+                     {"target": "{http.request.host.labels.2}:app",
+                      "working_dir": "{http.request.host.labels.2}/", "venv": "{env.VENV}"},
+                     (), id="placeholders-kept"),
+        pytest.param("python {\n module_asgi main:app\n working_dir apps/{path.0}\n}",
+                     {"working_dir": "<dir>/apps/{path.0}"}, (), id="relative-placeholder-path"),
+    ],
+)
+def test_python(project: Path, body: str, fields: dict, paths: tuple[str, ...]) -> None:
+    app, got_paths = app_of(project, body)
+    for name, value in fields.items():
+        if isinstance(value, str):
+            value = value.replace("<dir>", str(project))
+        assert getattr(app, name) == value, name
+    assert got_paths == paths
+    assert app.location == f"{project}/Caddyfile:2"
+
+
+def test_absolute_working_dir(project: Path) -> None:
+    app, _ = app_of(project, f'python {{\n module_wsgi main:app\n working_dir "{project}/app"\n}}')
+    assert app.working_dir == f"{project}/app"
+
+
+def test_routes_keep_written_order(project: Path) -> None:
+    config = build(project, ":80 {\n  python /a/* a:app\n  python b:app\n  python /c c:app\n}")
+    routes = config.listeners[0].sites[0].routes
+    assert [(r.paths, r.handler.target) for r in routes] == [
+        (("/a/*",), "a:app"), ((), "b:app"), (("/c",), "c:app")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param("python", "2: wrong argument count or unexpected line ending after "
+                     "'python'", id="no-target"),
+        pytest.param("python /api/*", "2: wrong argument count or unexpected line ending after "
+                     "'/api/*'", id="path-no-target"),
+        pytest.param("python a:app b:app", "2: wrong argument count or unexpected line ending "
+                     "after 'b:app'", id="two-targets"),
+        pytest.param("python a:app {\n module_wsgi b:app\n}", "2: unexpected block after "
+                     "'a:app': write either 'python module:variable' or a 'python { ... }' "
+                     "block", id="target-and-block"),
+        pytest.param("python @api a:app", "2: named matchers such as '@api' are not supported "
+                     "by fastsnake yet; use a path pattern such as '/api/*'", id="named-matcher"),
+        pytest.param("python main", "2: invalid python target 'main': expected "
+                     "'module:variable', such as 'main:app'", id="target-no-colon"),
+        pytest.param("python {\n module_wsgi main:\n}", "3: invalid module_wsgi target "
+                     "'main:': expected 'module:variable', such as 'main:app'", id="no-variable"),
+        pytest.param("python {\n module_asgi 1x:app\n}", "3: invalid module_asgi target "
+                     "'1x:app': expected 'module:variable', such as 'main:app'", id="bad-module"),
+        pytest.param("python {\n module_asgi a..b:app\n}", "3: invalid module_asgi target "
+                     "'a..b:app': expected 'module:variable', such as 'main:app'",
+                     id="empty-module-part"),
+        pytest.param("python {\n module_wsgi main:app()\n}", "3: invalid module_wsgi target "
+                     "'main:app()': expected 'module:variable', such as 'main:app'",
+                     id="call-expression"),
+        pytest.param("python {\n workers 2\n}", "2: python block needs module_wsgi or "
+                     "module_asgi (e.g. 'module_wsgi main:app')", id="no-module"),
+        pytest.param("python {\n}", "2: python block needs module_wsgi or module_asgi (e.g. "
+                     "'module_wsgi main:app')", id="empty-block"),
+        pytest.param("python {\n module_wsgi a:app\n module_asgi b:app\n}", "4: use either "
+                     "module_wsgi or module_asgi, not both (module_wsgi is set)", id="both"),
+        pytest.param("python {\n module_wsgi a:app\n module_wsgi b:app\n}", "4: duplicate "
+                     "subdirective 'module_wsgi' (already set at line 3)", id="duplicate"),
+        pytest.param("python {\n module_wsgi\n}", "3: wrong argument count or unexpected line "
+                     "ending after 'module_wsgi'", id="module-no-arg"),
+        pytest.param("python {\n module_wsgi a:app b:app\n}", "3: wrong argument count or "
+                     "unexpected line ending after 'b:app'", id="module-two-args"),
+        pytest.param("python {\n module_wsgi a:app {\n  x\n }\n}", "3: unexpected block after "
+                     "'a:app'", id="module-with-block"),
+        pytest.param("python {\n module_asgi a:app\n lifespan yes\n}", "4: lifespan must be "
+                     "'on' or 'off', got 'yes'", id="lifespan-value"),
+        pytest.param("python {\n module_asgi a:app\n workers 0\n}", "4: workers must be a "
+                     "positive integer, got '0'", id="workers-zero"),
+        pytest.param("python {\n module_asgi a:app\n workers -2\n}", "4: workers must be a "
+                     "positive integer, got '-2'", id="workers-negative"),
+        pytest.param("python {\n module_asgi a:app\n workers many\n}", "4: workers must be a "
+                     "positive integer, got 'many'", id="workers-word"),
+        pytest.param("python {\n module_wsgi a:app\n threads 0\n}", "4: threads must be a "
+                     "positive integer, got '0'", id="threads-zero"),
+        pytest.param("python {\n module_asgi a:app\n workers_runtime fork\n}", "4: "
+                     "workers_runtime must be 'process' or 'thread', got 'fork'", id="runtime"),
+        pytest.param("python {\n module_asgi a:app\n autoreload on\n}", "4: wrong argument "
+                     "count or unexpected line ending after 'on'", id="autoreload-arg"),
+        pytest.param("python {\n module_asgi a:app\n python_path /usr/bin/python3\n}", "4: "
+                     "unknown python subdirective 'python_path'", id="unknown-subdirective"),
+        pytest.param("python {\n module_wsgi a:app\n working_dir missing\n}", "4: working_dir "
+                     "'<dir>/missing' does not exist", id="working-dir-missing"),
+        pytest.param("python {\n module_wsgi a:app\n working_dir file.txt\n}", "4: working_dir "
+                     "'<dir>/file.txt' is not a directory", id="working-dir-file"),
+        pytest.param("python {\n module_wsgi a:app\n venv nope\n}", "4: venv '<dir>/nope' does "
+                     "not exist", id="venv-missing"),
+        pytest.param("python {\n module_wsgi a:app\n venv notvenv\n}", "4: venv "
+                     "'<dir>/notvenv' is not a virtual environment: it has no "
+                     "lib/python*/site-packages or Lib/site-packages", id="venv-not-a-venv"),
+    ],
+)
+def test_python_errors(project: Path, body: str, message: str) -> None:
+    assert build_error(project, f":8080 {{\n{body}\n}}") == f"<dir>/Caddyfile:{message}"
+
+
+def test_python_error_inside_snippet_names_import(project: Path) -> None:
+    source = "(s) {\n  python {args[0]}\n}\n:80 {\n  import s nope\n}"
+    assert build_error(project, source) == (
+        "<dir>/Caddyfile:2: invalid python target 'nope': expected 'module:variable', such as "
+        "'main:app' (imported from <dir>/Caddyfile:5)"
+    )
+
+
+def test_lifespan_on_wsgi_is_noted(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="fastsnake.config"):
+        app_of(project, "python {\n module_wsgi a:app\n lifespan on\n threads 2\n}")
+    assert caplog.messages == [
+        f"{project}/Caddyfile:2: lifespan only applies to ASGI apps; ignored"
+    ]
+
+
+def test_windows_defaults_to_threads_and_refuses_processes(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert build(project, ":80 {\n python a:app\n}").listeners[0].runtime is Runtime.THREAD
+    assert build_error(
+        project, ":80 {\n python {\n  module_wsgi a:app\n  workers_runtime process\n }\n}"
+    ) == ("<dir>/Caddyfile:4: workers_runtime process is not available on Windows; use 'thread'")
+
+
+# -- listeners ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("apps", "runtime", "workers"),
+    [
+        pytest.param([""], Runtime.PROCESS, None, id="defaults"),
+        pytest.param(["workers 3", "workers 5", ""], Runtime.PROCESS, 5, id="most-workers"),
+        pytest.param(["", "workers_runtime thread"], Runtime.THREAD, None, id="explicit-thread"),
+        pytest.param(["workers_runtime thread\n workers 2", "workers_runtime thread"],
+                     Runtime.THREAD, 2, id="agreeing-runtimes"),
+    ],
+)
+def test_listener_runtime_and_workers(
+    project: Path, apps: list[str], runtime: Runtime, workers: int | None
+) -> None:
+    body = "".join(f"python {{\n module_wsgi a:app\n {extra}\n}}\n" for extra in apps)
+    (listener,) = build(project, f":80 {{\n{body}}}").listeners
+    assert listener.runtime is runtime
+    assert listener.workers == (workers or default_workers())
+
+
+def test_mixed_runtimes_on_one_listener(project: Path) -> None:
+    source = (
+        "a.com:80 {\n python {\n  module_wsgi a:app\n  workers_runtime process\n }\n}\n"
+        "b.com:80 {\n python {\n  module_wsgi b:app\n  workers_runtime thread\n }\n}\n"
+    )
+    assert build_error(project, source) == (
+        "<dir>/Caddyfile:8: workers_runtime thread conflicts with workers_runtime process at "
+        "<dir>/Caddyfile:2: every python handler on port 80 must use the same runtime"
+    )
+
+
+def test_runtimes_may_differ_across_listeners(project: Path) -> None:
+    source = (
+        ":80 {\n python {\n  module_wsgi a:app\n  workers_runtime process\n }\n}\n"
+        ":81 {\n python {\n  module_wsgi b:app\n  workers_runtime thread\n }\n}\n"
+    )
+    assert [lst.runtime for lst in build(project, source).listeners] == [
+        Runtime.PROCESS, Runtime.THREAD
+    ]
+
+
+# -- global options ----------------------------------------------------------
+
+
+def options(project: Path, body: str) -> Config:
+    return build(project, f"{{\n{body}\n}}\n:8080 {{\n}}")
+
+
+@pytest.mark.parametrize(
+    ("body", "check"),
+    [
+        pytest.param("", lambda c: (c.debug, c.grace_period, c.timeouts, c.limits)
+                     == (False, 30.0, Timeouts(), Limits()), id="defaults"),
+        pytest.param("debug", lambda c: c.debug is True, id="debug"),
+        pytest.param("grace_period 10s", lambda c: c.grace_period == 10.0, id="grace-10s"),
+        pytest.param("grace_period 1h30m", lambda c: c.grace_period == 5400.0, id="grace-1h30m"),
+        pytest.param("grace_period 0", lambda c: c.grace_period == 0.0, id="grace-zero"),
+        pytest.param(
+            "servers {\n timeouts {\n  read_header 5s\n  read_body 10s\n  write 1m\n"
+            "  idle 500ms\n }\n}",
+            lambda c: c.timeouts == Timeouts(5.0, 10.0, 60.0, 0.5), id="timeouts",
+        ),
+        pytest.param("servers {\n timeouts {\n  read_header 0s\n  idle -1s\n }\n}",
+                     lambda c: c.timeouts == Timeouts(None, None, None, None),
+                     id="timeouts-disabled"),
+        pytest.param("servers {\n max_header_size 1MiB\n}",
+                     lambda c: c.limits.max_header_size == 1048576, id="max-header-size"),
+        pytest.param("servers {\n timeouts {\n  idle 1m\n }\n}\nservers {\n max_header_size 4k\n}",
+                     lambda c: (c.timeouts.idle, c.limits.max_header_size) == (60.0, 4000),
+                     id="servers-twice-merge"),
+    ],
+)
+def test_global_options(project: Path, body: str, check) -> None:
+    assert check(options(project, body))
+
+
+def test_caddy_only_options_are_accepted_and_change_nothing(project: Path) -> None:
+    body = (
+        "admin off\nauto_https off\nemail me@example.com\norder python before route\n"
+        "log {\n output stderr\n}\nadmin localhost:2019 {\n origins x\n}\n"
+        "auto_https disable_redirects ignore_loaded_certs"
+    )
+    assert options(project, body) == options(project, "")
+
+
+def test_ignored_options_are_noted(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="fastsnake.config"):
+        options(project, "admin off\norder python first")
+    assert caplog.messages == [
+        f"{project}/Caddyfile:2: global option 'admin' is ignored: fastsnake has no admin API",
+        f"{project}/Caddyfile:3: global option 'order' is ignored: fastsnake runs handlers in "
+        "the order they are written",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param("frobnicate on", "2: unrecognized global option: frobnicate", id="unknown"),
+        pytest.param("storage file_system /data", "2: global option 'storage' is not supported "
+                     "by fastsnake", id="caddy-only"),
+        pytest.param("debug yes", "2: wrong argument count or unexpected line ending after "
+                     "'yes'", id="debug-arg"),
+        pytest.param("http_port", "2: wrong argument count or unexpected line ending after "
+                     "'http_port'", id="port-missing"),
+        pytest.param("http_port 80 81", "2: wrong argument count or unexpected line ending "
+                     "after '81'", id="port-two"),
+        pytest.param("https_port x", "2: https_port must be a port number between 0 and 65535, "
+                     "got 'x'", id="port-word"),
+        pytest.param("grace_period 10", "2: invalid grace_period duration '10': missing unit "
+                     "(e.g. '10s', '1m30s', '500ms', '1d')", id="duration-no-unit"),
+        pytest.param("grace_period 10y", "2: invalid grace_period duration '10y': unknown unit "
+                     "'y' (use ns, us, ms, s, m, h or d)", id="duration-bad-unit"),
+        pytest.param("grace_period -5s", "2: grace_period must not be negative, got '-5s'",
+                     id="duration-negative"),
+        pytest.param("auto_https maybe", "2: auto_https must be one of 'off', "
+                     "'disable_redirects', 'disable_certs', 'ignore_loaded_certs'",
+                     id="auto-https-value"),
+        pytest.param("auto_https", "2: wrong argument count or unexpected line ending after "
+                     "'auto_https'", id="auto-https-missing"),
+        pytest.param("email", "2: wrong argument count or unexpected line ending after "
+                     "'email'", id="email-missing"),
+        pytest.param("servers :8080 {\n}", "2: per-listener servers options ('servers :8080') "
+                     "are not supported by fastsnake yet; use 'servers { ... }' for all "
+                     "listeners", id="servers-per-listener"),
+        pytest.param("servers {\n protocols h1 h2\n}", "3: servers option 'protocols' is not "
+                     "supported by fastsnake", id="servers-unsupported"),
+        pytest.param("servers {\n timeouts {\n  read_body_idle 1s\n }\n}", "4: timeouts option "
+                     "'read_body_idle' is not supported by fastsnake", id="timeouts-unsupported"),
+        pytest.param("servers {\n timeouts {\n  idle\n }\n}", "4: wrong argument count or "
+                     "unexpected line ending after 'idle'", id="timeouts-missing-value"),
+        pytest.param("servers {\n timeouts {\n  write soon\n }\n}", "4: invalid write timeout "
+                     "duration 'soon': expected a number followed by a unit such as 's' or 'ms'",
+                     id="timeouts-bad-value"),
+        pytest.param("servers {\n max_header_size 12XB\n}", "3: parsing max_header_size: "
+                     "unhandled size name: xb", id="size-unit"),
+        pytest.param("servers {\n max_header_size 0\n}", "3: max_header_size must be positive, "
+                     "got '0'", id="size-zero"),
+    ],
+)
+def test_global_option_errors(project: Path, body: str, message: str) -> None:
+    source = f"{{\n{body}\n}}\n:8080 {{\n}}"
+    assert build_error(project, source) == f"<dir>/Caddyfile:{message}"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        pytest.param("500ms", 0.5, id="ms"),
+        pytest.param("1m30s", 90.0, id="m-s"),
+        pytest.param("1.5h", 5400.0, id="fraction"),
+        pytest.param("1d", 86400.0, id="day"),
+        pytest.param("1d12h", 129600.0, id="day-hours"),
+        pytest.param("250us", 0.00025, id="us"),
+        pytest.param("250\u00b5s", 0.00025, id="micro-sign"),
+        pytest.param("-2s", -2.0, id="negative"),
+        pytest.param("+3s", 3.0, id="plus"),
+        pytest.param("0", 0.0, id="bare-zero"),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "s", "10", "1.2.3s", "1s2", "abc", "1 s"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        pytest.param("512", 512, id="bytes"),
+        pytest.param("16KB", 16000, id="kb"),
+        pytest.param("16kib", 16384, id="kib"),
+        pytest.param("1MiB", 1048576, id="mib"),
+        pytest.param("1mb", 1000000, id="mb-lower"),
+        pytest.param("2 GB", 2 * 10**9, id="space"),
+        pytest.param("1.5k", 1500, id="fraction"),
+        pytest.param("1,024 b", 1024, id="comma"),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "KB", "1 parsec"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+# -- loading -----------------------------------------------------------------
+
+
+def test_load_fixture() -> None:
+    path = str(TESTDATA / "Caddyfile")
+    config = load_config(path)
+    base = str(TESTDATA)
+    api = PythonApp(Interface.ASGI, "main:app", working_dir=f"{base}/app", venv=f"{base}/venv",
+                    workers=2, lifespan=True, location=f"{path}:19")
+    plain = PythonApp(Interface.WSGI, "main:app", location=f"{path}:30")
+    threaded = PythonApp(Interface.WSGI, "main:app", working_dir=f"{base}/app",
+                         runtime=Runtime.THREAD, threads=8, autoreload=True, location=f"{path}:34")
+    assert config == Config(
+        listeners=(
+            Listener("", 8080, (Site((), (Route(api, ("/api/*",)), Route(plain))),),
+                     Runtime.PROCESS, 2),
+            Listener("", 8000, (Site(("example.com",), (Route(threaded),)),),
+                     Runtime.THREAD, default_workers()),
+        ),
+        grace_period=10.0,
+        timeouts=Timeouts(read_header=5.0, read_body=30.0, write=60.0, idle=120.0),
+        limits=Limits(max_header_size=32000),
+        source=path,
+    )
+    assert pickle.loads(pickle.dumps(config)) == config
+
+
+def test_load_relative_path_resolves_against_caddyfile_dir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(TESTDATA.parent)
+    config = load_config(os.path.join("config", "Caddyfile"))
+    assert config.listeners[0].sites[0].routes[0].handler.working_dir == f"{TESTDATA}/app"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("missing", "Caddyfile not found: {path}", id="missing"),
+        pytest.param("dir", "cannot read Caddyfile {path}: Is a directory", id="directory"),
+        pytest.param("latin1", "Caddyfile {path} is not UTF-8 text: invalid continuation byte",
+                     id="not-utf8"),
+    ],
+)
+def test_load_errors(tmp_path: Path, name: str, message: str) -> None:
+    path = tmp_path / name
+    if name == "dir":
+        path.mkdir()
+    elif name == "latin1":
+        path.write_bytes(b":80 {\n  python caf\xe9:app\n}")
+    with pytest.raises(FatalError) as info:
+        load_config(str(path))
+    assert isinstance(info.value, CaddyfileError)
+    assert str(info.value) == message.format(path=path)
+
+
+def test_empty_caddyfile_has_no_listeners(project: Path) -> None:
+    assert build(project, "# nothing here\n").listeners == ()

@@ -1,0 +1,173 @@
+"""The WSGI environ and response rules, through the real protocol in-process."""
+
+from __future__ import annotations
+
+import io
+import wsgiref.validate
+
+import pytest
+
+from tests.protocol_harness import parse_responses, run_exchange
+
+SIMPLE = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+def capture(request: bytes, **kwargs) -> dict:
+    seen: dict = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        seen["body"] = environ["wsgi.input"].read()
+        start_response("204 No Content", [])
+        return []
+
+    out = run_exchange(app, [request], **kwargs)
+    assert out.startswith(b"HTTP/1.1 204 No Content\r\n"), out
+    return seen
+
+
+def test_required_keys_and_values():
+    env = capture(b"GET /caf%C3%A9/a%20b?x=%20y&z HTTP/1.1\r\nHost: example.com:8443\r\n"
+                  b"Content-Type: text/plain\r\nX-Multi: a\r\nX-Multi: b\r\n"
+                  b"Cookie: a=1\r\nCookie: b=2\r\n\r\n", server_port=9000)
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == ""
+    # PEP 3333: PATH_INFO is percent-decoded bytes carried as latin-1.
+    assert env["PATH_INFO"] == "/caf\xc3\xa9/a b"
+    assert env["QUERY_STRING"] == "x=%20y&z"
+    assert env["SERVER_NAME"] == "example.com"
+    assert env["SERVER_PORT"] == "9000"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["HTTP_HOST"] == "example.com:8443"
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert "HTTP_CONTENT_TYPE" not in env
+    assert env["HTTP_X_MULTI"] == "a,b"
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["wsgi.version"] == (1, 0)
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.run_once"] is False
+    assert "REMOTE_ADDR" in env
+    assert env["body"] == b""
+
+
+def test_underscore_headers_are_dropped():
+    env = capture(b"GET / HTTP/1.1\r\nHost: a\r\nX-Real-IP: 1.1.1.1\r\nX_Real_IP: 6.6.6.6\r\n\r\n")
+    assert env["HTTP_X_REAL_IP"] == "1.1.1.1"
+    assert "6.6.6.6" not in repr(env)
+
+
+def test_chunked_body_gets_a_content_length():
+    env = capture(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert env["body"] == b"abcde"
+    assert env["CONTENT_LENGTH"] == "5"
+
+
+def test_large_body_spools_to_a_file():
+    body = b"z" * (3 * 1024 * 1024)
+    env = capture(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert env["body"] == body
+    assert not isinstance(env["wsgi.input"], io.BytesIO)
+
+
+def test_input_readline_readlines_and_iteration():
+    lines_seen = {}
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        lines_seen["first"] = stream.readline()
+        lines_seen["limited"] = stream.readline(2)
+        lines_seen["rest"] = stream.readlines()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    body = b"one\ntwo\nthree\n"
+    run_exchange(app, [b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+                       + body])
+    assert lines_seen == {"first": b"one\n", "limited": b"tw", "rest": [b"o\n", b"three\n"]}
+
+
+@pytest.mark.parametrize("path", ["/list", "/iter", "/write", "/file", "/post"])
+def test_wsgiref_validator_passes(path):
+    def inner(environ, start_response):
+        assert environ["wsgi.input"].read(2) == b"hi"  # the validator wants a size
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["PATH_INFO"] == "/iter":
+            return iter([b"a", b"b"])
+        if environ["PATH_INFO"] == "/write":
+            write(b"written ")
+            return [b"then returned"]
+        if environ["PATH_INFO"] == "/file":
+            return environ["wsgi.file_wrapper"](io.BytesIO(b"from a file"), 4)
+        return [b"listed"]
+
+    app = wsgiref.validate.validator(inner)
+    method = b"POST" if path == "/post" else b"GET"
+    out = run_exchange(app, [method + b" " + path.encode() + b" HTTP/1.1\r\nHost: a\r\n"
+                             b"Content-Length: 2\r\n\r\nhi"])
+    (status, _, body), = parse_responses(out)
+    assert status == 200, out
+    assert body in (b"listed", b"ab", b"written then returned", b"from a file")
+
+
+def test_close_is_called_on_the_result():
+    closed = []
+
+    class Result:
+        def __iter__(self):
+            yield b"x"
+
+        def close(self):
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return Result()
+
+    run_exchange(app, [b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"])
+    assert closed == [True]
+
+
+def test_exc_info_replaces_headers_before_they_are_sent():
+    def app(environ, start_response):
+        start_response("200 OK", [("X-First", "1")])
+        try:
+            raise ValueError("oops")
+        except ValueError:
+            import sys
+            start_response("503 Service Unavailable", [("X-Second", "2")], sys.exc_info())
+        return [b"sorry"]
+
+    (status, headers, body), = parse_responses(run_exchange(app, [SIMPLE]))
+    assert status == 503 and headers["x-second"] == "2" and "x-first" not in headers
+    assert body == b"sorry"
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", "a\x00b"])
+def test_header_injection_is_a_500(value):
+    def app(environ, start_response):
+        start_response("200 OK", [("X-Test", value)])
+        return [b"must not be sent"]
+
+    out = run_exchange(app, [b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"])
+    (status, headers, body), = parse_responses(out)
+    assert status == 500
+    assert b"X-Evil" not in out and b"must not be sent" not in out
+
+
+def test_app_content_length_is_kept_and_http10_stream_is_close_delimited():
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "5")])
+        return iter([b"12", b"345"])
+
+    (status, headers, body), = parse_responses(run_exchange(app, [SIMPLE]))
+    assert headers["content-length"] == "5" and body == b"12345"
+    assert "transfer-encoding" not in headers
+
+    def streamer(environ, start_response):
+        start_response("200 OK", [])
+        return iter([b"ab", b"cd"])
+
+    out = run_exchange(streamer, [b"GET / HTTP/1.0\r\n\r\n"])
+    assert b"transfer-encoding" not in out.lower() and out.endswith(b"\r\n\r\nabcd")
+    assert b"connection: close" in out
