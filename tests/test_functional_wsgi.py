@@ -88,6 +88,20 @@ def test_ten_mebibytes_each_way(serve):
     assert resp.content[:256] == bytes(range(256))
 
 
+def test_file_wrapper_serves_whole_files(serve):
+    server = serve(basic())
+    size = 5 * 1024 * 1024 + 7
+    expected = (bytes(range(256)) * (size // 256 + 1))[:size]
+    with requests.Session() as session:
+        for _ in range(2):  # twice on one connection: the framing stays right
+            resp = session.get(f"{server.base_url}/file?{size}", timeout=30)
+            assert resp.headers["content-length"] == str(size)
+            assert resp.content == expected
+        head = session.head(f"{server.base_url}/file?{size}", timeout=10)
+        assert head.headers["content-length"] == str(size) and head.content == b""
+        assert session.get(f"{server.base_url}/file?0", timeout=10).content == b""
+
+
 @pytest.mark.parametrize("raw, status", [
     pytest.param(b"NOT HTTP AT ALL\r\n\r\n", 400, id="garbage"),
     pytest.param(b"GET / HTTP/1.1\r\n\r\n", 400, id="no-host"),

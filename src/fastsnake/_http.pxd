@@ -113,6 +113,8 @@ cdef class HttpProtocol:
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1
+    cdef int count_sent_directly(self, Py_ssize_t n) except -1
+    cdef long long body_remaining(self)
     cdef int end_response(self) except -1
     cdef int abort_response(self) except -1
     cdef int send_error(self, int status, str detail) except -1

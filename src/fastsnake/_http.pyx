@@ -749,6 +749,20 @@ cdef class HttpProtocol:
             self.transport.write(data)
         return 0
 
+    cdef int count_sent_directly(self, Py_ssize_t n) except -1:
+        """Account for body bytes an adapter wrote to the socket itself
+        (sendfile), bypassing the transport."""
+        if self.response_remaining >= 0:
+            self.response_remaining -= n
+        return 0
+
+    cdef long long body_remaining(self):
+        """Bytes the Content-Length still promises; 0 when no body may follow,
+        -1 when the body is not bounded by a length."""
+        if self.response_no_body:
+            return 0
+        return self.response_remaining
+
     cdef int end_response(self) except -1:
         """The adapter has sent everything: frame the end, then either keep the
         connection for the next request or close it."""

@@ -3,6 +3,7 @@
 import hashlib
 import os
 import sys
+import tempfile
 import time
 
 
@@ -44,6 +45,16 @@ def big(environ, start_response):
             yield piece
 
     return blocks()
+
+
+def file(environ, start_response):
+    """A file of the asked size (bytes 0..255 repeating) via wsgi.file_wrapper."""
+    size = int(environ["QUERY_STRING"] or "0")
+    spool = tempfile.TemporaryFile()
+    spool.write((bytes(range(256)) * (size // 256 + 1))[:size])
+    spool.seek(0)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](spool, 65536)
 
 
 def stream(environ, start_response):
@@ -89,6 +100,7 @@ def headers(environ, start_response):
 
 ROUTES = {
     "/hello": hello, "/whoami": whoami, "/digest": digest, "/big": big, "/stream": stream,
+    "/file": file,
     "/boom": boom, "/boom-late": boom_late, "/bad-header": bad_header, "/slow": slow,
     "/headers": headers,
 }
