@@ -183,3 +183,39 @@ def test_sigterm_lets_the_request_in_flight_finish(serve):
     assert result["resp"].status_code == 200
     assert result["resp"].text == "slow done"
     assert server.proc.wait(30) == 0
+
+
+TIMEOUTS = """
+{
+    servers {
+        timeouts {
+            read_header 1s
+            idle 1s
+        }
+    }
+}
+:$PORT {
+    python {
+        module_wsgi "wsgi_basic:app"
+        working_dir "$APPS"
+        workers 1
+    }
+}
+"""
+
+
+def test_read_header_timeout_answers_408_and_closes(serve):
+    server = serve(TIMEOUTS)
+    with server.connect() as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\n")  # never finishes its head
+        (status, headers, _), = parse_responses(read_until_closed(sock))
+    assert status == 408
+    assert headers["connection"] == "close"
+
+
+def test_idle_keep_alive_connection_is_closed(serve):
+    server = serve(TIMEOUTS)
+    with server.connect() as sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        (status, _, body), = parse_responses(read_until_closed(sock))
+    assert (status, body) == (200, b"hello")
