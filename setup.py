@@ -76,6 +76,8 @@ setup(
     ext_modules=[
         Extension("fastsnake._http", [f"{SRC}/_http.pyx"]),
         Extension("fastsnake._wsgi", [f"{SRC}/_wsgi.pyx"]),
+        Extension("fastsnake._asgi", [f"{SRC}/_asgi.pyx"]),
+        Extension("fastsnake._websocket", [f"{SRC}/_websocket.pyx"]),
     ],
     cmdclass={"build_ext": fastsnake_build_ext},
 )

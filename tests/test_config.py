@@ -629,3 +629,14 @@ def test_load_errors(tmp_path: Path, name: str, message: str) -> None:
 
 def test_empty_caddyfile_has_no_listeners(project: Path) -> None:
     assert build(project, "# nothing here\n").listeners == ()
+
+
+def test_websocket_max_message_size(tmp_path):
+    from fastsnake.config import parse_config
+
+    text = ":8080 {\n python {\n  module_asgi main:app\n  websocket_max_message_size 1MiB\n }\n}\n"
+    config = parse_config(text, str(tmp_path / "Caddyfile"))
+    assert config.listeners[0].apps[0].ws_max_message_size == 1024 * 1024
+    bad = text.replace("1MiB", "lots")
+    with pytest.raises(CaddyfileError, match=r"Caddyfile:4: websocket_max_message_size must be"):
+        parse_config(bad, str(tmp_path / "Caddyfile"))

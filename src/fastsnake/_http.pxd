@@ -28,6 +28,9 @@ cdef class Exchange:
     cdef int on_body_complete(self) except -1
     cdef int on_writable(self) except -1
     cdef int on_connection_lost(self) except -1
+    cdef int on_file_sent(self) except -1
+    cdef int on_eof(self) except -1
+    cdef int on_data(self, bytes data) except -1
 
 
 cdef class Handler:
@@ -92,6 +95,14 @@ cdef class HttpProtocol:
     cdef bint response_close
     cdef bint continue_sent
     cdef long long response_remaining   # -1: not bounded by Content-Length
+    # a response body being sent from a file
+    cdef bint sending_file
+    cdef int file_fd
+    cdef int socket_fd
+    cdef long long file_offset
+    cdef long long file_left
+    # after a protocol switch (101), every received byte goes here
+    cdef Exchange upgraded
 
     cdef bint in_feed
 
@@ -113,7 +124,9 @@ cdef class HttpProtocol:
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1
-    cdef int count_sent_directly(self, Py_ssize_t n) except -1
+    cdef int send_file(self, int fd, long long offset) except -1
+    cdef int pump_file(self) except -1
+    cdef int switch_protocols(self, Exchange exchange, bytes head) except -1
     cdef long long body_remaining(self)
     cdef int end_response(self) except -1
     cdef int abort_response(self) except -1

@@ -27,6 +27,7 @@ periodic tick; setting a deadline costs one float store per request.
 """
 
 import logging
+import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memchr
@@ -34,6 +35,13 @@ from libc.string cimport memchr
 from fastsnake cimport _llhttp as llhttp
 
 cdef object log = logging.getLogger("fastsnake.http")
+cdef object os_sendfile = getattr(os, "sendfile", None)
+cdef object os_pread = getattr(os, "pread", None)
+
+# sendfile() at most this much per call, so one big file cannot hog the loop.
+cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
+# When the socket is full, fall back to buffered writes of this size.
+cdef Py_ssize_t FILE_READ_CHUNK = 256 * 1024
 
 include "consts.pxi"
 
@@ -151,6 +159,17 @@ cdef class Exchange:
         return 0
 
     cdef int on_connection_lost(self) except -1:
+        return 0
+
+    cdef int on_file_sent(self) except -1:
+        return 0
+
+    cdef int on_eof(self) except -1:
+        # The client sent FIN: it will send nothing more (it may still read).
+        return 0
+
+    cdef int on_data(self, bytes data) except -1:
+        # Bytes after a protocol switch (only upgraded exchanges get them).
         return 0
 
 
@@ -421,6 +440,13 @@ cdef class HttpProtocol:
                 log.exception("error while abandoning a request")
 
     def data_received(self, bytes data):
+        if self.upgraded is not None:
+            try:
+                self.upgraded.on_data(data)
+            except BaseException:
+                log.exception("internal error in an upgraded connection")
+                self.transport.abort()
+            return
         if self.parse_state == S_CLOSED or self.deadline_kind == D_LINGER:
             return  # lingering close: discard what the client still sends
         if self.pending_data is None:
@@ -437,9 +463,18 @@ cdef class HttpProtocol:
 
     def eof_received(self):
         # A client may half-close after its request; keep the write side open
-        # while a response is owed, close otherwise.
+        # while a response is owed (and tell the exchange, which may take it
+        # as a disconnect, as Go's server does), close otherwise.
+        if self.upgraded is not None:
+            self.upgraded.on_eof()
+            return False
         if self.exchange is not None or self.parse_state == S_DONE:
             self.closing = True
+            if self.exchange is not None:
+                try:
+                    self.exchange.on_eof()
+                except BaseException:
+                    log.exception("error while handling a client's end of input")
             return True
         return False
 
@@ -452,7 +487,13 @@ cdef class HttpProtocol:
         self.writing_paused = False
         if self.deadline_kind == D_WRITE:
             self.set_deadline(D_NONE, 0)
-        if self.exchange is not None:
+        if self.sending_file:
+            try:
+                self.pump_file()
+            except BaseException:
+                log.exception("error while sending a file")
+                self.transport.abort()
+        elif self.exchange is not None:
             try:
                 self.exchange.on_writable()
             except BaseException:
@@ -476,15 +517,15 @@ cdef class HttpProtocol:
         cdef Py_ssize_t size
         cdef llhttp.llhttp_errno_t err
         while self.pending_data is not None and self.parse_state != S_CLOSED:
-            if self.parse_state == S_DONE:
-                # The response to the previous request is still being written.
-                self.pause_for(PAUSE_PIPELINE)
-                return 0
             data = self.pending_data
             size = PyBytes_GET_SIZE(data) - self.pending_offset
             if size <= 0:
                 self.pending_data = None
                 break
+            if self.parse_state == S_DONE:
+                # Pipelined bytes wait until the current response has ended.
+                self.pause_for(PAUSE_PIPELINE)
+                return 0
             start = PyBytes_AS_STRING(data) + self.pending_offset
             err = llhttp.llhttp_execute(&self.parser, start, size)
             if err == llhttp.HPE_OK:
@@ -749,11 +790,75 @@ cdef class HttpProtocol:
             self.transport.write(data)
         return 0
 
-    cdef int count_sent_directly(self, Py_ssize_t n) except -1:
-        """Account for body bytes an adapter wrote to the socket itself
-        (sendfile), bypassing the transport."""
-        if self.response_remaining >= 0:
-            self.response_remaining -= n
+    cdef int send_file(self, int fd, long long offset) except -1:
+        """Send the rest of the response body (its Content-Length) from a
+        file, with sendfile while the transport has nothing queued; then call
+        exchange.on_file_sent(). The adapter keeps the file open until then."""
+        sock = self.transport.get_extra_info("socket")
+        self.socket_fd = sock.fileno() if sock is not None and os_sendfile is not None else -1
+        self.file_fd = fd
+        self.file_offset = offset
+        self.file_left = self.body_remaining()
+        self.sending_file = True
+        return self.pump_file()
+
+    cdef int pump_file(self) except -1:
+        cdef Py_ssize_t sent
+        while self.file_left > 0:
+            if self.closed:
+                self.sending_file = False
+                return 0
+            if self.writing_paused:
+                return 0  # resume_writing pumps again
+            sent = 0
+            if self.socket_fd >= 0 and self.transport.get_write_buffer_size() == 0:
+                # Nothing queued in the transport: the socket is ours to write
+                # to directly, and bytes stay in order.
+                try:
+                    sent = os_sendfile(self.socket_fd, self.file_fd, self.file_offset,
+                                       min(self.file_left, SENDFILE_CHUNK))
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    log.debug("sendfile failed: %s", exc)
+                    self.sending_file = False
+                    self.transport.abort()
+                    return 0
+                if sent > 0 and self.response_remaining >= 0:
+                    self.response_remaining -= sent
+            if sent == 0:
+                # Socket full (or bytes queued): a buffered write makes the
+                # transport tell us when it drains.
+                data = os_pread(self.file_fd, min(self.file_left, FILE_READ_CHUNK),
+                                self.file_offset)
+                if not data:
+                    break  # the file shrank: end_response will close
+                sent = len(data)
+                self.write_body(data)
+            self.file_offset += sent
+            self.file_left -= sent
+        self.sending_file = False
+        if self.exchange is not None:
+            self.exchange.on_file_sent()
+        return 0
+
+    cdef int switch_protocols(self, Exchange exchange, bytes head) except -1:
+        """Write a 101 head and hand the connection to exchange: every byte
+        after the request (already received or not) goes to its on_data."""
+        cdef object rest = None
+        if self.closed:
+            return 0
+        self.transport.write(head)
+        self.response_started = True
+        self.upgraded = exchange
+        self.set_deadline(D_NONE, 0)
+        if self.pending_data is not None:
+            rest = self.pending_data[self.pending_offset:]
+            self.pending_data = None
+        if self.pause_reasons & PAUSE_PIPELINE:
+            self.resume_for(PAUSE_PIPELINE)
+        if rest:
+            exchange.on_data(rest)
         return 0
 
     cdef long long body_remaining(self):

@@ -38,13 +38,6 @@ include "consts.pxi"
 cdef object log = logging.getLogger("fastsnake.error")
 cdef object BytesIO = io.BytesIO
 cdef object TemporaryFile = tempfile.TemporaryFile
-cdef object os_sendfile = getattr(os, "sendfile", None)
-cdef object os_pread = getattr(os, "pread", None)
-
-# sendfile() at most this much per call, so one big file cannot hog the loop.
-cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
-# When the socket is full, fall back to buffered writes of this size.
-cdef Py_ssize_t FILE_READ_CHUNK = 256 * 1024
 
 cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
 cdef list INTERNAL_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -183,11 +176,6 @@ cdef class WsgiExchange(Exchange):
     cdef object result
     cdef object iterator
     cdef bint done
-    # wsgi.file_wrapper served with sendfile
-    cdef int file_fd
-    cdef int socket_fd
-    cdef long long file_offset
-    cdef long long file_left
 
     # -- request body
 
@@ -365,9 +353,9 @@ cdef class WsgiExchange(Exchange):
     # -- wsgi.file_wrapper over sendfile
 
     cdef bint start_sendfile(self, FileWrapper wrapper) except -1:
-        """Serve a regular file with os.sendfile when the platform, the file
-        and the transport allow it; False leaves it to plain iteration."""
-        if os_sendfile is None or os_pread is None or self.status_line is None:
+        """Serve a regular file with the protocol's sendfile path; False
+        leaves it to plain iteration (not a regular file, no fileno...)."""
+        if self.status_line is None:
             return False
         try:
             file_fd = wrapper.filelike.fileno()
@@ -377,69 +365,19 @@ cdef class WsgiExchange(Exchange):
             return False
         if not stat.S_ISREG(info.st_mode):
             return False
-        sock = self.proto.get_transport().get_extra_info("socket")
-        if sock is None:
-            return False
-        if not self.send_head(max(0, info.st_size - position)):
-            return True  # answered with a 500 already
-        self.file_fd = file_fd
-        self.socket_fd = sock.fileno()
-        self.file_offset = position
-        self.file_left = self.proto.body_remaining()
-        self.result = wrapper
-        self.pump_file()
+        self.result = wrapper  # closed by finish(), after the last byte
+        if self.send_head(max(0, info.st_size - position)):
+            self.proto.send_file(file_fd, position)
         return True
 
-    cdef int pump_file(self) except -1:
-        cdef HttpProtocol proto = self.proto
-        cdef Py_ssize_t sent
-        transport = proto.get_transport()
-        while self.file_left > 0 and not self.done:
-            if proto.is_closed():
-                self.finish()
-                return 0
-            if not proto.is_writable():
-                return 0  # on_writable resumes
-            sent = 0
-            if transport.get_write_buffer_size() == 0:
-                # Nothing queued in the transport: the socket is ours to
-                # write to directly, in order.
-                try:
-                    sent = os_sendfile(self.socket_fd, self.file_fd, self.file_offset,
-                                       min(self.file_left, SENDFILE_CHUNK))
-                except BlockingIOError:
-                    sent = 0
-                except OSError as exc:
-                    log.debug("sendfile failed: %s", exc)
-                    self.finish()
-                    proto.abort_response()
-                    return 0
-                if sent > 0:
-                    proto.count_sent_directly(sent)
-            if sent == 0:
-                # Socket full (or bytes already queued): a buffered write
-                # makes the transport tell us when it drains.
-                data = os_pread(self.file_fd, min(self.file_left, FILE_READ_CHUNK),
-                                self.file_offset)
-                if not data:
-                    break  # the file shrank under us
-                sent = len(data)
-                proto.write_body(data)
-            self.file_offset += sent
-            self.file_left -= sent
-        if self.done:
-            return 0
+    cdef int on_file_sent(self) except -1:
         self.finish()
-        if not proto.is_closed():
-            proto.end_response()
+        if not self.proto.is_closed():
+            self.proto.end_response()
         return 0
 
     cdef int on_writable(self) except -1:
-        if self.done:
-            return 0
-        if self.file_left > 0:
-            self.pump_file()
-        elif self.iterator is not None:
+        if self.iterator is not None and not self.done:
             self.pump()
         return 0
 

@@ -19,6 +19,9 @@ from typing import NoReturn
 from fastsnake.caddyfile import Segment, Token, parse
 from fastsnake.errors import CaddyfileError
 
+# RFC 6455 sets no limit; 16 MiB is the default of the websockets library too.
+DEFAULT_WS_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
 
 class Interface(str, Enum):
     WSGI = "wsgi"
@@ -43,6 +46,7 @@ class PythonApp:
     lifespan: bool = False
     autoreload: bool = False
     threads: int | None = None       # fastsnake's own: a WSGI thread pool per process
+    ws_max_message_size: int = DEFAULT_WS_MAX_MESSAGE_SIZE  # larger messages: close 1009
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property

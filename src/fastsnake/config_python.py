@@ -35,8 +35,8 @@ import re
 import sys
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config import Interface, PythonApp, Route, Runtime
-from fastsnake.config_global import expect_no_args, expect_one_arg
+from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Route, Runtime
+from fastsnake.config_global import expect_no_args, expect_one_arg, parse_size
 from fastsnake.errors import CaddyfileError
 
 __all__ = ["default_runtime", "has_placeholder", "parse_python"]
@@ -109,6 +109,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     threads: int | None = None
     runtime: Runtime | None = None
     lifespan = autoreload = False
+    ws_max_message_size = DEFAULT_WS_MAX_MESSAGE_SIZE
     nesting = d.nesting
     while d.next_block(nesting):
         sub = d.token()
@@ -146,6 +147,15 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         elif name == "autoreload":
             expect_no_args(d)
             autoreload = True
+        elif name == "websocket_max_message_size":
+            value = expect_one_arg(d)
+            try:
+                ws_max_message_size = parse_size(value)
+            except ValueError:
+                d.errf("websocket_max_message_size must be a size such as 16MiB, got '%s'",
+                       value)
+            if ws_max_message_size < 1:
+                d.errf("websocket_max_message_size must be positive, got '%s'", value)
         else:
             d.errf("unknown python subdirective '%s'", name)
     if interface is None:
@@ -169,6 +179,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         lifespan=lifespan,
         autoreload=autoreload,
         threads=threads,
+        ws_max_message_size=ws_max_message_size,
         location=directive.location,
     )
 

@@ -13,3 +13,7 @@ cdef double LINGER_SECONDS = 2.0
 
 # Request bodies up to this size stay in memory; larger ones spool to disk.
 cdef Py_ssize_t BODY_SPOOL_THRESHOLD = 1024 * 1024
+
+# A streamed request body buffered past this pauses reading until the app
+# takes it (ASGI receive()).
+cdef Py_ssize_t BODY_HIGH_WATER = 256 * 1024

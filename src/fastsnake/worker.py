@@ -16,13 +16,16 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastsnake import _http
+from fastsnake._asgi import AsgiHandler
 from fastsnake._wsgi import WsgiHandler
 from fastsnake.apps import AppLoader
-from fastsnake.config import Config, Interface, Listener
+from fastsnake.config import Config, Interface, Listener, PythonApp
 from fastsnake.errors import FatalError
+from fastsnake.lifespan import Lifespan
 from fastsnake.routing import Router, SiteRoutes
 
 log = logging.getLogger("fastsnake.worker")
@@ -67,40 +70,59 @@ def make_limits(config: Config) -> _http.Limits:
         write_timeout=t.write, idle_timeout=t.idle)
 
 
-def build_dispatch(listener: Listener, loader: AppLoader) -> tuple[Any, Router | None]:
-    """Import the listener's apps; return (handler, None) when one catch-all
-    app takes every request, else (None, router)."""
+@dataclass
+class Dispatch:
+    """What a worker serves: one handler for a lone catch-all app, or a
+    router; plus the lifespans to run around serving."""
+
+    handler: Any = None
+    router: Router | None = None
+    lifespans: list[tuple[Lifespan, AsgiHandler]] = field(default_factory=list)
+
+
+def make_handler(app: PythonApp, listener: Listener, loader: AppLoader,
+                 loop: asyncio.AbstractEventLoop, dispatch: Dispatch) -> Any:
+    target = loader.load(app)
+    if app.interface is Interface.ASGI:
+        handler = AsgiHandler(target, loop=loop, name=app.target,
+                              max_message_size=app.ws_max_message_size)
+        if app.lifespan:
+            dispatch.lifespans.append((Lifespan(target, app.target), handler))
+        return handler
+    return WsgiHandler(target, server_port=listener.port, multiprocess=listener.workers > 1,
+                       name=app.target)
+
+
+def build_dispatch(listener: Listener, loader: AppLoader,
+                   loop: asyncio.AbstractEventLoop) -> Dispatch:
+    """Import the listener's apps (each distinct one once) and route to them."""
+    dispatch = Dispatch()
     handlers: dict[tuple[str, str | None, str | None], Any] = {}
     sites = []
     for site in listener.sites:
         routes = []
         for route in site.routes:
-            app = route.handler
-            if app.interface is not Interface.WSGI:
-                raise FatalError(f"{app.location}: module_asgi is not supported by this "
-                                 "fastsnake build yet")
-            key = app.instance_key
+            key = route.handler.instance_key
             if key not in handlers:
-                handlers[key] = WsgiHandler(loader.load(app), server_port=listener.port,
-                                            multiprocess=listener.workers > 1,
-                                            name=app.target)
+                handlers[key] = make_handler(route.handler, listener, loader, loop, dispatch)
             routes.append((route.paths, handlers[key]))
         sites.append(SiteRoutes(site.hosts, routes))
     if len(sites) == 1 and not sites[0].hosts and len(sites[0].routes) == 1:
         patterns, handler = sites[0].routes[0]
         if not patterns or "*" in patterns:
-            return handler, None
-    return None, Router(sites)
+            dispatch.handler = handler
+            return dispatch
+    dispatch.router = Router(sites)
+    return dispatch
 
 
 class Worker:
     def __init__(self, config: Config, listener: Listener, sock: socket.socket,
-                 handler: Any, router: Router | None) -> None:
+                 dispatch: Dispatch) -> None:
         self.config = config
         self.listener = listener
         self.sock = sock
-        self.handler = handler
-        self.router = router
+        self.dispatch = dispatch
         self.limits = make_limits(config)
         self.stop_requested = asyncio.Event()
         self.stop_count = 0
@@ -121,7 +143,10 @@ class Worker:
     async def serve(self, ready: Callable[[], None] | None) -> None:
         loop = asyncio.get_running_loop()
         self.tick(loop)
-        handler, router, limits = self.handler, self.router, self.limits
+        # Lifespan startup before the first connection (raises LifespanFailure).
+        for lifespan, asgi_handler in self.dispatch.lifespans:
+            asgi_handler.state = await lifespan.startup()
+        handler, router, limits = self.dispatch.handler, self.dispatch.router, self.limits
         server = await loop.create_server(
             lambda: _http.HttpProtocol(loop, handler, limits, router),
             sock=self.sock, backlog=LISTEN_BACKLOG)
@@ -139,6 +164,8 @@ class Worker:
         if _http.connection_count():
             log.warning("grace period over: dropping %d connections", _http.connection_count())
             _http.abort_all()
+        for lifespan, _ in reversed(self.dispatch.lifespans):
+            await lifespan.shutdown()
 
 
 def configure_logging(debug: bool) -> None:
@@ -156,7 +183,7 @@ def run_worker(config: Config, listener_index: int,
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        handler, router = build_dispatch(listener, AppLoader())
+        dispatch = build_dispatch(listener, AppLoader(), loop)
         sock = bind_socket(listener.host, listener.port)
     except FatalError as exc:
         log.error("%s", exc)
@@ -174,9 +201,14 @@ def run_worker(config: Config, listener_index: int,
         if failed:
             failed(f"{type(exc).__name__}: {exc}")
         return EXIT_STARTUP_FAILED
-    worker = Worker(config, listener, sock, handler, router)
+    worker = Worker(config, listener, sock, dispatch)
     try:
         loop.run_until_complete(worker.serve(ready))
+    except FatalError as exc:  # a lifespan startup failure
+        log.error("%s", exc)
+        if failed:
+            failed(str(exc))
+        return EXIT_STARTUP_FAILED
     finally:
         loop.close()
     return 0

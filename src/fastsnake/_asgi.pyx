@@ -1,0 +1,386 @@
+# cython: language_level=3
+"""ASGI 3 (HTTP spec 2.4) on the HTTP protocol, on the worker's event loop.
+
+Theory of operation
+-------------------
+An HttpExchange is made when a request's head is parsed. It builds the scope
+and starts the app at once: on Python 3.12+ as an eagerly started Task, so
+the coroutine runs on the protocol's own call and the loop schedules nothing
+unless the app really suspends; on older Pythons as an ordinary Task.
+
+receive(): body chunks arrive through on_body into a list; receive() hands
+    them over all at once as one http.request message (more_body while the
+    body is incomplete). Past BODY_HIGH_WATER buffered bytes, reading pauses
+    until the app takes the body. Once the whole body has been delivered,
+    receive() waits until the response is complete or the client leaves,
+    then returns http.disconnect (Starlette listens for it while streaming).
+send(): http.response.start is held until the first body message, so a
+    whole response (the common case) goes out in one write with a
+    Content-Length. With more_body the response is chunked (unless the app
+    gave a Content-Length), and send() awaits drain while writing is paused.
+    http.response.pathsend is served with sendfile.
+Errors: an exception before the head was sent becomes a 500 with the
+    traceback logged; after it, the connection is closed. After the client
+    left, send() raises ClientDisconnected (an OSError, as spec 2.4 asks) and
+    what the app raises then is logged at debug level, without a traceback.
+
+WebSocket requests get a WebSocketExchange (_asgi_ws.pxi).
+"""
+
+import asyncio
+import logging
+import os
+import sys
+from urllib.parse import unquote
+
+from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
+
+include "consts.pxi"
+
+cdef object log = logging.getLogger("fastsnake.error")
+
+cdef dict ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+cdef dict HTTP_EXTENSIONS = {"http.response.pathsend": {}}
+cdef bint EAGER_TASKS = sys.version_info >= (3, 12)
+cdef object Task = asyncio.Task
+
+cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
+cdef list INTERNAL_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+cdef bytes INTERNAL_ERROR_BODY = b"500 Internal Server Error\n"
+
+class ClientDisconnected(OSError):
+    """send() after the client went away (ASGI spec 2.4 asks for an OSError),
+    so an app streaming without listening for http.disconnect still stops."""
+
+
+cdef dict g_status_lines = {}
+cdef dict g_methods = {}
+
+cdef enum:
+    CACHE_LIMIT = 512
+
+
+cdef bytes status_line_for(object status):
+    line = g_status_lines.get(status)
+    if line is None:
+        if type(status) is not int or not 100 <= status <= 999:
+            raise ValueError(f"invalid status {status!r}")
+        from fastsnake._http import reason_phrase
+        line = b"%d %s" % (status, reason_phrase(status))
+        g_status_lines[status] = line
+    return line
+
+
+cdef str method_str(bytes method):
+    text = g_methods.get(method)
+    if text is None:
+        text = method.decode("latin-1")
+        if len(g_methods) < CACHE_LIMIT:
+            g_methods[method] = text
+    return text
+
+
+cdef str decode_path(bytes raw_path):
+    # ASGI: "path" is percent-decoded and UTF-8 decoded.
+    if b"%" in raw_path:
+        return unquote(raw_path.decode("latin-1"), "utf-8", "surrogateescape")
+    return raw_path.decode("utf-8", "surrogateescape")
+
+
+cdef list lowered_headers(list headers):
+    cdef bytes name
+    cdef bytes value
+    return [(name.lower(), value) for name, value in headers]
+
+
+cdef object address(object addr):
+    if not addr:
+        return None
+    return (addr[0], addr[1])
+
+
+cdef int wake(object waiter) except -1:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+    return 0
+
+
+cdef class AsgiHandler(Handler):
+    """Serves one ASGI app; makes an exchange per request."""
+
+    cdef readonly object app
+    cdef readonly str name
+    cdef public object state        # the lifespan state dict, or None
+    cdef readonly object loop
+    cdef readonly Py_ssize_t max_message_size
+
+    def __init__(self, app, *, loop, str name="", state=None,
+                 Py_ssize_t max_message_size=16 * 1024 * 1024):
+        self.app = app
+        self.loop = loop
+        self.name = name
+        self.state = state
+        self.max_message_size = max_message_size
+
+    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+        if request.upgrade is not None and request.upgrade.lower() == b"websocket":
+            return new_websocket_exchange(self, proto, request)
+        cdef HttpExchange exchange = HttpExchange.__new__(HttpExchange)
+        exchange.proto = proto
+        exchange.request = request
+        exchange.handler = self
+        exchange.loop = self.loop
+        exchange.body_complete = request.content_length <= 0 and not request.chunked
+        exchange.chunks = []
+        exchange.start(self.http_scope(proto, request))
+        return exchange
+
+    cdef dict http_scope(self, HttpProtocol proto, HttpRequest request):
+        cdef dict scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": "1.1" if request.http_minor == 1 else "1.0",
+            "server": address(proto.sockname),
+            "client": address(proto.peer),
+            "scheme": "http",
+            "method": method_str(request.method),
+            "root_path": "",
+            "path": decode_path(request.path),
+            "raw_path": request.path,
+            "query_string": request.query,
+            "headers": lowered_headers(request.headers),
+            "extensions": HTTP_EXTENSIONS,
+        }
+        if self.state is not None:
+            scope["state"] = self.state.copy()
+        return scope
+
+    def scope_for(self, HttpProtocol proto, HttpRequest request):
+        """The HTTP scope a request would get (for tests and tools)."""
+        return self.http_scope(proto, request)
+
+
+cdef class AppRun(Exchange):
+    """What HTTP and WebSocket exchanges share: running the app as a task."""
+
+    cdef AsgiHandler handler
+    cdef object loop
+    cdef object task
+    cdef bint disconnected
+
+    cdef int start(self, dict scope) except -1:
+        coro = self.handler.app(scope, self.receive, self.send)
+        if EAGER_TASKS:
+            task = Task(coro, loop=self.loop, eager_start=True)
+        else:
+            task = self.loop.create_task(coro)
+        if task.done():
+            self.app_done(task)
+        else:
+            self.task = task
+            task.add_done_callback(self.app_done)
+        return 0
+
+    def app_done(self, task):
+        self.task = None
+        if task.cancelled():
+            self.app_finished(None, cancelled=True)
+            return
+        self.app_finished(task.exception())
+
+    cdef str describe(self):
+        req = self.request
+        return f"{req.method.decode('latin-1')} {req.target.decode('latin-1')}"
+
+    cdef int report(self, exc) except -1:
+        if self.disconnected:
+            # The client left; whatever the app raised about it is no news.
+            log.debug("ASGI app %s ended after the client left (%s): %r",
+                      self.handler.name, self.describe(), exc)
+        else:
+            log.error("error in ASGI app %s handling %s", self.handler.name, self.describe(),
+                      exc_info=exc)
+        return 0
+
+    cdef int app_finished(self, exc, bint cancelled=False) except -1:
+        raise NotImplementedError
+
+    async def receive(self):
+        raise NotImplementedError
+
+    async def send(self, message):
+        raise NotImplementedError
+
+
+cdef class HttpExchange(AppRun):
+    cdef list chunks
+    cdef Py_ssize_t buffered
+    cdef bint body_complete
+    cdef bint final_body_delivered
+    cdef bint receive_started
+    cdef bint client_eof
+    cdef object receive_waiter
+    cdef object drain_waiter
+    cdef object file_waiter
+    # response
+    cdef bytes status_line
+    cdef list headers
+    cdef bint response_started
+    cdef bint head_sent
+    cdef bint response_complete
+
+    # -- request body, from the protocol
+
+    cdef int on_body(self, bytes chunk) except -1:
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        if self.buffered > BODY_HIGH_WATER:
+            self.proto.pause_for(PAUSE_BODY)
+        wake(self.receive_waiter)
+        return 0
+
+    cdef int on_body_complete(self) except -1:
+        self.body_complete = True
+        wake(self.receive_waiter)
+        return 0
+
+    cdef int on_writable(self) except -1:
+        wake(self.drain_waiter)
+        return 0
+
+    cdef int on_connection_lost(self) except -1:
+        self.disconnected = True
+        wake(self.receive_waiter)
+        wake(self.drain_waiter)
+        wake(self.file_waiter)
+        return 0
+
+    cdef int on_file_sent(self) except -1:
+        wake(self.file_waiter)
+        return 0
+
+    cdef int on_eof(self) except -1:
+        # No more request bytes will come: an unfinished body never will,
+        # and an app waiting for http.disconnect hears it now.
+        self.client_eof = True
+        wake(self.receive_waiter)
+        return 0
+
+    # -- the callables the app is given
+
+    async def receive(self):
+        cdef bytes body
+        if not self.receive_started:
+            self.receive_started = True
+            if not self.body_complete or self.chunks:
+                self.proto.send_continue()
+        while True:
+            if self.chunks:
+                body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+                self.chunks = []
+                if self.buffered > BODY_HIGH_WATER:
+                    self.proto.resume_for(PAUSE_BODY)
+                self.buffered = 0
+                if self.body_complete:
+                    self.final_body_delivered = True
+                return {"type": "http.request", "body": body, "more_body": not self.body_complete}
+            if self.body_complete and not self.final_body_delivered:
+                self.final_body_delivered = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self.disconnected or self.response_complete or self.client_eof:
+                return {"type": "http.disconnect"}
+            self.receive_waiter = self.loop.create_future()
+            try:
+                await self.receive_waiter
+            finally:
+                self.receive_waiter = None
+
+    async def send(self, message):
+        cdef str kind = message["type"]
+        if kind == "http.response.body":
+            if not self.response_started:
+                raise RuntimeError("http.response.body sent before http.response.start")
+            if self.response_complete:
+                raise RuntimeError("http.response.body sent after the response completed")
+            if self.disconnected:
+                raise ClientDisconnected("the client has gone away")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if not self.head_sent:
+                self.head_sent = True
+                if not more:
+                    self.response_complete = True
+                    self.proto.send_response(self.status_line, self.headers, bytes(body))
+                    wake(self.receive_waiter)
+                    return
+                self.proto.start_response(self.status_line, self.headers, -1)
+            if body:
+                self.proto.write_body(body)
+            if not more:
+                self.finish_response()
+                return
+            if not self.proto.is_writable() and not self.disconnected:
+                self.drain_waiter = self.loop.create_future()
+                try:
+                    await self.drain_waiter
+                finally:
+                    self.drain_waiter = None
+        elif kind == "http.response.start":
+            if self.response_started:
+                raise RuntimeError("http.response.start sent twice")
+            self.status_line = status_line_for(message["status"])
+            self.headers = list(message.get("headers", ()))
+            self.response_started = True
+        elif kind == "http.response.pathsend":
+            await self.send_path(message["path"])
+        elif kind == "http.response.trailers":
+            pass  # trailers are only sent when the app asked in the start message
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r} on an HTTP connection")
+
+    async def send_path(self, path):
+        if not self.response_started or self.head_sent:
+            raise RuntimeError("http.response.pathsend must follow http.response.start alone")
+        if self.disconnected:
+            raise ClientDisconnected("the client has gone away")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            self.head_sent = True
+            self.proto.start_response(self.status_line, self.headers, size)
+            self.file_waiter = self.loop.create_future()
+            self.proto.send_file(f.fileno(), 0)
+            try:
+                if not self.file_waiter.done():
+                    await self.file_waiter
+            finally:
+                self.file_waiter = None
+        if not self.disconnected:
+            self.finish_response()
+
+    cdef int finish_response(self) except -1:
+        self.response_complete = True
+        self.proto.end_response()
+        wake(self.receive_waiter)
+        return 0
+
+    cdef int app_finished(self, exc, bint cancelled=False) except -1:
+        if cancelled:
+            exc = RuntimeError("the app's task was cancelled")
+        if exc is not None:
+            self.report(exc)
+        elif not self.response_complete and not self.disconnected:
+            exc = RuntimeError("the app returned without completing its response")
+            log.error("ASGI app %s handling %s: %s", self.handler.name, self.describe(), exc)
+        if exc is None or self.response_complete or self.disconnected:
+            return 0
+        if self.head_sent:
+            self.proto.abort_response()
+        else:
+            self.head_sent = True
+            self.response_complete = True
+            self.proto.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+                                     INTERNAL_ERROR_BODY)
+        return 0
+
+
+include "_asgi_ws.pxi"
