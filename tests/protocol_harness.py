@@ -17,6 +17,7 @@ from typing import Any
 import uvloop
 
 from fastsnake import _http
+from fastsnake._asgi import AsgiHandler
 from fastsnake._wsgi import WsgiHandler
 
 
@@ -51,13 +52,18 @@ def parse_responses(data: bytes, head_methods: Iterable[str] = ()
 
 
 def run_exchange(app: Callable[..., Any], chunks: Iterable[bytes],
-                 limits: _http.Limits | None = None, server_port: int = 8080) -> bytes:
+                 limits: _http.Limits | None = None, server_port: int = 8080,
+                 interface: str = "wsgi") -> bytes:
     """Feed chunks to a fresh connection; return everything the server wrote."""
     loop = uvloop.new_event_loop()
     server_end, client_end = socket.socketpair()
     try:
-        proto = _http.HttpProtocol(loop, WsgiHandler(app, server_port=server_port),
-                                   limits or _http.Limits(), None)
+        handler: Any
+        if interface == "asgi":
+            handler = AsgiHandler(app, loop=loop)
+        else:
+            handler = WsgiHandler(app, server_port=server_port)
+        proto = _http.HttpProtocol(loop, handler, limits or _http.Limits(), None)
 
         async def drive() -> None:
             transport, _ = await loop.connect_accepted_socket(lambda: proto, server_end)

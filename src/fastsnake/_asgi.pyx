@@ -307,13 +307,16 @@ cdef class HttpExchange(AppRun):
             body = message.get("body", b"")
             more = message.get("more_body", False)
             if not self.head_sent:
-                self.head_sent = True
+                # A bad header raises here, before anything is written, and
+                # the app's failure then becomes a 500.
                 if not more:
-                    self.response_complete = True
                     self.proto.send_response(self.status_line, self.headers, bytes(body))
+                    self.head_sent = True
+                    self.response_complete = True
                     wake(self.receive_waiter)
                     return
                 self.proto.start_response(self.status_line, self.headers, -1)
+                self.head_sent = True
             if body:
                 self.proto.write_body(body)
             if not more:
@@ -345,8 +348,8 @@ cdef class HttpExchange(AppRun):
             raise ClientDisconnected("the client has gone away")
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            self.head_sent = True
             self.proto.start_response(self.status_line, self.headers, size)
+            self.head_sent = True
             self.file_waiter = self.loop.create_future()
             self.proto.send_file(f.fileno(), 0)
             try:

@@ -1,0 +1,127 @@
+"""ASGI scope and message sequences through the real protocol, in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.protocol_harness import parse_responses, run_exchange, split_every_byte
+
+
+def run_asgi(app, chunks):
+    return run_exchange(app, chunks, interface="asgi")
+
+
+def recording_app(record):
+    async def app(scope, receive, send):
+        record["scope"] = scope
+        messages = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if not message.get("more_body"):
+                break
+        record["messages"] = messages
+        body = b"".join(m["body"] for m in messages)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def test_http_scope():
+    record = {}
+    run_asgi(recording_app(record), [b"GET /a%2Fb/caf%C3%A9?q=1 HTTP/1.1\r\nHost: h\r\n"
+                                     b"X-Two: 1\r\nX-Two: 2\r\n\r\n"])
+    scope = record["scope"]
+    assert scope["type"] == "http"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["http_version"] == "1.1"
+    assert scope["method"] == "GET"
+    assert scope["scheme"] == "http"
+    assert scope["path"] == "/a/b/café"
+    assert scope["raw_path"] == b"/a%2Fb/caf%C3%A9"
+    assert scope["query_string"] == b"q=1"
+    assert scope["root_path"] == ""
+    assert scope["headers"] == [(b"host", b"h"), (b"x-two", b"1"), (b"x-two", b"2")]
+    assert "state" not in scope
+    assert "http.response.pathsend" in scope["extensions"]
+
+
+def test_get_receives_one_empty_final_message():
+    record = {}
+    run_asgi(recording_app(record), [b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"])
+    assert record["messages"] == [{"type": "http.request", "body": b"", "more_body": False}]
+
+
+@pytest.mark.parametrize("request_bytes", [
+    pytest.param(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789",
+                 id="content-length"),
+    pytest.param(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"4\r\n0123\r\n6\r\n456789\r\n0\r\n\r\n", id="chunked"),
+])
+def test_body_arrives_whole_at_every_split(request_bytes):
+    for chunks in split_every_byte(request_bytes):
+        record = {}
+        (status, _, body), = parse_responses(run_asgi(recording_app(record), chunks))
+        assert (status, body) == (200, b"0123456789")
+        messages = record["messages"]
+        assert all(m["type"] == "http.request" for m in messages)
+        assert [m["more_body"] for m in messages][-1] is False
+        assert all(m["more_body"] for m in messages[:-1])
+
+
+def test_whole_response_is_one_write_with_content_length():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 201, "headers": [(b"x-a", b"1")]})
+        await send({"type": "http.response.body", "body": b"created"})
+
+    out = run_asgi(app, [b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"])
+    (status, headers, body), = parse_responses(out)
+    assert (status, body) == (201, b"created")
+    assert headers["content-length"] == "7" and headers["x-a"] == "1"
+
+
+def test_streamed_response_is_chunked_unless_length_given():
+    async def app(scope, receive, send):
+        headers = [(b"content-length", b"6")] if scope["path"] == "/cl" else []
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for part in (b"ab", b"cd", b"ef"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    out = run_asgi(app, [b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /cl HTTP/1.1\r\nHost: h\r\n\r\n"])
+    (s1, h1, b1), (s2, h2, b2) = parse_responses(out)
+    assert h1["transfer-encoding"] == "chunked" and b1 == b"abcdef"
+    assert h2["content-length"] == "6" and "transfer-encoding" not in h2 and b2 == b"abcdef"
+
+
+@pytest.mark.parametrize("messages, status", [
+    pytest.param([], 500, id="no-response"),
+    pytest.param([{"type": "http.response.body", "body": b"x"}], 500, id="body-before-start"),
+    pytest.param([{"type": "http.response.start", "status": 200,
+                   "headers": [(b"x-bad", b"a\r\nb")]},
+                  {"type": "http.response.body", "body": b"x"}], 500, id="header-injection"),
+    pytest.param([{"type": "http.response.start", "status": 99}], 500, id="bad-status"),
+])
+def test_broken_apps_get_500(messages, status):
+    async def app(scope, receive, send):
+        for message in messages:
+            await send(message)
+
+    out = run_asgi(app, [b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"])
+    (got, _, _), = parse_responses(out)
+    assert got == status
+    assert b"a\r\nb" not in out
+
+
+def test_expect_continue_on_first_receive():
+    async def app(scope, receive, send):
+        message = await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": message["body"]})
+
+    out = run_asgi(app, [b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n"
+                         b"Expect: 100-continue\r\n\r\n", b"ok"])
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
+    assert out.endswith(b"ok")
