@@ -219,3 +219,11 @@ def test_idle_keep_alive_connection_is_closed(serve):
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
         (status, _, body), = parse_responses(read_until_closed(sock))
     assert (status, body) == (200, b"hello")
+
+
+def test_a_port_in_use_is_refused(serve):
+    first = serve(basic())
+    second = serve(basic().replace("$PORT", str(first.port)), wait=False)
+    assert second.proc.wait(30) == 1
+    assert "address already in use" in second.log.lower()
+    assert requests.get(first.base_url + "/hello", timeout=10).text == "hello"

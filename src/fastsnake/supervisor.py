@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from fastsnake.config import Config
-from fastsnake.worker import EXIT_STARTUP_FAILED, configure_logging, run_worker
+from fastsnake.config import Config, Listener
+from fastsnake.errors import FatalError
+from fastsnake.worker import EXIT_STARTUP_FAILED, bind_socket, configure_logging, run_worker
 
 log = logging.getLogger("fastsnake.supervisor")
 
@@ -85,6 +86,22 @@ def worker_main(config: Config, listener_index: int, conn: Connection) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def check_address_free(listener: Listener) -> None:
+    """Refuse an address another server already listens on.
+
+    Workers bind with SO_REUSEPORT, which would let them silently share the
+    port with any other process of the same user (a second fastsnake, say)
+    and split its traffic. A probe bound without SO_REUSEPORT fails if any
+    listener holds the port, so the conflict is reported instead.
+    """
+    try:
+        probe = bind_socket(listener.host, listener.port, reuse_port=False)
+    except OSError as exc:
+        raise FatalError(f"cannot listen on {listener.display_address}: "
+                         f"{exc.strerror or exc}") from exc
+    probe.close()
 
 
 class Supervisor:
@@ -221,6 +238,8 @@ class Supervisor:
 
     def run(self) -> int:
         configure_logging(self.config.debug)
+        for listener in self.config.listeners:
+            check_address_free(listener)
         self.install_signals()
         for slot in self.slots:
             self.spawn(slot)
