@@ -132,7 +132,7 @@ cdef class AsgiHandler(Handler):
         exchange.loop = self.loop
         exchange.body_complete = request.content_length <= 0 and not request.chunked
         exchange.chunks = []
-        exchange.start(self.http_scope(proto, request))
+        exchange.scope = self.http_scope(proto, request)
         return exchange
 
     cdef dict http_scope(self, HttpProtocol proto, HttpRequest request):
@@ -166,9 +166,12 @@ cdef class AppRun(Exchange):
     cdef AsgiHandler handler
     cdef object loop
     cdef object task
+    cdef dict scope
     cdef bint disconnected
 
-    cdef int start(self, dict scope) except -1:
+    cdef int begin(self) except -1:
+        scope = self.scope
+        self.scope = None
         coro = self.handler.app(scope, self.receive, self.send)
         if EAGER_TASKS:
             task = Task(coro, loop=self.loop, eager_start=True)

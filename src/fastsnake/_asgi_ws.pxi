@@ -108,7 +108,7 @@ cdef Exchange new_websocket_exchange(AsgiHandler handler, HttpProtocol proto,
         if negotiated is not None:
             exchange.extensions_header, exchange.deflate = negotiated
     exchange.reader = FrameReader(handler.max_message_size, True, exchange.deflate)
-    exchange.start(exchange.websocket_scope())
+    exchange.scope = exchange.websocket_scope()
     return exchange
 
 

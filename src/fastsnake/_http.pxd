@@ -24,6 +24,7 @@ cdef class Exchange:
     # One request/response on a connection; adapters subclass it.
     cdef HttpProtocol proto
     cdef HttpRequest request
+    cdef int begin(self) except -1
     cdef int on_body(self, bytes chunk) except -1
     cdef int on_body_complete(self) except -1
     cdef int on_writable(self) except -1

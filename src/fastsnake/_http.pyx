@@ -149,6 +149,11 @@ cdef class HttpRequest:
 cdef class Exchange:
     """Base of an adapter's per-request object; every hook defaults to no-op."""
 
+    cdef int begin(self) except -1:
+        # Called once the protocol has registered the exchange: the place to
+        # start an app that may answer at once (even before begin returns).
+        return 0
+
     cdef int on_body(self, bytes chunk) except -1:
         return 0
 
@@ -574,21 +579,27 @@ cdef class HttpProtocol:
     cdef int start_request(self) except -1:
         cdef Handler handler = self.handler
         cdef HttpRequest req = self.request
+        cdef Exchange exchange
         if self.router is not None:
             handler = self.router.select(req)
         if handler is None:
-            self.exchange = EmptyResponse.__new__(EmptyResponse)
-            self.exchange.proto = self
-            self.exchange.request = req
+            exchange = EmptyResponse.__new__(EmptyResponse)
+            exchange.proto = self
+            exchange.request = req
         else:
-            self.exchange = handler.new_exchange(self, req)
+            exchange = handler.new_exchange(self, req)
+        self.exchange = exchange
+        exchange.begin()
         return 0
 
     cdef int finish_message(self) except -1:
-        if self.exchange is None:
+        cdef Exchange exchange = self.exchange
+        if exchange is None:
             self.start_request()
-        if self.exchange is not None:
-            self.exchange.on_body_complete()
+            exchange = self.exchange
+        if exchange is not None and exchange is self.exchange:
+            # (Not if the app already answered and the exchange is over.)
+            exchange.on_body_complete()
         return 0
 
     cdef int reset_request(self):
