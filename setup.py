@@ -78,6 +78,7 @@ setup(
         Extension("fastsnake._wsgi", [f"{SRC}/_wsgi.pyx"]),
         Extension("fastsnake._asgi", [f"{SRC}/_asgi.pyx"]),
         Extension("fastsnake._websocket", [f"{SRC}/_websocket.pyx"]),
+        Extension("fastsnake._respond", [f"{SRC}/_respond.pyx"]),
     ],
     cmdclass={"build_ext": fastsnake_build_ext},
 )

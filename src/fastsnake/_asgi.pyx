@@ -113,6 +113,9 @@ cdef class AsgiHandler(Handler):
     cdef public object state        # the lifespan state dict, or None
     cdef readonly object loop
     cdef readonly Py_ssize_t max_message_size
+    # An apps.Generation while the app can be swapped: each request holds a
+    # read lease on it until the app's task for that request has finished.
+    cdef public object generation
 
     def __init__(self, app, *, loop, str name="", state=None,
                  Py_ssize_t max_message_size=16 * 1024 * 1024):
@@ -167,11 +170,15 @@ cdef class AppRun(Exchange):
     cdef object loop
     cdef object task
     cdef dict scope
+    cdef object leased
     cdef bint disconnected
 
     cdef int begin(self) except -1:
         scope = self.scope
         self.scope = None
+        if self.handler.generation is not None:
+            self.leased = self.handler.generation
+            self.leased.acquire()
         coro = self.handler.app(scope, self.receive, self.send)
         if EAGER_TASKS:
             task = Task(coro, loop=self.loop, eager_start=True)
@@ -186,10 +193,15 @@ cdef class AppRun(Exchange):
 
     def app_done(self, task):
         self.task = None
-        if task.cancelled():
-            self.app_finished(None, cancelled=True)
-            return
-        self.app_finished(task.exception())
+        try:
+            if task.cancelled():
+                self.app_finished(None, cancelled=True)
+            else:
+                self.app_finished(task.exception())
+        finally:
+            if self.leased is not None:
+                leased, self.leased = self.leased, None
+                leased.release()
 
     cdef str describe(self):
         req = self.request

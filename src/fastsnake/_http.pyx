@@ -738,7 +738,8 @@ cdef class HttpProtocol:
             self.response_remaining = 0
         elif length >= 0:
             head += b"content-length: %d\r\n" % length
-            self.response_remaining = length
+            # HEAD (and 304) announce the length but send no body.
+            self.response_remaining = 0 if self.response_no_body else length
         elif self.response_no_body:
             self.response_remaining = 0
         elif req.http_minor == 1:

@@ -124,12 +124,19 @@ cdef class WsgiHandler(Handler):
     cdef readonly object app
     cdef readonly dict base_environ
     cdef readonly str name
+    # A thread pool: the app runs there instead of on the loop's thread.
+    cdef readonly object executor
+    # An apps.Generation while the app can be swapped: each request holds
+    # a read lease on it until the app is done with the request.
+    cdef public object generation
 
     def __init__(self, app, *, int server_port, bint multiprocess=True,
-                 bint multithread=False, str url_scheme="http", str name="",
-                 str server_software="fastsnake"):
+                 str url_scheme="http", str name="", str server_software="fastsnake",
+                 executor=None):
         self.app = app
         self.name = name
+        self.executor = executor
+        cdef bint multithread = executor is not None
         self.base_environ = {
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": url_scheme,
@@ -145,10 +152,16 @@ cdef class WsgiHandler(Handler):
         }
 
     cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
-        cdef WsgiExchange exchange = WsgiExchange.__new__(WsgiExchange)
+        cdef WsgiExchange exchange
+        if self.executor is None:
+            exchange = WsgiExchange.__new__(WsgiExchange)
+        else:
+            exchange = ThreadedWsgiExchange.__new__(ThreadedWsgiExchange)
         exchange.proto = proto
         exchange.request = request
         exchange.handler = self
+        if self.generation is not None:
+            self.generation.acquire()
         if request.expect_continue:
             # The body is read now, before the app runs (see module doc).
             proto.send_continue()
@@ -391,6 +404,8 @@ cdef class WsgiExchange(Exchange):
             self.close_result()
             if self.spooled:
                 self.body.close()
+            if self.handler.generation is not None:
+                self.handler.generation.release()
         return 0
 
     cdef int close_result(self):
@@ -456,3 +471,6 @@ cdef class WsgiExchange(Exchange):
             if not self.send_head(-1):
                 raise RuntimeError("the response head could not be sent")
         self.proto.write_body(data)
+
+
+include "_wsgi_thread.pxi"

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +19,8 @@ from typing import Any
 
 from fastsnake.config import PythonApp
 from fastsnake.errors import AppImportError
+
+log = logging.getLogger("fastsnake.apps")
 
 
 def venv_site_packages(venv: str) -> list[str]:
@@ -72,9 +76,11 @@ class AppLoader:
         self._instances: dict[tuple[str, str | None, str | None], Callable[..., Any]] = {}
         self._cwd_set = False
 
-    def load(self, app: PythonApp) -> Callable[..., Any]:
+    def load(self, app: PythonApp, fresh: bool = False) -> Callable[..., Any]:
+        """The app's callable; ``fresh`` imports again (after a reload's
+        eviction of its modules) instead of reusing the instance."""
         key = app.instance_key
-        if key not in self._instances:
+        if fresh or key not in self._instances:
             prepare_paths(app)
             if app.working_dir and not self._cwd_set:
                 # One cwd per process: the first app with a working_dir sets it.
@@ -82,3 +88,129 @@ class AppLoader:
                 self._cwd_set = True
             self._instances[key] = import_target(app.target, app.location)
         return self._instances[key]
+
+    def forget(self, app: PythonApp) -> None:
+        self._instances.pop(app.instance_key, None)
+
+
+def evict_modules_under(directory: str) -> list[str]:
+    """Forget every imported module whose file lies under directory, so the
+    next import reads the source again."""
+    root = os.path.realpath(directory).rstrip(os.sep) + os.sep
+    evicted = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and os.path.realpath(path).startswith(root):
+            del sys.modules[name]
+            evicted.append(name)
+    importlib.invalidate_caches()
+    return evicted
+
+
+class Generation:
+    """One loaded instance of an app: its handler, and a readers–writer gate.
+
+    Readers are requests: each holds a lease from the moment its exchange
+    starts until the app is done with it (a streamed body or a WebSocket
+    included). The writer is the cleanup of a retired generation (ASGI
+    lifespan shutdown, a WSGI app's ``close``): it runs only once the
+    generation is retired and its last reader has left. All calls happen on
+    the event loop's thread, so plain counters are enough.
+    """
+
+    def __init__(self, handler: Any, cleanup: Callable[[], Any] | None = None,
+                 name: str = "") -> None:
+        self.handler = handler
+        self.cleanup = cleanup
+        self.name = name
+        self.readers = 0
+        self.retired = False
+        self.cleaned = False
+        self.cleaned_up: asyncio.Future[None] | None = None
+
+    def acquire(self) -> None:
+        if self.retired:
+            # Requests only reach a retired generation that is finishing;
+            # they are counted so cleanup waits for them too.
+            log.debug("lease on retired generation %s", self.name)
+        self.readers += 1
+
+    def release(self) -> None:
+        self.readers -= 1
+        if self.retired and self.readers == 0:
+            self.schedule_cleanup()
+
+    def retire(self) -> None:
+        if not self.retired:
+            self.retired = True
+            if self.readers == 0:
+                self.schedule_cleanup()
+
+    def schedule_cleanup(self) -> None:
+        if self.cleaned:
+            return
+        self.cleaned = True
+        loop = asyncio.get_event_loop()
+        self.cleaned_up = loop.create_future()
+        loop.create_task(self.run_cleanup())
+
+    async def run_cleanup(self) -> None:
+        try:
+            if self.cleanup is not None:
+                result = self.cleanup()
+                if asyncio.iscoroutine(result):
+                    await result
+        except Exception:
+            log.exception("error cleaning up %s", self.name)
+        finally:
+            if self.cleaned_up is not None and not self.cleaned_up.done():
+                self.cleaned_up.set_result(None)
+
+    async def wait_cleaned(self) -> None:
+        self.retire()
+        if self.cleaned_up is not None:
+            await self.cleaned_up
+
+
+class AppSlot:
+    """A static app that can be swapped while serving (autoreload in-process).
+
+    select() always returns the current generation's handler; reload()
+    imports afresh and swaps: requests already running finish on the old
+    generation, which is cleaned up after the last of them. While the new
+    one is imported the old one keeps serving, so a reload fails no request.
+    A failed import leaves the slot broken: every request gets a 500, with
+    the error logged, until the next successful reload.
+    """
+
+    def __init__(self, app: PythonApp, create: Callable[..., Any],
+                 broken: Callable[[str], Any]) -> None:
+        self.app = app
+        self.create = create          # async (app) -> Generation
+        self.broken = broken          # (message) -> handler answering 500
+        self.current: Generation | None = None
+
+    async def start(self) -> None:
+        self.current = await self.create(self.app)
+
+    def select(self, request: Any) -> Any:
+        assert self.current is not None
+        return self.current.handler
+
+    async def reload(self) -> None:
+        evict_modules_under(self.app.working_dir or os.getcwd())
+        try:
+            new = await self.create(self.app)
+        except Exception as exc:
+            log.error("reloading %s failed; answering 500 until it is fixed", self.app.target,
+                      exc_info=exc)
+            new = Generation(self.broken(f"{self.app.target} failed to load: {exc}"),
+                             name=f"{self.app.target} (broken)")
+        old, self.current = self.current, new
+        log.info("reloaded %s", self.app.target)
+        if old is not None:
+            old.retire()
+
+    async def close(self) -> None:
+        if self.current is not None:
+            await self.current.wait_cleaned()

@@ -110,6 +110,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     runtime: Runtime | None = None
     lifespan = autoreload = False
     ws_max_message_size = DEFAULT_WS_MAX_MESSAGE_SIZE
+    max_dynamic_apps = 128
     nesting = d.nesting
     while d.next_block(nesting):
         sub = d.token()
@@ -134,14 +135,16 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             working_dir = _directory(d, expect_one_arg(d), base_dir, venv=False)
         elif name == "venv":
             venv = _directory(d, expect_one_arg(d), base_dir, venv=True)
-        elif name in ("workers", "threads"):
+        elif name in ("workers", "threads", "max_dynamic_apps"):
             value = expect_one_arg(d)
             if not (value.isascii() and value.isdigit()) or int(value) < 1:
                 d.errf("%s must be a positive integer, got '%s'", name, value)
             if name == "workers":
                 workers = int(value)
-            else:
+            elif name == "threads":
                 threads = int(value)
+            else:
+                max_dynamic_apps = int(value)
         elif name == "workers_runtime":
             runtime = _runtime(d, expect_one_arg(d))
         elif name == "autoreload":
@@ -180,6 +183,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         autoreload=autoreload,
         threads=threads,
         ws_max_message_size=ws_max_message_size,
+        max_dynamic_apps=max_dynamic_apps,
         location=directive.location,
     )
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from fastsnake._http import Handler
+
 
 def host_without_port(host: bytes) -> str:
     text = host.decode("latin-1").lower()
@@ -76,5 +78,8 @@ class Router:
         site = self.site_for(host_without_port(request.host))
         if site is None:
             return None
-        path = request.path.decode("latin-1")
-        return site.select(path)
+        target = site.select(request.path.decode("latin-1"))
+        if target is None or isinstance(target, Handler):
+            return target
+        # An app slot or a dynamic-app table picks the handler per request.
+        return target.select(request)

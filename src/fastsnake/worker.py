@@ -12,21 +12,24 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastsnake import _http
-from fastsnake._asgi import AsgiHandler
-from fastsnake._wsgi import WsgiHandler
-from fastsnake.apps import AppLoader
-from fastsnake.config import Config, Interface, Listener, PythonApp
+from fastsnake._http import Handler
+from fastsnake.apps import AppSlot, Generation
+from fastsnake.config import Config, Listener, PythonApp
+from fastsnake.dynamic import DynamicApps
 from fastsnake.errors import FatalError
-from fastsnake.lifespan import Lifespan
+from fastsnake.factory import AppFactory, broken_handler
+from fastsnake.reloader import DirectoryWatcher
 from fastsnake.routing import Router, SiteRoutes
+from fastsnake.runtime import Plan, is_dynamic, plan_for
 
 log = logging.getLogger("fastsnake.worker")
 
@@ -70,59 +73,94 @@ def make_limits(config: Config) -> _http.Limits:
         write_timeout=t.write, idle_timeout=t.idle)
 
 
-@dataclass
-class Dispatch:
-    """What a worker serves: one handler for a lone catch-all app, or a
-    router; plus the lifespans to run around serving."""
+class ServedApps:
+    """Everything one worker serves on a listener: fixed handlers, slots that
+    autoreload swaps in-process, dynamic-app tables; and the router over them."""
 
-    handler: Any = None
-    router: Router | None = None
-    lifespans: list[tuple[Lifespan, AsgiHandler]] = field(default_factory=list)
+    def __init__(self, config: Config, listener: Listener, loop: asyncio.AbstractEventLoop,
+                 plan: Plan) -> None:
+        self.config = config
+        self.listener = listener
+        self.loop = loop
+        self.plan = plan
+        self.executor = (ThreadPoolExecutor(plan.wsgi_threads, thread_name_prefix="fastsnake-wsgi")
+                         if plan.wsgi_threads else None)
+        self.factory = AppFactory(loop, listener, self.executor)
+        self.generations: list[Generation] = []
+        self.slots: list[AppSlot] = []
+        self.dynamic: list[DynamicApps] = []
+        self.watcher = DirectoryWatcher(self.changed_from_thread)
+        self.base_dir = os.path.dirname(os.path.abspath(config.source)) if config.source else (
+            os.getcwd())
 
+    async def start(self) -> tuple[Any, Router | None]:
+        """Import and start every app; return (handler, None) when one plain
+        catch-all app takes every request, else (None, router)."""
+        targets: dict[tuple[str, str | None, str | None], Any] = {}
+        sites = []
+        for site in self.listener.sites:
+            routes = []
+            for route in site.routes:
+                key = route.handler.instance_key
+                if key not in targets:
+                    targets[key] = await self.target_for(route.handler)
+                routes.append((route.paths, targets[key]))
+            sites.append(SiteRoutes(site.hosts, routes))
+        if len(sites) == 1 and not sites[0].hosts and len(sites[0].routes) == 1:
+            patterns, target = sites[0].routes[0]
+            if isinstance(target, Handler) and (not patterns or "*" in patterns):
+                return target, None
+        return None, Router(sites)
 
-def make_handler(app: PythonApp, listener: Listener, loader: AppLoader,
-                 loop: asyncio.AbstractEventLoop, dispatch: Dispatch) -> Any:
-    target = loader.load(app)
-    if app.interface is Interface.ASGI:
-        handler = AsgiHandler(target, loop=loop, name=app.target,
-                              max_message_size=app.ws_max_message_size)
-        if app.lifespan:
-            dispatch.lifespans.append((Lifespan(target, app.target), handler))
-        return handler
-    return WsgiHandler(target, server_port=listener.port, multiprocess=listener.workers > 1,
-                       name=app.target)
+    async def target_for(self, app: PythonApp) -> Any:
+        if is_dynamic(app):
+            table = DynamicApps(app, self.factory, self.base_dir,
+                                self.watcher if app.autoreload else None, app.max_dynamic_apps)
+            self.dynamic.append(table)
+            return table
+        if app.autoreload and self.plan.reload_in_process:
+            slot = AppSlot(app, self.create_swappable, broken_handler)
+            await slot.start()
+            self.slots.append(slot)
+            self.watcher.watch(app.working_dir or os.getcwd())
+            return slot
+        generation = await self.factory.create(app)
+        self.generations.append(generation)
+        return generation.handler
 
+    async def create_swappable(self, app: PythonApp) -> Generation:
+        return await self.factory.create(app, swappable=True, fresh=True)
 
-def build_dispatch(listener: Listener, loader: AppLoader,
-                   loop: asyncio.AbstractEventLoop) -> Dispatch:
-    """Import the listener's apps (each distinct one once) and route to them."""
-    dispatch = Dispatch()
-    handlers: dict[tuple[str, str | None, str | None], Any] = {}
-    sites = []
-    for site in listener.sites:
-        routes = []
-        for route in site.routes:
-            key = route.handler.instance_key
-            if key not in handlers:
-                handlers[key] = make_handler(route.handler, listener, loader, loop, dispatch)
-            routes.append((route.paths, handlers[key]))
-        sites.append(SiteRoutes(site.hosts, routes))
-    if len(sites) == 1 and not sites[0].hosts and len(sites[0].routes) == 1:
-        patterns, handler = sites[0].routes[0]
-        if not patterns or "*" in patterns:
-            dispatch.handler = handler
-            return dispatch
-    dispatch.router = Router(sites)
-    return dispatch
+    def changed_from_thread(self, folders: set[str]) -> None:
+        self.loop.call_soon_threadsafe(self.changed, folders)
+
+    def changed(self, folders: set[str]) -> None:
+        for slot in self.slots:
+            if os.path.realpath(slot.app.working_dir or os.getcwd()) in folders:
+                self.loop.create_task(slot.reload())
+        for table in self.dynamic:
+            for folder in folders:
+                table.evict_folder(folder)
+
+    async def close(self) -> None:
+        self.watcher.stop()
+        for slot in self.slots:
+            await slot.close()
+        for table in self.dynamic:
+            await table.close()
+        for generation in reversed(self.generations):
+            await generation.wait_cleaned()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False)
 
 
 class Worker:
     def __init__(self, config: Config, listener: Listener, sock: socket.socket,
-                 dispatch: Dispatch) -> None:
+                 apps: ServedApps) -> None:
         self.config = config
         self.listener = listener
         self.sock = sock
-        self.dispatch = dispatch
+        self.apps = apps
         self.limits = make_limits(config)
         self.stop_requested = asyncio.Event()
         self.stop_count = 0
@@ -143,10 +181,15 @@ class Worker:
     async def serve(self, ready: Callable[[], None] | None) -> None:
         loop = asyncio.get_running_loop()
         self.tick(loop)
-        # Lifespan startup before the first connection (raises LifespanFailure).
-        for lifespan, asgi_handler in self.dispatch.lifespans:
-            asgi_handler.state = await lifespan.startup()
-        handler, router, limits = self.dispatch.handler, self.dispatch.router, self.limits
+        # Imports and lifespan startups before the first connection.
+        try:
+            handler, router = await self.apps.start()
+        except FatalError:
+            raise
+        except Exception as exc:
+            log.exception("cannot start the apps")
+            raise FatalError(f"cannot start the apps: {type(exc).__name__}: {exc}") from exc
+        limits = self.limits
         server = await loop.create_server(
             lambda: _http.HttpProtocol(loop, handler, limits, router),
             sock=self.sock, backlog=LISTEN_BACKLOG)
@@ -164,8 +207,7 @@ class Worker:
         if _http.connection_count():
             log.warning("grace period over: dropping %d connections", _http.connection_count())
             _http.abort_all()
-        for lifespan, _ in reversed(self.dispatch.lifespans):
-            await lifespan.shutdown()
+        await self.apps.close()
 
 
 def configure_logging(debug: bool) -> None:
@@ -183,7 +225,7 @@ def run_worker(config: Config, listener_index: int,
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        dispatch = build_dispatch(listener, AppLoader(), loop)
+        apps = ServedApps(config, listener, loop, plan_for(listener))
         sock = bind_socket(listener.host, listener.port)
     except FatalError as exc:
         log.error("%s", exc)
@@ -201,10 +243,10 @@ def run_worker(config: Config, listener_index: int,
         if failed:
             failed(f"{type(exc).__name__}: {exc}")
         return EXIT_STARTUP_FAILED
-    worker = Worker(config, listener, sock, dispatch)
+    worker = Worker(config, listener, sock, apps)
     try:
         loop.run_until_complete(worker.serve(ready))
-    except FatalError as exc:  # a lifespan startup failure
+    except FatalError as exc:  # an import or lifespan startup failure
         log.error("%s", exc)
         if failed:
             failed(str(exc))

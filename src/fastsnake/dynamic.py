@@ -1,0 +1,168 @@
+"""Dynamic apps: which app serves a request is decided by placeholders.
+
+When ``module_wsgi``/``module_asgi``, ``working_dir`` or ``venv`` contain
+placeholders (``{http.request.host.labels.2}``...), each request resolves
+them; the resolved (module, folder, venv) is the key of a bounded table of
+lazily created apps.
+
+Safety: every substituted value must be a plain name (no ``/``, ``\\``,
+``..``, ``:`` or NUL), the module must be a dotted identifier, and the
+resolved folder must lie inside the template's fixed prefix, so no Host
+header or path can name a folder outside what the Caddyfile allows. A
+folder that does not exist is a 404; an app that fails to import is a 500;
+both are logged and neither stops the server.
+
+Concurrency: requests are routed on the event loop's thread, so creation
+of an app is naturally serialised — concurrent first requests for one key
+all find the entry the first one created (no lock needed). An ASGI app's
+lifespan startup runs in the background and its first requests wait for it.
+
+The table holds at most ``max_apps`` apps; a new one evicts the least
+recently used app that no request is using, and a request that finds every
+app busy gets a 503. With autoreload, each resolved folder is watched, and a
+change evicts only that folder's apps, cleaned up after a 10 s grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections import OrderedDict
+from typing import Any
+
+from fastsnake._respond import plain_text
+from fastsnake.apps import Generation, evict_modules_under
+from fastsnake.config import PythonApp
+from fastsnake.factory import AppFactory
+from fastsnake.placeholders import PlaceholderError, Template, has_placeholders, path_safe
+from fastsnake.reloader import DirectoryWatcher
+
+log = logging.getLogger("fastsnake.dynamic")
+
+DEFAULT_MAX_DYNAMIC_APPS = 128
+EVICTION_GRACE_SECONDS = 10.0
+MODULE_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+Key = tuple[str, str | None, str | None]
+
+
+def fixed_prefix(template: str, base_dir: str) -> str:
+    """The folder a path template can never leave: its text before the
+    first placeholder, up to the last separator, resolved."""
+    head = template.split("{", 1)[0]
+    head = head[: head.rfind("/") + 1] if "/" in head else ""
+    return os.path.realpath(os.path.join(base_dir, head or "."))
+
+
+def module_safe(value: str) -> str:
+    path_safe(value)
+    if "." in value:
+        raise PlaceholderError(f"unsafe value {value!r} for a module placeholder")
+    return value
+
+
+class DynamicApps:
+    def __init__(self, app: PythonApp, factory: AppFactory, base_dir: str,
+                 watcher: DirectoryWatcher | None = None,
+                 max_apps: int = DEFAULT_MAX_DYNAMIC_APPS) -> None:
+        self.app = app
+        self.factory = factory
+        self.base_dir = base_dir
+        self.watcher = watcher
+        self.max_apps = max_apps
+        self.target = Template(app.target)
+        self.working_dir = Template(app.working_dir) if app.working_dir else None
+        self.venv = Template(app.venv) if app.venv else None
+        self.roots = {
+            "working_dir": fixed_prefix(app.working_dir, base_dir) if app.working_dir else None,
+            "venv": fixed_prefix(app.venv, base_dir) if app.venv else None,
+        }
+        self.table: OrderedDict[Key, tuple[Generation, PythonApp]] = OrderedDict()
+        self.not_found = plain_text(404, "404 Not Found")
+        self.failed = plain_text(500, "500 Internal Server Error")
+        self.busy = plain_text(503, "503 Service Unavailable")
+
+    def resolve_path(self, template: Template | None, kind: str, request: Any) -> str | None:
+        if template is None:
+            return None
+        text = template.render(request, path_safe)
+        if not has_placeholders(template.text):
+            return text
+        path = os.path.realpath(os.path.join(self.base_dir, text))
+        root = self.roots[kind]
+        assert root is not None
+        if os.path.commonpath([root, path]) != root:
+            raise PlaceholderError(f"{kind} {path!r} is outside {root!r}")
+        return path
+
+    def key_for(self, request: Any) -> Key:
+        target = self.target.render(request, module_safe)
+        if not MODULE_TARGET.fullmatch(target):
+            raise PlaceholderError(f"{target!r} is not module:variable")
+        return (target, self.resolve_path(self.working_dir, "working_dir", request),
+                self.resolve_path(self.venv, "venv", request))
+
+    def select(self, request: Any) -> Any:
+        try:
+            key = self.key_for(request)
+        except PlaceholderError as exc:
+            log.warning("no dynamic app for host %r path %r: %s",
+                        request.host, request.path, exc)
+            return self.not_found
+        entry = self.table.get(key)
+        if entry is not None:
+            self.table.move_to_end(key)
+            return entry[0].handler
+        target, working_dir, venv = key
+        if working_dir is not None and not os.path.isdir(working_dir):
+            log.warning("dynamic app folder %s does not exist (host %r)", working_dir,
+                        request.host)
+            return self.not_found
+        if venv is not None and not os.path.isdir(venv):
+            log.warning("dynamic app venv %s does not exist (host %r)", venv, request.host)
+            return self.not_found
+        if len(self.table) >= self.max_apps and not self.evict_one():
+            log.warning("all %d dynamic apps are busy: 503 for %s", self.max_apps, target)
+            return self.busy
+        resolved = self.factory.resolved(self.app, target, working_dir, venv)
+        try:
+            generation = self.factory.create_now(resolved)
+        except Exception as exc:
+            log.error("dynamic app %s (folder %s) failed to load", target, working_dir,
+                      exc_info=exc)
+            return self.failed
+        self.table[key] = (generation, resolved)
+        log.info("created dynamic app %s from %s", target, working_dir or "the current folder")
+        if self.watcher is not None and working_dir is not None:
+            self.watcher.watch(working_dir)
+        return generation.handler
+
+    def evict_one(self) -> bool:
+        """Drop the least recently used app no request is using."""
+        for key, (generation, resolved) in self.table.items():
+            if generation.readers == 0:
+                del self.table[key]
+                self.factory.forget(resolved)
+                generation.retire()
+                return True
+        return False
+
+    def evict_folder(self, folder: str) -> None:
+        """A folder changed: its apps go; new requests import it afresh."""
+        folder = os.path.realpath(folder)
+        gone = [key for key in self.table if key[1] == folder]
+        for key in gone:
+            generation, resolved = self.table.pop(key)
+            self.factory.forget(resolved)
+            # In-flight requests finish on the old app; cleanup after a grace.
+            asyncio.get_event_loop().call_later(EVICTION_GRACE_SECONDS, generation.retire)
+        if gone:
+            evict_modules_under(folder)
+            log.info("evicted %d dynamic app(s) of %s", len(gone), folder)
+
+    async def close(self) -> None:
+        for generation, _ in list(self.table.values()):
+            await generation.wait_cleaned()
+        self.table.clear()

@@ -1,0 +1,160 @@
+"""Caddy's placeholders for what a Python site uses, resolved per request.
+
+A template such as ``"{http.request.host.labels.2}:app"`` is compiled once
+(unknown placeholders are a config error) into literal pieces and getters;
+rendering it for a request only calls the getters. Caddy counts host labels
+from the right (``labels.0`` of ``app1.example.com`` is ``com``) and path
+segments from the left (``path.0`` of ``/a/b`` is ``a``).
+
+Long names and their Caddyfile shorthands:
+    http.request.host            {host}         the Host without its port
+    http.request.hostport        {hostport}     the Host as sent
+    http.request.host.labels.N   {labels.N}
+    http.request.uri             {uri}          path and query
+    http.request.uri.path        {path}
+    http.request.uri.path.N      {path.N}
+    http.request.uri.query       {query}
+    http.request.header.X        {header.X}     (X case-insensitive)
+    http.request.method          {method}
+    http.request.scheme          {scheme}
+    env.X                        {env.X}        read once, when compiled
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
+
+SHORTHANDS = {
+    "host": "http.request.host",
+    "hostport": "http.request.hostport",
+    "uri": "http.request.uri",
+    "path": "http.request.uri.path",
+    "query": "http.request.uri.query",
+    "method": "http.request.method",
+    "scheme": "http.request.scheme",
+}
+SHORTHAND_PREFIXES = {
+    "labels.": "http.request.host.labels.",
+    "path.": "http.request.uri.path.",
+    "header.": "http.request.header.",
+}
+
+Getter = Callable[[Any], str]
+
+
+class PlaceholderError(ValueError):
+    """A template names a placeholder fastsnake does not know."""
+
+
+def has_placeholders(text: str) -> bool:
+    return PLACEHOLDER.search(text) is not None
+
+
+def long_name(name: str) -> str:
+    if name in SHORTHANDS:
+        return SHORTHANDS[name]
+    for short, full in SHORTHAND_PREFIXES.items():
+        if name.startswith(short):
+            return full + name[len(short):]
+    return name
+
+
+def host_of(request: Any) -> str:
+    text = request.host.decode("latin-1").lower()
+    if text.startswith("["):
+        return text[: text.find("]") + 1]
+    return text.rpartition(":")[0] if ":" in text else text
+
+
+def header_of(request: Any, name: bytes) -> str:
+    values = [v.decode("latin-1") for n, v in request.headers if n.lower() == name]
+    return ",".join(values)
+
+
+def getter_for(name: str) -> Getter:
+    full = long_name(name)
+    if full == "http.request.host":
+        return host_of
+    if full == "http.request.hostport":
+        return lambda request: request.host.decode("latin-1")
+    if full == "http.request.uri":
+        return lambda request: request.target.decode("latin-1")
+    if full == "http.request.uri.path":
+        return lambda request: request.path.decode("latin-1")
+    if full == "http.request.uri.query":
+        return lambda request: request.query.decode("latin-1")
+    if full == "http.request.method":
+        return lambda request: request.method.decode("latin-1")
+    if full == "http.request.scheme":
+        return lambda request: "http"
+    if full.startswith("http.request.host.labels."):
+        index = _index(full, name)
+
+        def label(request: Any) -> str:
+            labels = host_of(request).split(".")
+            return labels[-1 - index] if index < len(labels) else ""
+
+        return label
+    if full.startswith("http.request.uri.path."):
+        index = _index(full, name)
+
+        def segment(request: Any) -> str:
+            parts = [p for p in request.path.decode("latin-1").split("/") if p]
+            return parts[index] if index < len(parts) else ""
+
+        return segment
+    if full.startswith("http.request.header."):
+        header = full[len("http.request.header."):].lower().encode("latin-1")
+        return lambda request: header_of(request, header)
+    if full.startswith("env."):
+        value = os.environ.get(full[len("env."):], "")
+        return lambda request: value
+    raise PlaceholderError(f"unknown placeholder {{{name}}}")
+
+
+def _index(full: str, name: str) -> int:
+    tail = full.rpartition(".")[2]
+    if not tail.isdigit():
+        raise PlaceholderError(f"placeholder {{{name}}} needs a number at the end")
+    return int(tail)
+
+
+class Template:
+    """A compiled string with placeholders."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pieces: list[str | Getter] = []
+        position = 0
+        for match in PLACEHOLDER.finditer(text):
+            if match.start() > position:
+                self.pieces.append(text[position:match.start()])
+            self.pieces.append(getter_for(match.group(1)))
+            position = match.end()
+        if position < len(text):
+            self.pieces.append(text[position:])
+
+    def render(self, request: Any, check: Callable[[str], str] | None = None) -> str:
+        """The text for this request; ``check`` vets (and may refuse, by
+        raising) each substituted value."""
+        out = []
+        for piece in self.pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+            else:
+                value = piece(request)
+                out.append(check(value) if check is not None else value)
+        return "".join(out)
+
+
+def path_safe(value: str) -> str:
+    """Refuse a substituted value that could leave its directory."""
+    if (not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value
+            or ":" in value):
+        raise PlaceholderError(f"unsafe value {value!r} for a path placeholder")
+    return value

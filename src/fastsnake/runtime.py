@@ -1,0 +1,60 @@
+"""The one place that decides what ``workers_runtime`` means.
+
+    process  N worker processes (the listener's ``workers``), each serving
+             every app; WSGI on the loop's thread unless ``threads N`` asks
+             for a pool; autoreload of a static app replaces the workers
+             one at a time (a fresh interpreter each time).
+    thread   one worker process; WSGI on a thread pool (``threads``, default
+             DEFAULT_WSGI_THREADS); ``workers`` is ignored with a notice;
+             autoreload swaps the app inside the process.
+
+Dynamic apps (placeholders) live inside each worker in both runtimes, and
+their folders are watched there. Everything else asks this module instead
+of looking at the runtime itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from fastsnake.config import Interface, Listener, PythonApp, Runtime
+from fastsnake.placeholders import has_placeholders
+
+log = logging.getLogger("fastsnake.runtime")
+
+# WSGI apps mostly wait on I/O (databases, HTTP calls): a pool several times
+# the core count keeps the CPU busy without thousands of threads.
+DEFAULT_WSGI_THREADS = 32
+
+
+@dataclass(frozen=True)
+class Plan:
+    processes: int
+    wsgi_threads: int | None        # None: WSGI runs on the loop's thread
+    reload_in_process: bool         # autoreload swaps apps inside the worker
+
+
+def is_dynamic(app: PythonApp) -> bool:
+    return any(has_placeholders(value) for value in (app.target, app.working_dir or "",
+                                                     app.venv or ""))
+
+
+def plan_for(listener: Listener) -> Plan:
+    wsgi_threads = [a.threads for a in listener.apps
+                    if a.interface is Interface.WSGI and a.threads is not None]
+    if listener.runtime is Runtime.THREAD:
+        if any(a.workers and a.workers > 1 for a in listener.apps):
+            log.info("%s: workers is ignored in the thread runtime (one process)",
+                     listener.display_address)
+        return Plan(1, max(wsgi_threads, default=DEFAULT_WSGI_THREADS), True)
+    return Plan(listener.workers, max(wsgi_threads) if wsgi_threads else None, False)
+
+
+def rolling_reload_folders(listener: Listener) -> set[str]:
+    """Folders whose changes the supervisor answers by replacing workers."""
+    if plan_for(listener).reload_in_process:
+        return set()
+    return {os.path.realpath(a.working_dir or os.getcwd()) for a in listener.apps
+            if a.autoreload and not is_dynamic(a)}
