@@ -640,3 +640,12 @@ def test_websocket_max_message_size(tmp_path):
     bad = text.replace("1MiB", "lots")
     with pytest.raises(CaddyfileError, match=r"Caddyfile:4: websocket_max_message_size must be"):
         parse_config(bad, str(tmp_path / "Caddyfile"))
+
+
+def test_unknown_placeholder_is_a_config_error(tmp_path):
+    from fastsnake.config import parse_config
+
+    text = (":8080 {\n python {\n  module_wsgi \"{labels.2}:app\"\n"
+            "  working_dir \"{bogus.thing}\"\n }\n}\n")
+    with pytest.raises(CaddyfileError, match=r"Caddyfile:4: unknown placeholder \{bogus.thing\}"):
+        parse_config(text, str(tmp_path / "Caddyfile"))

@@ -78,8 +78,9 @@ def tick(monotonic_now: float, date_value: bytes) -> None:
 def connection_count() -> int:
     """How many connections this process has open."""
 
-def begin_drain() -> None:
-    """Stop taking requests: idle connections close now, busy ones after their response."""
+def begin_drain(idle_grace: float = 1.0) -> None:
+    """Stop taking requests: busy connections close after their response, idle ones
+    after idle_grace seconds (a request already on its way is still answered)."""
 
 def abort_all() -> None:
     """Drop every connection at once."""

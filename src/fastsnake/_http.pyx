@@ -90,14 +90,16 @@ def connection_count():
     return len(g_connections)
 
 
-def begin_drain():
-    """Stop taking new requests: idle connections close now, busy ones after
-    their current response."""
+def begin_drain(double idle_grace=1.0):
+    """Stop taking new requests: busy connections close after their current
+    response (with Connection: close); idle ones get idle_grace seconds first,
+    because a client may have sent its next request already (closing at once
+    would fail it), and then close."""
     cdef HttpProtocol proto
     for proto in list(g_connections):
         proto.closing = True
         if proto.exchange is None and proto.parse_state == S_IDLE:
-            proto.transport.close()
+            proto.set_deadline(D_IDLE, idle_grace)
 
 
 def abort_all():

@@ -304,7 +304,7 @@ cdef class WsgiExchange(Exchange):
         except BaseException as exc:
             self.app_failed(exc)
             return 0
-        self.close_result()
+        self.finish()  # closes the result and releases the app's lease
         try:
             self.head_sent = True
             self.proto.send_response(self.status_line, self.headers, body)

@@ -146,13 +146,17 @@ class Generation:
             if self.readers == 0:
                 self.schedule_cleanup()
 
+    def done_future(self) -> asyncio.Future[None]:
+        if self.cleaned_up is None:
+            self.cleaned_up = asyncio.get_event_loop().create_future()
+        return self.cleaned_up
+
     def schedule_cleanup(self) -> None:
         if self.cleaned:
             return
         self.cleaned = True
-        loop = asyncio.get_event_loop()
-        self.cleaned_up = loop.create_future()
-        loop.create_task(self.run_cleanup())
+        self.done_future()
+        asyncio.get_event_loop().create_task(self.run_cleanup())
 
     async def run_cleanup(self) -> None:
         try:
@@ -167,9 +171,10 @@ class Generation:
                 self.cleaned_up.set_result(None)
 
     async def wait_cleaned(self) -> None:
+        """Retire and wait until the last reader left and cleanup ran."""
+        done = self.done_future()
         self.retire()
-        if self.cleaned_up is not None:
-            await self.cleaned_up
+        await done
 
 
 class AppSlot:
@@ -202,12 +207,13 @@ class AppSlot:
         try:
             new = await self.create(self.app)
         except Exception as exc:
-            log.error("reloading %s failed; answering 500 until it is fixed", self.app.target,
+            log.error("%s failed to load; answering 500 until it is fixed", self.app.target,
                       exc_info=exc)
             new = Generation(self.broken(f"{self.app.target} failed to load: {exc}"),
                              name=f"{self.app.target} (broken)")
+        else:
+            log.info("reloaded %s", self.app.target)
         old, self.current = self.current, new
-        log.info("reloaded %s", self.app.target)
         if old is not None:
             old.retire()
 

@@ -38,6 +38,7 @@ from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Route, Runtime
 from fastsnake.config_global import expect_no_args, expect_one_arg, parse_size
 from fastsnake.errors import CaddyfileError
+from fastsnake.placeholders import PlaceholderError, Template
 
 __all__ = ["default_runtime", "has_placeholder", "parse_python"]
 
@@ -49,6 +50,14 @@ _PLACEHOLDER = re.compile(r"\{[^{}\s]+\}")
 def has_placeholder(value: str) -> bool:
     """Whether ``value`` holds a request placeholder such as ``{path.0}``."""
     return _PLACEHOLDER.search(value) is not None
+
+
+def _check_placeholders(d: Dispenser, value: str) -> None:
+    """Unknown placeholders are an error now, not a surprise per request."""
+    try:
+        Template(value)
+    except PlaceholderError as exc:
+        d.errf("%s", exc)
 
 
 def default_runtime() -> Runtime:
@@ -191,6 +200,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
 def _check_target(d: Dispenser, token: Token, what: str) -> str:
     target = token.text
     if has_placeholder(target):
+        _check_placeholders(d, target)
         return target
     module, colon, variable = target.partition(":")
     if not (
@@ -220,6 +230,7 @@ def _directory(d: Dispenser, value: str, base_dir: str, *, venv: bool) -> str:
     """
     what = "venv" if venv else "working_dir"
     if has_placeholder(value):
+        _check_placeholders(d, value)
         if value.startswith("{") or os.path.isabs(value):
             return value
         return os.path.join(base_dir, value)

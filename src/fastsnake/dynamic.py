@@ -56,6 +56,12 @@ def fixed_prefix(template: str, base_dir: str) -> str:
     return os.path.realpath(os.path.join(base_dir, head or "."))
 
 
+def module_in_folder(target: str, folder: str) -> bool:
+    top = target.partition(":")[0].split(".")[0]
+    return (os.path.isfile(os.path.join(folder, top + ".py"))
+            or os.path.isdir(os.path.join(folder, top)))
+
+
 def module_safe(value: str) -> str:
     path_safe(value)
     if "." in value:
@@ -118,6 +124,12 @@ class DynamicApps:
         target, working_dir, venv = key
         if working_dir is not None and not os.path.isdir(working_dir):
             log.warning("dynamic app folder %s does not exist (host %r)", working_dir,
+                        request.host)
+            return self.not_found
+        if working_dir is not None and not module_in_folder(target, working_dir):
+            # Else Python would find the name elsewhere on sys.path (another
+            # tenant's folder, the server's own): serve only what is here.
+            log.warning("dynamic app %s has no module in %s (host %r)", target, working_dir,
                         request.host)
             return self.not_found
         if venv is not None and not os.path.isdir(venv):

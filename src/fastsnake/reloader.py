@@ -16,8 +16,11 @@ import threading
 from collections.abc import Callable, Iterable
 
 log = logging.getLogger("fastsnake.reloader")
+# watchfiles logs every batch at INFO; our own line says what matters.
+logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 DEBOUNCE_MS = 500
+WATCH_START_TIMEOUT = 5.0
 IGNORED_FOLDERS = frozenset({"__pycache__", "node_modules"})
 
 
@@ -52,6 +55,7 @@ class DirectoryWatcher:
         self.lock = threading.Lock()
         self.stop_event: threading.Event | None = None
         self.thread: threading.Thread | None = None
+        self.watching = threading.Event()
 
     def watch(self, folder: str) -> None:
         folder = os.path.realpath(folder)
@@ -70,17 +74,26 @@ class DirectoryWatcher:
             return
         stop_event = threading.Event()
         self.stop_event = stop_event
+        self.watching.clear()
         self.thread = threading.Thread(target=self.run, args=(folders, stop_event),
                                        name="fastsnake-reloader", daemon=True)
         self.thread.start()
+        # Return once watchfiles watches, so no edit made after this is missed.
+        if not self.watching.wait(WATCH_START_TIMEOUT):
+            log.warning("the file watcher is slow to start")
 
     def run(self, folders: list[str], stop_event: threading.Event) -> None:
         import watchfiles
 
         try:
             for changes in watchfiles.watch(*folders, watch_filter=is_python_source_change,
-                                            debounce=DEBOUNCE_MS, step=50,
-                                            stop_event=stop_event, raise_interrupt=False):
+                                            debounce=DEBOUNCE_MS, step=50, rust_timeout=50,
+                                            yield_on_timeout=True, stop_event=stop_event,
+                                            raise_interrupt=False):
+                # The first (possibly empty) batch means the watch is set up.
+                self.watching.set()
+                if not changes:
+                    continue
                 paths = {os.path.realpath(path) for _, path in changes}
                 hit = folders_of(paths, folders)
                 if hit:

@@ -1,17 +1,23 @@
-"""The process runtime: N worker processes per listener, kept alive.
+"""The process runtime: worker processes per listener, kept alive and replaced.
 
 Theory of operation
 -------------------
-The supervisor forks each worker (the supervisor itself never imports an app
-or runs an event loop, so forking it is safe and fast) and then sleeps in one
-blocking wait on: every worker's process sentinel, every worker's readiness
-pipe, and a self-pipe that signal handlers write to (signal.set_wakeup_fd).
-Signal handlers only record the signal; the loop acts on it.
+The supervisor forks each worker (it never imports an app or runs an event
+loop itself, so forking it is safe and fast) and then sleeps in one blocking
+wait on: every worker's process sentinel, every worker's readiness pipe, and
+a self-pipe that signal handlers and the file watcher write to. Signal
+handlers only record the signal; the loop acts on it.
 
-Workers:   starting -> ready -> (exits) -> respawn after a backoff
-           A worker that fails during startup (import error, address in use)
-           exits with EXIT_STARTUP_FAILED: the supervisor stops everything and
-           exits 1 instead of respawning it in a loop.
+Workers:   starting -> ready -> (exits) -> respawn after a backoff.
+           A worker that cannot start at launch (import error, address in
+           use) stops the server with exit code 1 instead of respawning in a
+           loop; later, a worker that cannot start is retried with backoff.
+Replacing: a replacement starts, and only once it is ready (accepting on the
+           same SO_REUSEPORT address) is the worker it replaces told to
+           drain. Autoreload (process runtime) replaces a listener's workers
+           one at a time; SIGHUP re-reads the Caddyfile and replaces them all
+           (a Caddyfile that does not load is logged and the old config keeps
+           serving).
 Signals:   SIGTERM/SIGINT: forward SIGTERM, wait for the workers to drain
            (grace period), exit 0. A second SIGINT: kill at once, exit 1.
 """
@@ -29,8 +35,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from fastsnake.config import Config, Listener
+from fastsnake.config import Config, Listener, load_config
 from fastsnake.errors import FatalError
+from fastsnake.reloader import DirectoryWatcher
+from fastsnake.runtime import plan_for, rolling_reload_folders
 from fastsnake.worker import EXIT_STARTUP_FAILED, bind_socket, configure_logging, run_worker
 
 log = logging.getLogger("fastsnake.supervisor")
@@ -43,10 +51,10 @@ MAX_BACKOFF = 10.0
 KILL_MARGIN = 5.0
 
 
-@dataclass
+@dataclass(eq=False)
 class WorkerSlot:
+    config: Config
     listener_index: int
-    slot: int
     process: Any = None
     ready_conn: Connection | None = None
     started_at: float = 0.0
@@ -54,7 +62,13 @@ class WorkerSlot:
     quick_failures: int = 0
     generation: int = 0
     respawn_at: float | None = None
+    retiring: bool = False            # told to drain: not respawned, dropped on exit
+    replaces: WorkerSlot | None = None
     messages: list[str] = field(default_factory=list)
+
+    @property
+    def listener(self) -> Listener:
+        return self.config.listeners[self.listener_index]
 
 
 def describe_exit(code: int | None) -> str:
@@ -68,7 +82,7 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def worker_main(config: Config, listener_index: int, conn: Connection) -> None:
+def worker_main(config: Config, listener_index: int, conn: Connection, tolerant: bool) -> None:
     """Entry point of a forked worker process."""
     # Undo the supervisor's signal plumbing; the worker's loop installs its own.
     signal.set_wakeup_fd(-1)
@@ -81,7 +95,7 @@ def worker_main(config: Config, listener_index: int, conn: Connection) -> None:
     def failed(message: str) -> None:
         conn.send(("failed", message))
 
-    code = run_worker(config, listener_index, ready=ready, failed=failed)
+    code = run_worker(config, listener_index, ready=ready, failed=failed, tolerant=tolerant)
     conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -104,39 +118,65 @@ def check_address_free(listener: Listener) -> None:
     probe.close()
 
 
+def slots_for(config: Config) -> list[WorkerSlot]:
+    return [WorkerSlot(config, index)
+            for index, listener in enumerate(config.listeners)
+            for _ in range(plan_for(listener).processes)]
+
+
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.context = multiprocessing.get_context("fork")
-        self.slots = [WorkerSlot(index, n)
-                      for index, listener in enumerate(config.listeners)
-                      for n in range(listener.workers)]
+        self.slots = slots_for(config)
         self.pending_signals: list[int] = []
+        self.changed_folders: set[str] = set()
+        self.rolling: list[WorkerSlot] = []   # autoreload: old workers still to replace
+        # SIGHUP: (old workers, their replacements) until every replacement is ready
+        self.pending_reload: tuple[list[WorkerSlot], list[WorkerSlot]] | None = None
+        self.announced = False
         self.stopping = False
+        self.stop_deadline = 0.0
         self.exit_code = 0
         self.wakeup_read = -1
+        self.wakeup_write = -1
+        self.watcher = DirectoryWatcher(self.on_folders_changed)
 
-    # -- signals: record only
+    # -- signals and the watcher: record, wake the loop
 
     def on_signal(self, signum: int, frame: Any) -> None:
         self.pending_signals.append(signum)
+
+    def on_folders_changed(self, folders: set[str]) -> None:
+        # From the watcher's thread: record and wake the loop.
+        self.changed_folders |= folders
+        try:
+            os.write(self.wakeup_write, b"\0")
+        except (BlockingIOError, OSError):
+            pass
 
     def install_signals(self) -> None:
         read_fd, write_fd = os.pipe()
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
-        self.wakeup_read = read_fd
+        self.wakeup_read, self.wakeup_write = read_fd, write_fd
         signal.set_wakeup_fd(write_fd)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self.on_signal)
+
+    def watch_folders(self) -> None:
+        for listener in self.config.listeners:
+            for folder in rolling_reload_folders(listener):
+                self.watcher.watch(folder)
 
     # -- workers
 
     def spawn(self, slot: WorkerSlot) -> None:
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=worker_main, args=(self.config, slot.listener_index, child_conn),
-            name=f"fastsnake-worker-{slot.listener_index}-{slot.slot}", daemon=False)
+            target=worker_main,
+            args=(slot.config, slot.listener_index, child_conn, self.announced),
+            name=f"fastsnake-worker-{slot.listener_index}", daemon=False)
         process.start()
         child_conn.close()
         slot.process = process
@@ -157,25 +197,44 @@ class Supervisor:
             return
         if kind == "ready":
             slot.ready = True
-            if slot.generation:
-                log.info("worker %s ready (respawned)", payload)
+            if slot.generation or slot.replaces is not None:
+                log.info("worker %s ready (%s)", payload,
+                         "replacement" if slot.replaces is not None else "respawned")
+            if slot.replaces is not None:
+                self.retire(slot.replaces)
+                slot.replaces = None
         elif kind == "failed":
             slot.messages.append(str(payload))
+
+    def retire(self, slot: WorkerSlot) -> None:
+        """Tell a worker to drain and exit; it is not respawned."""
+        slot.retiring = True
+        if slot.process is not None and slot.process.pid:
+            try:
+                os.kill(slot.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        elif slot in self.slots:
+            self.slots.remove(slot)
 
     def on_worker_exit(self, slot: WorkerSlot) -> None:
         process = slot.process
         process.join()
         code = process.exitcode
         slot.process = None
+        while slot.ready_conn is not None and slot.ready_conn.poll():
+            self.on_worker_message(slot)
         if slot.ready_conn is not None:
-            while slot.ready_conn is not None and slot.ready_conn.poll():
-                self.on_worker_message(slot)
-            if slot.ready_conn is not None:
-                slot.ready_conn.close()
-                slot.ready_conn = None
+            slot.ready_conn.close()
+            slot.ready_conn = None
         if self.stopping:
             return
-        if code == EXIT_STARTUP_FAILED:
+        if slot.retiring:
+            log.info("worker %d retired (%s)", process.pid, describe_exit(code))
+            self.slots.remove(slot)
+            self.step_rolling()
+            return
+        if code == EXIT_STARTUP_FAILED and not self.announced:
             reason = slot.messages[-1] if slot.messages else "startup failed"
             log.error("worker could not start: %s; stopping", reason)
             self.exit_code = 1
@@ -183,11 +242,81 @@ class Supervisor:
             return
         uptime = time.monotonic() - slot.started_at
         slot.quick_failures = slot.quick_failures + 1 if uptime < HEALTHY_UPTIME else 0
-        delay = 0.0 if slot.quick_failures == 0 else min(
-            MAX_BACKOFF, 0.1 * 2 ** (slot.quick_failures - 1))
+        delay = 0.0 if slot.quick_failures <= 1 else min(
+            MAX_BACKOFF, 0.1 * 2 ** (slot.quick_failures - 2))
         log.warning("worker %d %s after %.1fs; respawning in %.1fs",
                     process.pid, describe_exit(code), uptime, delay)
+        if slot.replaces is not None:
+            # A replacement that died: keep the old worker serving.
+            slot.replaces = None
+            self.slots.remove(slot)
+            self.step_rolling()
+            return
         slot.respawn_at = time.monotonic() + delay
+
+    # -- replacing workers
+
+    def roll(self, folders: set[str]) -> None:
+        """Autoreload in the process runtime: replace, one at a time, the
+        workers of every listener that serves an app from these folders."""
+        for slot in list(self.slots):
+            if (not slot.retiring and slot not in self.rolling
+                    and rolling_reload_folders(slot.listener) & folders):
+                self.rolling.append(slot)
+        self.step_rolling()
+
+    def step_rolling(self) -> None:
+        if any(s.replaces is not None for s in self.slots):
+            return  # one replacement at a time
+        while self.rolling:
+            old = self.rolling.pop(0)
+            if old in self.slots and not old.retiring:
+                new = WorkerSlot(self.config, old.listener_index, replaces=old)
+                self.slots.append(new)
+                self.spawn(new)
+                return
+
+    def reload_config(self) -> None:
+        """SIGHUP: load the Caddyfile again and replace every worker."""
+        try:
+            config = load_config(self.config.source)
+        except FatalError as exc:
+            log.error("SIGHUP: the new configuration does not load, keeping the old one: %s",
+                      exc)
+            return
+        held = {(listener.host, listener.port) for listener in self.config.listeners}
+        try:
+            for listener in config.listeners:
+                if (listener.host, listener.port) not in held:
+                    check_address_free(listener)
+        except FatalError as exc:
+            log.error("SIGHUP: %s; keeping the old configuration", exc)
+            return
+        log.info("SIGHUP: configuration reloaded; replacing workers")
+        old_slots = [slot for slot in self.slots if not slot.retiring]
+        self.rolling.clear()
+        self.config = config
+        new_slots = slots_for(config)
+        for new in new_slots:
+            self.slots.append(new)
+            self.spawn(new)
+        # Old workers drain once every new one is ready (see step_reload).
+        self.pending_reload = (old_slots, new_slots)
+        self.watcher.stop()
+        self.watcher.folders.clear()
+        self.watch_folders()
+
+    def step_reload(self) -> None:
+        if self.pending_reload is None:
+            return
+        old_slots, new_slots = self.pending_reload
+        if all(slot.ready or slot.process is None for slot in new_slots):
+            self.pending_reload = None
+            for slot in old_slots:
+                self.retire(slot)
+            self.announce()
+
+    # -- stopping
 
     def begin_stop(self, signum: int) -> None:
         if self.stopping:
@@ -197,6 +326,7 @@ class Supervisor:
                 self.exit_code = 1
             return
         self.stopping = True
+        self.watcher.stop()
         self.stop_deadline = time.monotonic() + self.config.grace_period + KILL_MARGIN
         for slot in self.slots:
             if slot.process is not None and slot.process.pid:
@@ -213,7 +343,7 @@ class Supervisor:
                 except ProcessLookupError:
                     pass
 
-    def handle_signals(self) -> None:
+    def handle_wakeups(self) -> None:
         try:
             while os.read(self.wakeup_read, 512):
                 pass
@@ -222,18 +352,23 @@ class Supervisor:
         signals, self.pending_signals = self.pending_signals, []
         for signum in signals:
             if signum == signal.SIGHUP:
-                log.warning("SIGHUP: configuration reload is not supported yet; ignored")
+                if not self.stopping:
+                    self.reload_config()
             else:
                 log.info("received %s: stopping", signal.Signals(signum).name)
                 self.begin_stop(signum)
+        folders, self.changed_folders = self.changed_folders, set()
+        if folders and not self.stopping:
+            self.roll(folders)
 
     # -- the loop
 
     def announce(self) -> None:
         for listener in self.config.listeners:
+            plan = plan_for(listener)
             apps = ", ".join(f"{a.target} ({a.interface.value})" for a in listener.apps) or "none"
             print(f"fastsnake: serving http://{listener.display_address} "
-                  f"runtime={listener.runtime.value} workers={listener.workers} apps={apps}",
+                  f"runtime={listener.runtime.value} workers={plan.processes} apps={apps}",
                   file=sys.stderr, flush=True)
 
     def run(self) -> int:
@@ -241,16 +376,17 @@ class Supervisor:
         for listener in self.config.listeners:
             check_address_free(listener)
         self.install_signals()
+        # Watch before the workers start, so no edit after the banner is missed.
+        self.watch_folders()
         for slot in self.slots:
             self.spawn(slot)
-        announced = False
         while True:
             live = [s for s in self.slots if s.process is not None]
             if self.stopping and not live:
                 break
-            if not announced and not self.stopping and all(s.ready for s in self.slots):
+            if not self.announced and not self.stopping and all(s.ready for s in self.slots):
                 self.announce()
-                announced = True
+                self.announced = True
             waitables: list[Any] = [self.wakeup_read]
             owners: dict[Any, tuple[str, WorkerSlot]] = {}
             for slot in live:
@@ -259,10 +395,9 @@ class Supervisor:
                 if slot.ready_conn is not None:
                     owners[slot.ready_conn] = ("message", slot)
                     waitables.append(slot.ready_conn)
-            timeout = self.next_timeout()
-            ready = multiprocessing.connection.wait(waitables, timeout)
-            if self.wakeup_read in ready or self.pending_signals:
-                self.handle_signals()
+            ready = multiprocessing.connection.wait(waitables, self.next_timeout())
+            if self.wakeup_read in ready or self.pending_signals or self.changed_folders:
+                self.handle_wakeups()
             for item in ready:
                 if item == self.wakeup_read:
                     continue
@@ -271,6 +406,7 @@ class Supervisor:
                     self.on_worker_message(slot)
                 elif kind == "exit" and slot.process is not None:
                     self.on_worker_exit(slot)
+            self.step_reload()
             now = time.monotonic()
             if self.stopping:
                 if now >= self.stop_deadline:
@@ -281,6 +417,7 @@ class Supervisor:
             for slot in self.slots:
                 if slot.process is None and slot.respawn_at is not None and now >= slot.respawn_at:
                     self.spawn(slot)
+        self.watcher.stop()
         return self.exit_code
 
     def next_timeout(self) -> float | None:

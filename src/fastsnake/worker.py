@@ -78,8 +78,11 @@ class ServedApps:
     autoreload swaps in-process, dynamic-app tables; and the router over them."""
 
     def __init__(self, config: Config, listener: Listener, loop: asyncio.AbstractEventLoop,
-                 plan: Plan) -> None:
+                 plan: Plan, tolerant: bool = False) -> None:
         self.config = config
+        # A worker started by a reload serves 500s for an autoreload app that
+        # fails to import (until the next change) instead of failing to start.
+        self.tolerant = tolerant
         self.listener = listener
         self.loop = loop
         self.plan = plan
@@ -124,7 +127,14 @@ class ServedApps:
             self.slots.append(slot)
             self.watcher.watch(app.working_dir or os.getcwd())
             return slot
-        generation = await self.factory.create(app)
+        try:
+            generation = await self.factory.create(app)
+        except Exception as exc:
+            if not (self.tolerant and app.autoreload):
+                raise
+            log.error("%s failed to load; answering 500 until it is fixed", app.target,
+                      exc_info=exc)
+            return broken_handler(str(exc))
         self.generations.append(generation)
         return generation.handler
 
@@ -218,14 +228,14 @@ def configure_logging(debug: bool) -> None:
 
 def run_worker(config: Config, listener_index: int,
                ready: Callable[[], None] | None = None,
-               failed: Callable[[str], None] | None = None) -> int:
+               failed: Callable[[str], None] | None = None, tolerant: bool = False) -> int:
     """Serve until stopped; return the process exit code."""
     configure_logging(config.debug)
     listener = config.listeners[listener_index]
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        apps = ServedApps(config, listener, loop, plan_for(listener))
+        apps = ServedApps(config, listener, loop, plan_for(listener), tolerant)
         sock = bind_socket(listener.host, listener.port)
     except FatalError as exc:
         log.error("%s", exc)

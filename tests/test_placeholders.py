@@ -1,0 +1,59 @@
+"""Caddy placeholders as fastsnake resolves them for dynamic apps."""
+
+from __future__ import annotations
+
+import pytest
+
+from fastsnake.placeholders import PlaceholderError, Template, path_safe
+
+
+class Request:
+    def __init__(self, host=b"app1.example.com:8080", path=b"/a/b/c", query=b"x=1",
+                 method=b"GET", headers=()):
+        self.host = host
+        self.path = path
+        self.query = query
+        self.target = path + (b"?" + query if query else b"")
+        self.method = method
+        self.headers = list(headers) or [(b"Host", host)]
+
+
+@pytest.mark.parametrize("template, expected", [
+    pytest.param("{http.request.host}", "app1.example.com", id="host"),
+    pytest.param("{host}", "app1.example.com", id="host-short"),
+    pytest.param("{hostport}", "app1.example.com:8080", id="hostport"),
+    pytest.param("{http.request.host.labels.0}", "com", id="label-0-is-tld"),
+    pytest.param("{labels.2}:app", "app1:app", id="label-2"),
+    pytest.param("{labels.9}", "", id="label-missing"),
+    pytest.param("{http.request.uri.path}", "/a/b/c", id="path"),
+    pytest.param("{path.0}-{path.2}", "a-c", id="path-segments"),
+    pytest.param("{query}", "x=1", id="query"),
+    pytest.param("{uri}", "/a/b/c?x=1", id="uri"),
+    pytest.param("{method}", "GET", id="method"),
+    pytest.param("{header.x-tenant}", "t1", id="header"),
+    pytest.param("{http.request.header.X-Tenant}", "t1", id="header-long"),
+    pytest.param("{env.FASTSNAKE_TEST_VAR}", "from-env", id="env"),
+    pytest.param("plain", "plain", id="no-placeholder"),
+])
+def test_render(monkeypatch, template, expected):
+    monkeypatch.setenv("FASTSNAKE_TEST_VAR", "from-env")
+    request = Request(headers=[(b"Host", b"app1.example.com:8080"), (b"X-Tenant", b"t1")])
+    assert Template(template).render(request) == expected
+
+
+@pytest.mark.parametrize("template", ["{nope}", "{labels.x}", "{http.request.bogus}"])
+def test_unknown_placeholders_are_refused(template):
+    with pytest.raises(PlaceholderError):
+        Template(template)
+
+
+@pytest.mark.parametrize("value", ["", ".", "..", "a/b", "a\\b", "a\0b", "c:d"])
+def test_path_safe_refuses_escapes(value):
+    with pytest.raises(PlaceholderError):
+        path_safe(value)
+
+
+def test_check_applies_to_each_substituted_value():
+    request = Request(host=b"..evil.example.com")
+    with pytest.raises(PlaceholderError):
+        Template("tenants/{labels.3}/").render(request, path_safe)
