@@ -46,10 +46,16 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
 
     def run_in_thread(self, dict environ):
         result = None
+        cdef bint finished_on_loop = False
         try:
             result = self.handler.app(environ, self)
             if (type(result) is list or type(result) is tuple) and not self.head_sent:
-                self.hand_over(self.loop_send_whole, b"".join(result))
+                # The common case in one hop: nothing follows, so no waiting
+                # for the write; the loop sends and releases in one call.
+                body = b"".join(result)
+                result = None
+                finished_on_loop = True
+                self.loop.call_soon_threadsafe(self.loop_send_whole_and_finish, body)
             else:
                 for chunk in result:
                     if self.lost:
@@ -72,7 +78,8 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
                         close()
                     except BaseException:
                         log.exception("error closing the response of %s", self.describe())
-            self.loop.call_soon_threadsafe(self.loop_done)
+            if not finished_on_loop:
+                self.loop.call_soon_threadsafe(self.loop_done)
 
     def write(self, data):
         """The legacy write() callable, from the app's thread."""
@@ -89,6 +96,10 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
         self.handed.wait()
 
     # -- on the loop
+
+    def loop_send_whole_and_finish(self, bytes body):
+        self.loop_send_whole(body)
+        self.loop_done()
 
     def loop_send_whole(self, bytes body):
         if not self.proto.is_closed() and not self.done:
