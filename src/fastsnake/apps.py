@@ -33,6 +33,8 @@ def venv_site_packages(venv: str) -> list[str]:
 
 
 def prepare_paths(app: PythonApp) -> None:
+    # env_file / env_var first: settings modules read the environment at import.
+    os.environ.update(dict(app.env))
     if app.working_dir:
         if app.working_dir not in sys.path:
             sys.path.insert(0, app.working_dir)

@@ -48,6 +48,7 @@ class PythonApp:
     threads: int | None = None       # fastsnake's own: a WSGI thread pool per process
     ws_max_message_size: int = DEFAULT_WS_MAX_MESSAGE_SIZE  # larger messages: close 1009
     max_dynamic_apps: int = 128      # dynamic apps (placeholders) kept per worker
+    env: tuple[tuple[str, str], ...] = ()  # env_file / env_var, set before the import
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property

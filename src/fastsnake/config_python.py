@@ -37,6 +37,7 @@ import sys
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Route, Runtime
 from fastsnake.config_global import expect_no_args, expect_one_arg, parse_size
+from fastsnake.dotenv import DotenvError, parse_dotenv
 from fastsnake.errors import CaddyfileError
 from fastsnake.placeholders import PlaceholderError, Template
 
@@ -50,6 +51,22 @@ _PLACEHOLDER = re.compile(r"\{[^{}\s]+\}")
 def has_placeholder(value: str) -> bool:
     """Whether ``value`` holds a request placeholder such as ``{path.0}``."""
     return _PLACEHOLDER.search(value) is not None
+
+
+REPEATABLE = frozenset({"env_file", "env_var"})
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_file(d: Dispenser, value: str, base_dir: str) -> list[tuple[str, str]]:
+    """Read a dotenv file now, so its mistakes are config errors with a place."""
+    path = os.path.normpath(os.path.join(base_dir, value))
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse_dotenv(f.read())
+    except OSError as exc:
+        d.errf("env_file '%s': %s", path, exc.strerror or exc)
+    except DotenvError as exc:
+        d.errf("env_file '%s' %s", path, exc)
 
 
 def _check_placeholders(d: Dispenser, value: str) -> None:
@@ -120,11 +137,12 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     lifespan = autoreload = False
     ws_max_message_size = DEFAULT_WS_MAX_MESSAGE_SIZE
     max_dynamic_apps = 128
+    env: list[tuple[str, str]] = []
     nesting = d.nesting
     while d.next_block(nesting):
         sub = d.token()
         name = sub.text
-        if name in seen:
+        if name in seen and name not in REPEATABLE:
             d.errf("duplicate subdirective '%s' (already set at line %d)", name, seen[name].line)
         if name in ("module_wsgi", "module_asgi"):
             other = "module_asgi" if name == "module_wsgi" else "module_wsgi"
@@ -159,6 +177,15 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         elif name == "autoreload":
             expect_no_args(d)
             autoreload = True
+        elif name == "env_var":
+            values = d.remaining_args()
+            if len(values) != 2:
+                d.arg_err()
+            if not ENV_NAME.fullmatch(values[0]):
+                d.errf("invalid environment variable name '%s'", values[0])
+            env.append((values[0], values[1]))
+        elif name == "env_file":
+            env.extend(_env_file(d, expect_one_arg(d), base_dir))
         elif name == "websocket_max_message_size":
             value = expect_one_arg(d)
             try:
@@ -193,6 +220,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         threads=threads,
         ws_max_message_size=ws_max_message_size,
         max_dynamic_apps=max_dynamic_apps,
+        env=tuple(env),
         location=directive.location,
     )
 
