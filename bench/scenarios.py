@@ -1,0 +1,61 @@
+"""The benchmark scenarios: which app, which load, which servers can run it."""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+from servers import App
+
+LUA = pathlib.Path(__file__).resolve().parent / "lua"
+
+WSGI_ALL = ("fastsnake", "granian", "granian-st", "gunicorn")
+ASGI_ALL = ("fastsnake", "granian", "granian-st", "uvicorn", "gunicorn-uvicorn")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    about: str
+    app: App
+    servers: tuple[str, ...]
+    connections: int | None = None  # None: the --connections default
+    script: str | None = None  # a Lua file in bench/lua
+    websocket: bool = False  # load by bench/wsload.py, rate in messages/s
+    shared_cpus: bool = False  # server and load generator both on cores 0,1
+
+    def script_path(self) -> str | None:
+        return str(LUA / self.script) if self.script else None
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("wsgi-hello", "WSGI, 13-byte text response",
+             App("wsgi", "wsgi_apps:hello"), (*WSGI_ALL, "ceiling")),
+    Scenario("asgi-hello", "ASGI, 13-byte text response",
+             App("asgi", "asgi_apps:hello"), (*ASGI_ALL, "ceiling")),
+    Scenario("wsgi-100k", "WSGI, 100 KiB response body",
+             App("wsgi", "wsgi_apps:big"), WSGI_ALL),
+    Scenario("asgi-echo-4k", "ASGI, POST 4 KiB, echoed back",
+             App("asgi", "asgi_apps:echo"), ASGI_ALL, script="post_4k.lua"),
+    Scenario("wsgi-upload-1m", "WSGI, POST 1 MiB, answers its length",
+             App("wsgi", "wsgi_apps:upload"), WSGI_ALL, script="upload_1m.lua"),
+    Scenario("asgi-stream", "ASGI, 64 x 1 KiB chunks with more_body (chunked)",
+             App("asgi", "asgi_apps:stream"), ASGI_ALL),
+    Scenario("wsgi-close", "WSGI hello, Connection: close on every request",
+             App("wsgi", "wsgi_apps:hello"), (*WSGI_ALL, "ceiling"), script="close.lua"),
+    Scenario("wsgi-hello-1c", "WSGI hello over 1 connection (latency)",
+             App("wsgi", "wsgi_apps:hello"), (*WSGI_ALL, "ceiling"), connections=1),
+    Scenario("asgi-hello-1c", "ASGI hello over 1 connection (latency)",
+             App("asgi", "asgi_apps:hello"), (*ASGI_ALL, "ceiling"), connections=1),
+    Scenario("asgi-hello-256c", "ASGI hello over 256 connections",
+             App("asgi", "asgi_apps:hello"), (*ASGI_ALL, "ceiling"), connections=256),
+    Scenario("ws-echo", "WebSocket echo, 64-byte binary messages, 32 conns x 8 in flight",
+             App("asgi", "asgi_apps:ws_echo"),
+             ("fastsnake", "granian", "granian-st", "uvicorn", "ceiling"),
+             connections=32, websocket=True),
+    Scenario("scaling", "ASGI hello, fastsnake 1 vs 2 workers; wrk -t2 shares both cores",
+             App("asgi", "asgi_apps:hello"), ("fastsnake-1w", "fastsnake-2w"),
+             shared_cpus=True),
+)}
+
+QUICK = ("wsgi-hello", "asgi-hello")
