@@ -173,14 +173,17 @@ cdef class WsgiHandler(Handler):
         exchange.proto = proto
         exchange.request = request
         exchange.handler = self
-        exchange.body = body
+        if body:
+            exchange.body = [body]
+            exchange.body_size = len(body)
         return exchange.build_environ()
 
 
 cdef class WsgiExchange(Exchange):
     cdef WsgiHandler handler
-    # request body: None, bytes, a bytearray, or a spooled temporary file
+    # request body: None, a list of chunks, or a spooled temporary file
     cdef object body
+    cdef Py_ssize_t body_size
     cdef bint spooled
     # response
     cdef bytes status_line
@@ -193,18 +196,20 @@ cdef class WsgiExchange(Exchange):
     # -- request body
 
     cdef int on_body(self, bytes chunk) except -1:
+        # Chunks are kept as they came and joined once at the end (one copy,
+        # and BytesIO then shares the joined bytes instead of copying again);
+        # past BODY_SPOOL_THRESHOLD they go to a temporary file instead.
         if self.spooled:
             self.body.write(chunk)
             return 0
         if self.body is None:
-            self.body = chunk  # the common single-chunk body is kept uncopied
+            self.body = [chunk]
         else:
-            if type(self.body) is bytes:
-                self.body = bytearray(self.body)
-            self.body += chunk
-        if len(self.body) > BODY_SPOOL_THRESHOLD:
+            self.body.append(chunk)
+        self.body_size += PyBytes_GET_SIZE(chunk)
+        if self.body_size > BODY_SPOOL_THRESHOLD:
             spool = TemporaryFile()
-            spool.write(self.body)
+            spool.writelines(self.body)
             self.body = spool
             self.spooled = True
         return 0
@@ -213,12 +218,15 @@ cdef class WsgiExchange(Exchange):
         if self.spooled:
             self.body.seek(0)
             return self.body
-        return BytesIO(self.body if self.body is not None else b"")
+        if self.body is None:
+            return BytesIO()
+        chunks = self.body
+        return BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     cdef Py_ssize_t body_length(self):
         if self.spooled:
             return self.body.tell()
-        return 0 if self.body is None else len(self.body)
+        return self.body_size
 
     cdef dict build_environ(self):
         cdef HttpRequest req = self.request

@@ -49,6 +49,7 @@ HEALTHY_UPTIME = 5.0
 MAX_BACKOFF = 10.0
 # After the grace period, workers get this long to exit before SIGKILL.
 KILL_MARGIN = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(eq=False)
@@ -82,12 +83,30 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def worker_main(config: Config, listener_index: int, conn: Connection, tolerant: bool) -> None:
+def die_with_parent(parent: int) -> None:
+    """Linux: have the kernel send SIGTERM (a drain) when the supervisor dies,
+    even by SIGKILL, so no worker is left serving as an orphan."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_main(config: Config, listener_index: int, conn: Connection, tolerant: bool,
+                parent: int) -> None:
     """Entry point of a forked worker process."""
     # Undo the supervisor's signal plumbing; the worker's loop installs its own.
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    die_with_parent(parent)
 
     def ready() -> None:
         conn.send(("ready", os.getpid()))
@@ -175,7 +194,7 @@ class Supervisor:
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=worker_main,
-            args=(slot.config, slot.listener_index, child_conn, self.announced),
+            args=(slot.config, slot.listener_index, child_conn, self.announced, os.getpid()),
             name=f"fastsnake-worker-{slot.listener_index}", daemon=False)
         process.start()
         child_conn.close()
