@@ -2,4 +2,5 @@ import sys
 
 from fastsnake.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a spawned child (Windows, macOS) imports this module too
+    sys.exit(main())
