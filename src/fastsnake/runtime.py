@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 
-from fastsnake.config import Interface, Listener, PythonApp, Runtime
+from fastsnake.config import Config, Interface, Listener, PythonApp, Runtime
 from fastsnake.placeholders import has_placeholders
 
 log = logging.getLogger("fastsnake.runtime")
@@ -34,6 +35,14 @@ class Plan:
     processes: int
     wsgi_threads: int | None        # None: WSGI runs on the loop's thread
     reload_in_process: bool         # autoreload swaps apps inside the worker
+
+
+def uses_worker_processes() -> bool:
+    """Whether listeners get forked worker processes under a supervisor.
+    Without fork (Windows; or FASTSNAKE_NO_FORK=1, which exercises that path
+    anywhere) everything runs in this process, thread runtime only."""
+    return (hasattr(os, "fork") and sys.platform != "win32"
+            and not os.environ.get("FASTSNAKE_NO_FORK"))
 
 
 def is_dynamic(app: PythonApp) -> bool:
@@ -58,3 +67,15 @@ def rolling_reload_folders(listener: Listener) -> set[str]:
         return set()
     return {os.path.realpath(a.working_dir or os.getcwd()) for a in listener.apps
             if a.autoreload and not is_dynamic(a)}
+
+
+def serve(config: Config) -> int:
+    """Serve a config until stopped: worker processes under a supervisor
+    where there is fork, else everything in this process."""
+    if uses_worker_processes():
+        from fastsnake.supervisor import Supervisor
+
+        return Supervisor(config).run()
+    from fastsnake.inprocess import serve_in_process
+
+    return serve_in_process(config)

@@ -39,7 +39,13 @@ from fastsnake.config import Config, Listener, load_config
 from fastsnake.errors import FatalError
 from fastsnake.reloader import DirectoryWatcher
 from fastsnake.runtime import plan_for, rolling_reload_folders
-from fastsnake.worker import EXIT_STARTUP_FAILED, bind_socket, configure_logging, run_worker
+from fastsnake.worker import (
+    EXIT_STARTUP_FAILED,
+    banner_lines,
+    bind_socket,
+    configure_logging,
+    run_worker,
+)
 
 log = logging.getLogger("fastsnake.supervisor")
 
@@ -383,12 +389,8 @@ class Supervisor:
     # -- the loop
 
     def announce(self) -> None:
-        for listener in self.config.listeners:
-            plan = plan_for(listener)
-            apps = ", ".join(f"{a.target} ({a.interface.value})" for a in listener.apps) or "none"
-            print(f"fastsnake: serving http://{listener.display_address} "
-                  f"runtime={listener.runtime.value} workers={plan.processes} apps={apps}",
-                  file=sys.stderr, flush=True)
+        for line in banner_lines(self.config):
+            print(line, file=sys.stderr, flush=True)
 
     def run(self) -> int:
         configure_logging(self.config.debug)

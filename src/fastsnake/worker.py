@@ -41,6 +41,11 @@ LISTEN_BACKLOG = 2048
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists; asyncio's own loop on Windows, or when
+    FASTSNAKE_LOOP=asyncio asks for it (that is how the Windows path is
+    exercised on Linux)."""
+    if os.environ.get("FASTSNAKE_LOOP", "").lower() == "asyncio":
+        return asyncio.new_event_loop()
     try:
         import uvloop
     except ImportError:  # Windows, or a platform without wheels
@@ -166,7 +171,8 @@ class ServedApps:
 
 class Worker:
     def __init__(self, config: Config, listener: Listener, sock: socket.socket,
-                 apps: ServedApps) -> None:
+                 apps: ServedApps, own_signals: bool = True) -> None:
+        self.own_signals = own_signals  # False: the in-process runner handles them
         self.config = config
         self.listener = listener
         self.sock = sock
@@ -203,7 +209,7 @@ class Worker:
         server = await loop.create_server(
             lambda: _http.HttpProtocol(loop, handler, limits, router),
             sock=self.sock, backlog=LISTEN_BACKLOG)
-        if sys.platform != "win32":
+        if self.own_signals and sys.platform != "win32":
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop, signum)
         if ready is not None:
@@ -218,6 +224,17 @@ class Worker:
             log.warning("grace period over: dropping %d connections", _http.connection_count())
             _http.abort_all()
         await self.apps.close()
+
+
+def banner_lines(config: Config) -> list[str]:
+    """The startup line of each listener: address, runtime, workers, apps."""
+    lines = []
+    for listener in config.listeners:
+        plan = plan_for(listener)
+        apps = ", ".join(f"{a.target} ({a.interface.value})" for a in listener.apps) or "none"
+        lines.append(f"fastsnake: serving http://{listener.display_address} "
+                     f"runtime={listener.runtime.value} workers={plan.processes} apps={apps}")
+    return lines
 
 
 def configure_logging(debug: bool) -> None:
