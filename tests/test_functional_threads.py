@@ -1,10 +1,12 @@
-"""The thread runtime: WSGI on a pool, so a slow request stalls nothing."""
+"""WSGI on a thread pool (the thread runtime, or `threads N` in the process
+runtime), so a slow request stalls nothing."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
 
+import pytest
 import requests
 
 CADDYFILE = """
@@ -12,15 +14,19 @@ CADDYFILE = """
     python {
         module_wsgi "wsgi_basic:app"
         working_dir "$APPS"
-        workers_runtime thread
+        %s
         threads 4
     }
 }
 """
 
+RUNTIMES = [pytest.param("workers_runtime thread", id="thread-runtime"),
+            pytest.param("workers 1", id="process-runtime-with-threads")]
 
-def test_slow_request_does_not_stall_others(serve):
-    server = serve(CADDYFILE)
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_slow_request_does_not_stall_others(serve, runtime):
+    server = serve(CADDYFILE % runtime)
     slow_done = threading.Event()
 
     def slow():
@@ -38,8 +44,9 @@ def test_slow_request_does_not_stall_others(serve):
         assert slow_future.result(30) == "slow done"
 
 
-def test_streaming_and_big_bodies_through_the_pool(serve):
-    server = serve(CADDYFILE)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_streaming_and_big_bodies_through_the_pool(serve, runtime):
+    server = serve(CADDYFILE % runtime)
     resp = requests.get(server.base_url + "/stream", timeout=10)
     assert resp.content == b"".join(b"part %d\n" % i for i in range(10))
     size = 8 * 1024 * 1024
