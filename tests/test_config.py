@@ -271,11 +271,11 @@ def test_absolute_working_dir(project: Path) -> None:
     assert app.working_dir == f"{project}/app"
 
 
-def test_routes_keep_written_order(project: Path) -> None:
+def test_routes_sort_as_caddy_sorts_one_directive(project: Path) -> None:
     config = build(project, ":80 {\n  python /a/* a:app\n  python b:app\n  python /c c:app\n}")
     routes = config.listeners[0].sites[0].routes
     assert [(r.paths, r.handler.target) for r in routes] == [
-        (("/a/*",), "a:app"), ((), "b:app"), (("/c",), "c:app")
+        (("/a/*",), "a:app"), (("/c",), "c:app"), ((), "b:app")
     ]
 
 
@@ -649,3 +649,16 @@ def test_unknown_placeholder_is_a_config_error(tmp_path):
             "  working_dir \"{bogus.thing}\"\n }\n}\n")
     with pytest.raises(CaddyfileError, match=r"Caddyfile:4: unknown placeholder \{bogus.thing\}"):
         parse_config(text, str(tmp_path / "Caddyfile"))
+
+
+def test_python_handlers_sort_by_path_specificity(tmp_path):
+    from fastsnake.config import parse_config
+
+    text = (":8080 {\n"
+            " python main:app\n"
+            " python /api/* api:app\n"
+            " python /api/v2/* v2:app\n"
+            " python /healthz health:app\n"
+            "}\n")
+    routes = parse_config(text, str(tmp_path / "Caddyfile")).listeners[0].sites[0].routes
+    assert [r.handler.target for r in routes] == ["v2:app", "health:app", "api:app", "main:app"]

@@ -6,6 +6,8 @@ Spellings follow Caddy's, so fastsnake drops in where ``caddy run`` was used:
     fastsnake run [--config F] [--adapter caddyfile]
     fastsnake validate [--config F]         load and check; import nothing
     fastsnake version
+    fastsnake serve module:app [options]    no Caddyfile: one app, like uvicorn
+                                            (see fastsnake.quickstart)
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastsnake import __version__
 from fastsnake.errors import FatalError
 
-COMMANDS = ("run", "validate", "version")
+if TYPE_CHECKING:
+    from fastsnake.config import Config
+
+COMMANDS = ("run", "validate", "version", "serve")
 DEFAULT_CONFIG = "Caddyfile"
 
 
@@ -34,7 +40,79 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--adapter", "-a", default="caddyfile", choices=["caddyfile"],
                          help="the config format (only caddyfile)")
     commands.add_parser("version", help="print the version")
+    add_serve_parser(commands)
     return parser
+
+
+SERVE_DESCRIPTION = """\
+Serve one WSGI or ASGI app without writing a Caddyfile, the way
+`uvicorn main:app` or `gunicorn app:app` would. The options stand for a
+Caddyfile with one site and one python directive, and are loaded exactly
+as that Caddyfile would be; --print-caddyfile shows it.
+
+Unless --wsgi or --asgi says, the app is imported once (in a separate
+interpreter) to look at it: a coroutine function of 3 arguments (scope,
+receive, send), or an object whose __call__ is one, is ASGI; anything
+else is WSGI. A line on stderr says which was chosen.
+"""
+
+SERVE_EPILOG = """\
+examples:
+  fastsnake serve main:app --workers 4 --reload     uvicorn main:app --workers 4 --reload
+  fastsnake serve app:app --listen :8000 --workers 4 --threads 8
+                                                     gunicorn -w 4 --threads 8 -b :8000 app:app
+  fastsnake serve main:app --print-caddyfile > Caddyfile && fastsnake Caddyfile
+"""
+
+
+def add_serve_parser(commands: Any) -> None:
+    sub = commands.add_parser(
+        "serve", help="serve one module:app without a Caddyfile (like uvicorn)",
+        description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("target", metavar="module:app",
+                     help="the app: a module (a .py file or package in the working "
+                          "directory) and the name of the app in it, such as main:app")
+    kind = sub.add_mutually_exclusive_group()
+    kind.add_argument("--wsgi", dest="interface", action="store_const", const="wsgi",
+                      help="the app is WSGI (Flask, Django's wsgi.py, ...): module_wsgi")
+    kind.add_argument("--asgi", dest="interface", action="store_const", const="asgi",
+                      help="the app is ASGI (FastAPI, Starlette, Django's asgi.py, ...): "
+                           "module_asgi")
+    sub.add_argument("--listen", "-l", default=":8000", metavar="ADDR",
+                     help="the port to serve: :8000 (the default), 8000, 0.0.0.0:8000 or "
+                          "127.0.0.1:8000. The port is always bound on every interface: "
+                          "as in a Caddyfile, whose site address 127.0.0.1:8000 would be a "
+                          "Host matcher and not a bind address, a host given here is dropped "
+                          "(127.0.0.1:8000 means :8000); use a firewall to keep it local")
+    sub.add_argument("--workers", "-w", type=positive_int, metavar="N",
+                     help="worker processes (default: the CPU count); workers N")
+    sub.add_argument("--runtime", choices=["process", "thread"],
+                     help="process: N worker processes (the default on Linux and macOS); "
+                          "thread: one process, WSGI on a thread pool; workers_runtime")
+    sub.add_argument("--threads", type=positive_int, metavar="N",
+                     help="a pool of N threads per process for a WSGI app; threads N")
+    sub.add_argument("--reload", action="store_true",
+                     help="reload the app when a .py file under the working directory "
+                          "changes; autoreload")
+    sub.add_argument("--lifespan", action="store_true",
+                     help="run the ASGI lifespan protocol (startup/shutdown) in each "
+                          "worker; lifespan on")
+    sub.add_argument("--working-dir", "--chdir", metavar="DIR",
+                     help="the folder the module is imported from, and the workers' current "
+                          "directory (default: the current directory); working_dir")
+    sub.add_argument("--print-caddyfile", action="store_true",
+                     help="print the equivalent Caddyfile and exit, without serving")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def normalise_argv(argv: Sequence[str]) -> list[str]:
@@ -49,12 +127,35 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
 
 def run(config_path: str) -> int:
     from fastsnake.config import load_config
-    from fastsnake.supervisor import Supervisor
 
     config = load_config(config_path)
     if not config.listeners:
         raise FatalError(f"{config_path}: no site block to serve")
-    return Supervisor(config).run()
+    return serve_config(config)
+
+
+def serve_config(config: Config) -> int:
+    """Serve until stopped (both `run` and `serve` end here): worker processes
+    under the supervisor, or in this process where there is no fork."""
+    from fastsnake.runtime import serve as serve_with_runtime
+
+    return serve_with_runtime(config)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from fastsnake.config import Interface
+    from fastsnake.quickstart import ServeOptions, load
+
+    options = ServeOptions(
+        target=args.target,
+        interface=Interface(args.interface) if args.interface else None,
+        listen=args.listen, workers=args.workers, runtime=args.runtime, threads=args.threads,
+        reload=args.reload, lifespan=args.lifespan, working_dir=args.working_dir)
+    text, config = load(options)
+    if args.print_caddyfile:
+        print(text, end="")
+        return 0
+    return serve_config(config)
 
 
 def validate(config_path: str) -> int:
@@ -75,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "validate":
             return validate(args.config)
+        if args.command == "serve":
+            return serve(args)
         return run(args.config)
     except FatalError as exc:
         print(f"fastsnake: {exc}", file=sys.stderr)

@@ -101,6 +101,16 @@ class Limits:
     max_body_size: int | None = None
 
 
+def path_specificity(route: Route) -> tuple[int, int]:
+    """Caddy's order for the same directive outside ``route``: a path matcher
+    before none, and the longer (more specific) path first; ties keep the
+    order written (the sort is stable)."""
+    paths = [p for p in route.paths if p != "*"]
+    if not paths:
+        return (1, 0)
+    return (0, -max(len(p.rstrip("*")) for p in paths))
+
+
 def default_workers() -> int:
     return os.cpu_count() or 1
 
@@ -181,7 +191,9 @@ def parse_config(text: str, filename: str) -> Config:
     for index, block in enumerate(caddyfile.server_blocks):
         if block.is_named_route:
             _fail(block.keys[0], "named routes (&(name)) are not supported by fastsnake yet")
-        routes = tuple(_route(segment, block.has_braces, base_dir) for segment in block.segments)
+        routes = tuple(sorted(
+            (_route(segment, block.has_braces, base_dir) for segment in block.segments),
+            key=path_specificity))
         hosts_by_port: dict[int, list[str]] = {}
         for key in block.keys:
             port, host = _parse_address(key, options.http_port, options.https_port)

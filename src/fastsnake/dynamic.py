@@ -115,7 +115,7 @@ class DynamicApps:
             key = self.key_for(request)
         except PlaceholderError as exc:
             log.warning("no dynamic app for host %r path %r: %s",
-                        request.host, request.path, exc)
+                        request.host.decode('latin-1'), request.path.decode('latin-1'), exc)
             return self.not_found
         entry = self.table.get(key)
         if entry is not None:
@@ -124,16 +124,17 @@ class DynamicApps:
         target, working_dir, venv = key
         if working_dir is not None and not os.path.isdir(working_dir):
             log.warning("dynamic app folder %s does not exist (host %r)", working_dir,
-                        request.host)
+                        request.host.decode("latin-1"))
             return self.not_found
         if working_dir is not None and not module_in_folder(target, working_dir):
             # Else Python would find the name elsewhere on sys.path (another
             # tenant's folder, the server's own): serve only what is here.
             log.warning("dynamic app %s has no module in %s (host %r)", target, working_dir,
-                        request.host)
+                        request.host.decode("latin-1"))
             return self.not_found
         if venv is not None and not os.path.isdir(venv):
-            log.warning("dynamic app venv %s does not exist (host %r)", venv, request.host)
+            log.warning("dynamic app venv %s does not exist (host %r)", venv,
+                        request.host.decode("latin-1"))
             return self.not_found
         if len(self.table) >= self.max_apps and not self.evict_one():
             log.warning("all %d dynamic apps are busy: 503 for %s", self.max_apps, target)

@@ -1,0 +1,9 @@
+"""The WSGI callable the Caddyfile names: ``mysite.wsgi:application``."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_wsgi_application()
