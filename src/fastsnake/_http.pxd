@@ -70,6 +70,7 @@ cdef class HttpProtocol:
     cdef object pending_data         # bytes not yet parsed (pipelining)
     cdef Py_ssize_t pending_offset
     cdef int parse_state
+    cdef const char* exec_end        # end of the bytes llhttp_execute is parsing
 
     # --- per request, while parsing
     cdef bytes url
@@ -84,6 +85,8 @@ cdef class HttpProtocol:
     cdef bint expect_continue
     cdef bytes upgrade
     cdef long long body_received
+    cdef long long chunk_framing     # chunked body bytes that were not data
+    cdef int trailer_count
     cdef int error_status
     cdef object stashed_error
 

@@ -22,17 +22,38 @@ Errors found by llhttp or by our limits answer with a status (RFC 9112 and
 DESIGN.md section 3), shut the write side and close: a "lingering close", so a
 client still sending its body reads the error instead of a reset.
 
-Timeouts are deadlines checked by sweep(), which the worker calls from a
-periodic tick; setting a deadline costs one float store per request.
+Timeouts are deadlines checked by tick(), which the worker calls every half
+second; setting a deadline costs one float store per request. The clock is
+the last tick's, so a deadline adds one tick period: it never passes early,
+and is noticed at most about one period late. Each request has at most one
+live deadline: read_header from its first byte to the end of its head (bytes
+that trickle in do not extend it), read_body from there to the end of its
+body (only when it has one), none while the app works, write while the
+socket stays full, idle between requests.
+
+Request smuggling (RFC 9112 section 11.2) is refused rather than repaired: a
+message whose framing two parsers could read differently (Content-Length with
+Transfer-Encoding, repeated or odd framing headers, bare CR/LF, obs-fold,
+whitespace in chunk lines) gets a 4xx and the connection closes, so no byte of
+it can be taken for the start of another request.
 """
 
 import logging
 import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport uint64_t
 from libc.string cimport memchr
 
 from fastsnake cimport _llhttp as llhttp
+
+
+cdef extern from "llhttp.h":
+    # Not in _llhttp.pxd: the HTTP/2 connection preface ("PRI * HTTP/2.0"),
+    # and OPTIONS, the one method with an asterisk-form target.
+    cdef enum:
+        HPE_PAUSED_H2_UPGRADE
+        HTTP_OPTIONS
 
 cdef object log = logging.getLogger("fastsnake.http")
 cdef object os_sendfile = getattr(os, "sendfile", None)
@@ -42,6 +63,20 @@ cdef object os_pread = getattr(os, "pread", None)
 cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
 # When the socket is full, fall back to buffered writes of this size.
 cdef Py_ssize_t FILE_READ_CHUNK = 256 * 1024
+# A chunked body's framing (chunk-size lines, extensions, CRLFs, trailers) may
+# exceed its data by at most this much: bounds chunk lines and floods of tiny
+# chunks, each of which costs a callback (as Go's "too much non-data").
+cdef long long CHUNK_FRAMING_SLACK = 16 * 1024
+# llhttp's reasons (9.3) for HPE_INVALID_VERSION that mean "well-formed but
+# not 1.0/1.1"; its others ("Expected dot", "Expected CRLF after version")
+# are malformed requests, a 400.
+cdef tuple VERSION_UNSUPPORTED_REASONS = (b"Invalid HTTP version",
+                                          b"Expected HTTP/2 Connection Preface")
+# The largest Content-Length we take (llhttp accepts up to 2**64 - 1).
+cdef uint64_t MAX_CONTENT_LENGTH = 0x7FFFFFFFFFFFFFFF
+# RFC 9110 15.5.6: a 405 carries Allow. Every method but CONNECT reaches the
+# app, so name the common ones.
+cdef bytes ALLOW_LINE = b"allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
 
 include "consts.pxi"
 
@@ -65,9 +100,12 @@ cdef enum:
 
 # ---------------------------------------------------------------- shared state
 # The clock and Date line are refreshed by tick(); every connection is in
-# g_connections so that sweep() and drain() can reach it.
+# g_connections so that tick() and begin_drain() can reach it.
 
 cdef double g_now = 0.0
+# The time between the last two ticks (at most 1 s): g_now may be that much
+# behind the real clock, so deadlines add it and never fire early.
+cdef double g_tick = 0.0
 cdef bytes g_date_line = b""
 cdef set g_connections = set()
 cdef llhttp.llhttp_settings_t g_settings
@@ -77,7 +115,9 @@ cdef dict g_reason_phrases = {}
 
 def tick(double monotonic_now, bytes date_value):
     """Advance the clock and the cached Date value; expire late connections."""
-    global g_now, g_date_line
+    global g_now, g_date_line, g_tick
+    if g_now > 0.0:
+        g_tick = min(max(monotonic_now - g_now, 0.0), 1.0)
     g_now = monotonic_now
     g_date_line = b"date: " + date_value + b"\r\n"
     cdef HttpProtocol proto
@@ -135,6 +175,95 @@ cdef bytes method_name(int number):
 
 
 _init_tables()
+
+
+# ------------------------------------------------------- host and target form
+# RFC 9112 3.2: a Host that is not uri-host [":" port] is a 400; RFC 3986 3.2.2:
+# reg-name = *( unreserved / pct-encoded / sub-delims ), so no "@" (userinfo),
+# "/", space or control byte can reach SERVER_NAME or the site router.
+
+cdef bytes REG_NAME_BYTES = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                             b"-._~!$&'()*+,;=")
+cdef bytes HEX_BYTES = b"0123456789abcdefABCDEF"
+cdef unsigned char g_reg_name[256]
+cdef unsigned char g_hex[256]
+
+
+cdef _init_host_tables():
+    cdef int i
+    for i in range(256):
+        g_reg_name[i] = 0
+        g_hex[i] = 0
+    for i in REG_NAME_BYTES:
+        g_reg_name[i] = 1
+    for i in HEX_BYTES:
+        g_hex[i] = 1
+
+
+_init_host_tables()
+
+
+cdef bint valid_host(bytes value):
+    """Whether value is uri-host [":" port] (RFC 9110 4.2, RFC 3986 3.2.2);
+    the empty value is valid (RFC 9112 3.2: no authority)."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
+    cdef Py_ssize_t i = 0
+    cdef unsigned char c
+    if n and p[0] == 91:  # "[": IP-literal, up to "]"
+        i = 1
+        while i < n and p[i] != 93:
+            c = p[i]
+            if not (g_reg_name[c] or c == 58):
+                return False
+            i += 1
+        if i >= n or i == 1:
+            return False
+        i += 1
+    else:
+        while i < n and p[i] != 58:
+            c = p[i]
+            if c == 37:  # pct-encoded
+                if i + 2 >= n or not g_hex[p[i + 1]] or not g_hex[p[i + 2]]:
+                    return False
+                i += 3
+                continue
+            if not g_reg_name[c]:
+                return False
+            i += 1
+    if i < n:
+        if p[i] != 58:
+            return False
+        i += 1
+        while i < n:  # port = *DIGIT
+            if not (48 <= p[i] <= 57):
+                return False
+            i += 1
+    return True
+
+
+cdef tuple split_absolute_form(bytes url):
+    """(authority, origin-form target) of an absolute-form request-target
+    (RFC 9112 3.2.2), or None when it is not an http(s) URI with a host."""
+    cdef Py_ssize_t sep = url.find(b"://")
+    cdef Py_ssize_t end
+    cdef Py_ssize_t i
+    if sep <= 0 or url[:sep].lower() not in (b"http", b"https"):
+        return None
+    end = PyBytes_GET_SIZE(url)
+    for mark in (b"/", b"?", b"#"):
+        i = url.find(mark, sep + 3)
+        if 0 <= i < end:
+            end = i
+    authority = url[sep + 3:end]
+    # RFC 9110 4.2.1: an empty host is invalid; 4.2.4: userinfo is an error
+    # (valid_host refuses the "@").
+    if not authority or not valid_host(authority):
+        return None
+    target = url[end:]
+    if not target.startswith(b"/"):
+        target = b"/" + target  # RFC 9110 4.2.3: an empty path is "/"
+    return authority, target
 
 
 # ------------------------------------------------------------ request object
@@ -235,6 +364,10 @@ cdef int cb_message_begin(llhttp.llhttp_t* parser) noexcept:
 
 cdef int cb_url(llhttp.llhttp_t* parser, const char* at, size_t length) noexcept:
     cdef HttpProtocol proto = proto_of(parser)
+    if at + length < proto.exec_end and (at[length] == 13 or at[length] == 10):
+        # The target ended the line: an HTTP/0.9 request ("GET /"). llhttp
+        # would wait for header lines the client never sends; refuse now.
+        return fail(proto, 505, "HTTP/0.9 request")
     try:
         chunk = PyBytes_FromStringAndSize(at, length)
         proto.url = chunk if proto.url is None else proto.url + chunk
@@ -252,6 +385,8 @@ cdef int cb_header_field(llhttp.llhttp_t* parser, const char* at, size_t length)
         proto.header_bytes += length
         if proto.header_bytes > proto.limits.max_header_size:
             return fail(proto, 431, "header section too large")
+        if proto.parse_state == S_BODY:
+            return 0  # a trailer field: counted, then dropped (see below)
         chunk = PyBytes_FromStringAndSize(at, length)
         proto.header_name = chunk if proto.header_name is None else proto.header_name + chunk
     except BaseException as exc:
@@ -266,6 +401,8 @@ cdef int cb_header_value(llhttp.llhttp_t* parser, const char* at, size_t length)
         proto.header_bytes += length
         if proto.header_bytes > proto.limits.max_header_size:
             return fail(proto, 431, "header section too large")
+        if proto.parse_state == S_BODY:
+            return 0
         chunk = PyBytes_FromStringAndSize(at, length)
         proto.header_value = chunk if proto.header_value is None else proto.header_value + chunk
     except BaseException as exc:
@@ -280,6 +417,15 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
     cdef bytes value
     cdef Py_ssize_t n
     try:
+        if proto.parse_state == S_BODY:
+            # A trailer field (after a chunked body). RFC 9110 6.5.1: never
+            # merge it into the header section, which the app may not have
+            # read yet (WSGI builds its environ at the end of the body); we
+            # keep no trailers, so it is dropped.
+            proto.trailer_count += 1
+            if proto.trailer_count > proto.limits.max_header_count:
+                return fail(proto, 431, "too many trailer fields")
+            return 0
         name = proto.header_name
         value = proto.header_value if proto.header_value is not None else b""
         proto.header_name = None
@@ -295,10 +441,19 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
         elif n == 17 and name.lower() == b"transfer-encoding":
             # RFC 9112 6.1: we know only "chunked", and it must be the final
             # (here: the only) coding; anything else is 501 (RFC 9110 15.6.2).
+            # Field values lose their OWS (SP, HTAB; RFC 9110 5.5), so
+            # "chunked " and "\tchunked" are "chunked"; names are
+            # case-insensitive (RFC 9112 7). A second field, a list
+            # ("chunked, chunked", "identity, chunked") or an empty value is
+            # not taken: llhttp refuses chunked before another coding (400,
+            # RFC 9112 6.3), we answer 501 for the rest.
+            value = value.strip(b" \t")
+            if not value:
+                return fail(proto, 400, "empty Transfer-Encoding")
             if proto.saw_transfer_encoding:
                 proto.transfer_encoding_ok = False
             proto.saw_transfer_encoding = True
-            proto.transfer_encoding_ok = value.strip().lower() == b"chunked" and (
+            proto.transfer_encoding_ok = value.lower() == b"chunked" and (
                 proto.transfer_encoding_ok)
         elif n == 6 and name.lower() == b"expect":
             if value.strip().lower() != b"100-continue":
@@ -316,38 +471,73 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
     cdef HttpProtocol proto = proto_of(parser)
     cdef HttpRequest req
     cdef bytes url
+    cdef bytes target
+    cdef bytes host
+    cdef tuple absolute
     cdef Py_ssize_t q
+    cdef Py_ssize_t i
     try:
         if parser.http_major != 1:
             return fail(proto, 505, "HTTP version not supported")
+        if parser.method == llhttp.HTTP_CONNECT:
+            # RFC 9110 9.3.6: CONNECT asks for a tunnel; we are no proxy.
+            return fail(proto, 405, "CONNECT is not supported")
         if proto.saw_transfer_encoding:
             if parser.http_minor == 0:
                 return fail(proto, 400, "Transfer-Encoding in an HTTP/1.0 request")
             if not proto.transfer_encoding_ok:
                 return fail(proto, 501, "unsupported transfer coding")
+            if not parser.flags & llhttp.F_CHUNKED:
+                # We took the field for "chunked": llhttp must frame it so.
+                return fail(proto, 400, "Transfer-Encoding not framed as chunked")
         if parser.http_minor == 1 and proto.host_count != 1:
             return fail(proto, 400, "HTTP/1.1 request without exactly one Host")
         if proto.host_count > 1:
             return fail(proto, 400, "more than one Host")
+        host = proto.host if proto.host is not None else b""
+        if not valid_host(host):
+            return fail(proto, 400, "invalid Host")
         url = proto.url if proto.url is not None else b""
+        target = url
+        if url[:1] != b"/":
+            if url == b"*":
+                # RFC 9112 3.2.4: the asterisk-form is for OPTIONS only.
+                if parser.method != HTTP_OPTIONS:
+                    return fail(proto, 400, "asterisk-form target without OPTIONS")
+            else:
+                # RFC 9112 3.2.2: a server MUST accept the absolute-form, and
+                # MUST ignore Host for the target's authority (3.2), so the
+                # app, its environ/scope and the router all see that one.
+                absolute = split_absolute_form(url)
+                if absolute is None:
+                    return fail(proto, 400, "invalid request-target")
+                host, target = absolute
+                for i in range(len(proto.headers)):
+                    if PyBytes_GET_SIZE(proto.headers[i][0]) == 4 and (
+                            proto.headers[i][0].lower() == b"host"):
+                        proto.headers[i] = (proto.headers[i][0], host)
         req = HttpRequest.__new__(HttpRequest)
         req.method = method_name(parser.method)
         req.target = url
-        q = url.find(b"?")
+        q = target.find(b"?")
         if q < 0:
-            req.path = url
+            req.path = target
             req.query = b""
         else:
-            req.path = url[:q]
-            req.query = url[q + 1:]
+            req.path = target[:q]
+            req.query = target[q + 1:]
         req.headers = proto.headers
-        req.host = proto.host if proto.host is not None else b""
+        req.host = host
         req.http_minor = parser.http_minor
         req.upgrade = proto.upgrade
         req.keep_alive = (llhttp.llhttp_should_keep_alive(parser) and not parser.upgrade
                           and not proto.closing)
         req.chunked = (parser.flags & llhttp.F_CHUNKED) != 0
         if parser.flags & llhttp.F_CONTENT_LENGTH:
+            # Past 2**63 - 1 the value would turn negative in a long long
+            # and read as "no length", bypassing the limit below.
+            if parser.content_length > MAX_CONTENT_LENGTH:
+                return fail(proto, 413, "request body too large")
             req.content_length = parser.content_length
             if 0 <= proto.limits.max_body_size < req.content_length:
                 return fail(proto, 413, "request body too large")
@@ -355,14 +545,15 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
             req.content_length = -1
         req.expect_continue = proto.expect_continue and parser.http_minor == 1
         proto.request = req
-        if proto.limits.read_body_timeout > 0:
-            proto.set_deadline(D_BODY, proto.limits.read_body_timeout)
-        else:
-            proto.set_deadline(D_NONE, 0)
         if req.chunked or req.content_length > 0:
+            if proto.limits.read_body_timeout > 0:
+                proto.set_deadline(D_BODY, proto.limits.read_body_timeout)
+            else:
+                proto.set_deadline(D_NONE, 0)
             # Pause so the feed loop starts the exchange before body bytes flow.
             proto.parse_state = S_BODY
             return llhttp.HPE_PAUSED
+        proto.set_deadline(D_NONE, 0)
         return 0
     except BaseException as exc:
         proto.stashed_error = exc
@@ -386,6 +577,8 @@ cdef int cb_body(llhttp.llhttp_t* parser, const char* at, size_t length) noexcep
 cdef int cb_message_complete(llhttp.llhttp_t* parser) noexcept:
     cdef HttpProtocol proto = proto_of(parser)
     proto.parse_state = S_DONE
+    if proto.deadline_kind == D_BODY:
+        proto.set_deadline(D_NONE, 0)  # the body is in: the app's time is not the client's
     return llhttp.HPE_PAUSED
 
 
@@ -523,6 +716,8 @@ cdef class HttpProtocol:
         cdef const char* stop
         cdef Py_ssize_t size
         cdef llhttp.llhttp_errno_t err
+        cdef bint chunked_body
+        cdef long long body_before
         while self.pending_data is not None and self.parse_state != S_CLOSED:
             data = self.pending_data
             size = PyBytes_GET_SIZE(data) - self.pending_offset
@@ -534,7 +729,24 @@ cdef class HttpProtocol:
                 self.pause_for(PAUSE_PIPELINE)
                 return 0
             start = PyBytes_AS_STRING(data) + self.pending_offset
+            chunked_body = self.parse_state == S_BODY and self.request is not None and (
+                self.request.chunked)
+            body_before = self.body_received
+            self.exec_end = start + size
             err = llhttp.llhttp_execute(&self.parser, start, size)
+            self.exec_end = NULL
+            if chunked_body and (err == llhttp.HPE_OK or err == llhttp.HPE_PAUSED):
+                # Only body bytes were parsed (the head paused before them,
+                # the end of the message pauses after): what was not data
+                # was framing.
+                stop = (start + size if err == llhttp.HPE_OK
+                        else llhttp.llhttp_get_error_pos(&self.parser))
+                self.chunk_framing += (stop - start) - (self.body_received - body_before)
+                if self.chunk_framing > CHUNK_FRAMING_SLACK + self.body_received:
+                    self.error_status = 400
+                    self.stashed_error = "too much chunked framing for the data"
+                    self.parse_failed(llhttp.HPE_USER)
+                    return 0
             if err == llhttp.HPE_OK:
                 self.pending_data = None
                 break
@@ -565,10 +777,13 @@ cdef class HttpProtocol:
                 log.error("internal error while parsing a request",
                           exc_info=self.stashed_error)
                 status = 500
-            elif err == llhttp.HPE_INVALID_VERSION:
-                status = 505
+            elif err == HPE_PAUSED_H2_UPGRADE:
+                status = 505  # the HTTP/2 preface, complete: we speak HTTP/1 here
+            elif err == llhttp.HPE_INVALID_VERSION and llhttp.llhttp_get_error_reason(
+                    &self.parser) in VERSION_UNSUPPORTED_REASONS:
+                status = 505  # a well-formed version we do not speak
             else:
-                status = 400
+                status = 400  # (also a malformed version, or no CRLF after it)
         detail = self.stashed_error if isinstance(self.stashed_error, str) else (
             llhttp.llhttp_get_error_reason(&self.parser) or b"").decode("latin-1", "replace")
         log.debug("refusing request from %s: %d %s", self.peer, status, detail)
@@ -617,6 +832,8 @@ cdef class HttpProtocol:
         self.expect_continue = False
         self.upgrade = None
         self.body_received = 0
+        self.chunk_framing = 0
+        self.trailer_count = 0
         self.error_status = 0
         self.stashed_error = None
         self.response_started = False
@@ -644,7 +861,7 @@ cdef class HttpProtocol:
 
     cdef int set_deadline(self, int kind, double seconds):
         self.deadline_kind = kind
-        self.deadline = g_now + seconds
+        self.deadline = g_now + g_tick + seconds
         return 0
 
     cdef int expire(self):
@@ -654,6 +871,10 @@ cdef class HttpProtocol:
             return 0
         if kind == D_HEADER and self.parse_state == S_HEADERS:
             self.send_error(408, "timed out reading the request head")
+        elif kind == D_BODY and self.pause_reasons & PAUSE_BODY:
+            # We stopped reading (the app has not taken what came): not the
+            # client's delay. Look again later.
+            self.set_deadline(D_BODY, self.limits.read_body_timeout)
         elif kind == D_BODY and self.parse_state == S_BODY and not self.response_started:
             self.send_error(408, "timed out reading the request body")
         else:
@@ -932,14 +1153,22 @@ cdef class HttpProtocol:
         """Answer with an error status and close (no keep-alive after errors)."""
         cdef bytes phrase = reason_phrase(status)
         cdef bytes body = b"%d %s\n" % (status, phrase)
+        cdef bint head
         if self.closed:
             return 0
         if self.response_started:
             return self.abort_response()
+        # RFC 9110 9.3.2: no content in a response to HEAD, errors included
+        # (the method is known once the target began: url is per message).
+        if self.request is not None:
+            head = self.request.method == b"HEAD"
+        else:
+            head = self.url is not None and self.parser.method == llhttp.HTTP_HEAD
         self.transport.write(
-            b"HTTP/1.1 %d %s\r\n%s%scontent-type: text/plain; charset=utf-8\r\n"
+            b"HTTP/1.1 %d %s\r\n%s%s%scontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-            % (status, phrase, SERVER_LINE, g_date_line, len(body), body))
+            % (status, phrase, SERVER_LINE, g_date_line, ALLOW_LINE if status == 405 else b"",
+               len(body), b"" if head else body))
         self.response_started = True
         exchange = self.exchange
         self.exchange = None
