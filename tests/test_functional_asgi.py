@@ -127,3 +127,13 @@ def test_lifespan_startup_failure_stops_the_server(serve):
     assert server.proc.wait(30) == 1
     assert "told to fail" in server.log
     assert "respawning" not in server.log
+
+
+def test_client_that_stops_mid_body_is_not_an_app_error(serve):
+    server = serve(asgi())
+    with server.connect() as sock:
+        sock.sendall(b"POST /digest HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly part")
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(65536) == b""  # nothing can be answered to half a request
+    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    assert "ERROR" not in server.log and "Traceback" not in server.log

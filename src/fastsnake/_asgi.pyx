@@ -384,6 +384,14 @@ cdef class HttpExchange(AppRun):
     cdef int app_finished(self, exc, bint cancelled=False) except -1:
         if cancelled:
             exc = RuntimeError("the app's task was cancelled")
+        if self.client_eof and not self.body_complete and not self.response_complete:
+            # The client stopped sending in the middle of its body: the app
+            # heard http.disconnect, and whatever it did then is no news.
+            self.disconnected = True
+            if exc is not None:
+                self.report(exc)
+            self.proto.abort_response()
+            return 0
         if exc is not None:
             self.report(exc)
         elif not self.response_complete and not self.disconnected:

@@ -59,6 +59,15 @@ cdef object log = logging.getLogger("fastsnake.http")
 cdef object os_sendfile = getattr(os, "sendfile", None)
 cdef object os_pread = getattr(os, "pread", None)
 
+
+cdef object read_at(int fd, Py_ssize_t size, long long offset):
+    # os.pread where it exists; Windows has none, and only this pump reads
+    # the file, so seeking first is safe there.
+    if os_pread is not None:
+        return os_pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
 # sendfile() at most this much per call, so one big file cannot hog the loop.
 cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
 # When the socket is full, fall back to buffered writes of this size.
@@ -1064,8 +1073,8 @@ cdef class HttpProtocol:
             if sent == 0:
                 # Socket full (or bytes queued): a buffered write makes the
                 # transport tell us when it drains.
-                data = os_pread(self.file_fd, min(self.file_left, FILE_READ_CHUNK),
-                                self.file_offset)
+                data = read_at(self.file_fd, min(self.file_left, FILE_READ_CHUNK),
+                               self.file_offset)
                 if not data:
                     break  # the file shrank: end_response will close
                 sent = len(data)
