@@ -227,3 +227,25 @@ def test_a_port_in_use_is_refused(serve):
     assert second.proc.wait(30) == 1
     assert "address already in use" in second.log.lower()
     assert requests.get(first.base_url + "/hello", timeout=10).text == "hello"
+
+
+def test_second_sigint_stops_at_once(serve):
+    server = serve(basic(workers=1))
+    result = {}
+
+    def slow_request():
+        try:
+            result["resp"] = requests.get(server.base_url + "/slow?20", timeout=60)
+        except requests.RequestException as exc:
+            result["error"] = exc
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    assert server.wait_for_text("slow request started")
+    server.signal(signal.SIGINT)
+    assert server.wait_for_text("received SIGINT")
+    server.signal(signal.SIGINT)
+    assert server.proc.wait(30) == 1  # forced: the slow request was not waited for
+    client.join(30)
+    assert "error" in result
+    assert "second interrupt" in server.log
