@@ -78,6 +78,9 @@ def tick(monotonic_now: float, date_value: bytes) -> None:
 def connection_count() -> int:
     """How many connections this process has open."""
 
+def request_count() -> int:
+    """Requests this process has started to serve (for worker recycling)."""
+
 def begin_drain(idle_grace: float = 1.0) -> None:
     """Stop taking requests: busy connections close after their response, idle ones
     after idle_grace seconds (a request already on its way is still answered)."""

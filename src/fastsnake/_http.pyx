@@ -116,6 +116,7 @@ cdef double g_now = 0.0
 # behind the real clock, so deadlines add it and never fire early.
 cdef double g_tick = 0.0
 cdef bytes g_date_line = b""
+cdef unsigned long long g_requests = 0
 cdef set g_connections = set()
 cdef llhttp.llhttp_settings_t g_settings
 cdef list g_method_names = []
@@ -137,6 +138,11 @@ def tick(double monotonic_now, bytes date_value):
 
 def connection_count():
     return len(g_connections)
+
+
+def request_count():
+    """Requests this process has started to serve (for worker recycling)."""
+    return g_requests
 
 
 def begin_drain(double idle_grace=1.0):
@@ -455,9 +461,11 @@ cdef class HttpProtocol:
             self.send_error(status, detail)
 
     cdef int start_request(self) except -1:
+        global g_requests
         cdef Handler handler = self.handler
         cdef HttpRequest req = self.request
         cdef Exchange exchange
+        g_requests += 1
         if self.router is not None:
             handler = self.router.select(req)
         if handler is None:

@@ -49,6 +49,7 @@ class PythonApp:
     ws_max_message_size: int = DEFAULT_WS_MAX_MESSAGE_SIZE  # larger messages: close 1009
     max_dynamic_apps: int = 128      # dynamic apps (placeholders) kept per worker
     env: tuple[tuple[str, str], ...] = ()  # env_file / env_var, set before the import
+    max_requests: int | None = None  # recycle a worker after about this many requests
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property

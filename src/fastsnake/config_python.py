@@ -137,6 +137,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     lifespan = autoreload = False
     ws_max_message_size = DEFAULT_WS_MAX_MESSAGE_SIZE
     max_dynamic_apps = 128
+    max_requests: int | None = None
     env: list[tuple[str, str]] = []
     nesting = d.nesting
     while d.next_block(nesting):
@@ -162,7 +163,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             working_dir = _directory(d, expect_one_arg(d), base_dir, venv=False)
         elif name == "venv":
             venv = _directory(d, expect_one_arg(d), base_dir, venv=True)
-        elif name in ("workers", "threads", "max_dynamic_apps"):
+        elif name in ("workers", "threads", "max_dynamic_apps", "max_requests"):
             value = expect_one_arg(d)
             if not (value.isascii() and value.isdigit()) or int(value) < 1:
                 d.errf("%s must be a positive integer, got '%s'", name, value)
@@ -170,6 +171,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
                 workers = int(value)
             elif name == "threads":
                 threads = int(value)
+            elif name == "max_requests":
+                max_requests = int(value)
             else:
                 max_dynamic_apps = int(value)
         elif name == "workers_runtime":
@@ -221,6 +224,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         ws_max_message_size=ws_max_message_size,
         max_dynamic_apps=max_dynamic_apps,
         env=tuple(env),
+        max_requests=max_requests,
         location=directive.location,
     )
 

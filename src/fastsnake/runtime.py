@@ -35,6 +35,7 @@ class Plan:
     processes: int
     wsgi_threads: int | None        # None: WSGI runs on the loop's thread
     reload_in_process: bool         # autoreload swaps apps inside the worker
+    max_requests: int | None = None  # replace a worker after this many requests
 
 
 def uses_worker_processes() -> bool:
@@ -53,12 +54,14 @@ def is_dynamic(app: PythonApp) -> bool:
 def plan_for(listener: Listener) -> Plan:
     wsgi_threads = [a.threads for a in listener.apps
                     if a.interface is Interface.WSGI and a.threads is not None]
+    max_requests = min((a.max_requests for a in listener.apps if a.max_requests), default=None)
     if listener.runtime is Runtime.THREAD:
         if any(a.workers and a.workers > 1 for a in listener.apps):
             log.info("%s: workers is ignored in the thread runtime (one process)",
                      listener.display_address)
-        return Plan(1, max(wsgi_threads, default=DEFAULT_WSGI_THREADS), True)
-    return Plan(listener.workers, max(wsgi_threads) if wsgi_threads else None, False)
+        return Plan(1, max(wsgi_threads, default=DEFAULT_WSGI_THREADS), True, max_requests)
+    return Plan(listener.workers, max(wsgi_threads) if wsgi_threads else None, False,
+                max_requests)
 
 
 def rolling_reload_folders(listener: Listener) -> set[str]:

@@ -120,7 +120,11 @@ def worker_main(config: Config, listener_index: int, conn: Connection, tolerant:
     def failed(message: str) -> None:
         conn.send(("failed", message))
 
-    code = run_worker(config, listener_index, ready=ready, failed=failed, tolerant=tolerant)
+    def recycle() -> None:
+        conn.send(("recycle", os.getpid()))
+
+    code = run_worker(config, listener_index, ready=ready, failed=failed, tolerant=tolerant,
+                      recycle=recycle)
     conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -230,6 +234,14 @@ class Supervisor:
                 slot.replaces = None
         elif kind == "failed":
             slot.messages.append(str(payload))
+        elif kind == "recycle":
+            # max_requests: replace it as autoreload does, ready before it drains.
+            if not slot.retiring and not self.stopping and not any(
+                    s.replaces is slot for s in self.slots):
+                log.info("worker %s reached max_requests: replacing it", payload)
+                new = WorkerSlot(slot.config, slot.listener_index, replaces=slot)
+                self.slots.append(new)
+                self.spawn(new)
 
     def retire(self, slot: WorkerSlot) -> None:
         """Tell a worker to drain and exit; it is not respawned."""

@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import logging
 import os
+import random
 import signal
 import socket
 import sys
@@ -171,8 +172,15 @@ class ServedApps:
 
 class Worker:
     def __init__(self, config: Config, listener: Listener, sock: socket.socket,
-                 apps: ServedApps, own_signals: bool = True) -> None:
+                 apps: ServedApps, own_signals: bool = True,
+                 recycle: Callable[[], None] | None = None) -> None:
         self.own_signals = own_signals  # False: the in-process runner handles them
+        self.recycle = recycle
+        self.recycle_asked = False
+        # max_requests, with up to 10 % less at random, so that workers started
+        # together are not all replaced at the same moment.
+        limit = apps.plan.max_requests
+        self.recycle_after = int(limit * (1 - random.random() * 0.1)) if limit else 0
         self.config = config
         self.listener = listener
         self.sock = sock
@@ -192,6 +200,14 @@ class Worker:
 
     def tick(self, loop: asyncio.AbstractEventLoop) -> None:
         _http.tick(loop.time(), email.utils.formatdate(usegmt=True).encode("ascii"))
+        if (self.recycle_after and not self.recycle_asked
+                and _http.request_count() >= self.recycle_after):
+            # Bounds what a leaking app can take: the supervisor starts a
+            # replacement, and this worker drains once it is ready.
+            self.recycle_asked = True
+            log.info("served %d requests: asking to be replaced", _http.request_count())
+            if self.recycle is not None:
+                self.recycle()
         loop.call_later(TICK_SECONDS, self.tick, loop)
 
     async def serve(self, ready: Callable[[], None] | None) -> None:
@@ -245,7 +261,8 @@ def configure_logging(debug: bool) -> None:
 
 def run_worker(config: Config, listener_index: int,
                ready: Callable[[], None] | None = None,
-               failed: Callable[[str], None] | None = None, tolerant: bool = False) -> int:
+               failed: Callable[[str], None] | None = None, tolerant: bool = False,
+               recycle: Callable[[], None] | None = None) -> int:
     """Serve until stopped; return the process exit code."""
     configure_logging(config.debug)
     listener = config.listeners[listener_index]
@@ -270,7 +287,7 @@ def run_worker(config: Config, listener_index: int,
         if failed:
             failed(f"{type(exc).__name__}: {exc}")
         return EXIT_STARTUP_FAILED
-    worker = Worker(config, listener, sock, apps)
+    worker = Worker(config, listener, sock, apps, recycle=recycle)
     try:
         loop.run_until_complete(worker.serve(ready))
     except FatalError as exc:  # an import or lifespan startup failure
