@@ -46,6 +46,18 @@ def test_thread_runtime_in_process_on_asyncio(serve):
     assert "uvloop" not in server.log
 
 
+def test_serves_with_uvloop_absent(serve, tmp_path):
+    """As on Windows: uvloop cannot be imported at all (a sitecustomize
+    blocks it), so asyncio's loop is used without being asked for."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['uvloop'] = None\n")
+    env = {"FASTSNAKE_NO_FORK": "1", "PYTHONPATH": str(blocker)}
+    server = serve(CADDYFILE, env=env)
+    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    assert server.stop() == 0
+
+
 def test_process_runtime_is_refused_without_fork(serve):
     server = serve(CADDYFILE.replace("workers_runtime thread", "workers_runtime process"),
                    env=NO_FORK, wait=False)

@@ -46,6 +46,15 @@ def uses_worker_processes() -> bool:
             and not os.environ.get("FASTSNAKE_NO_FORK"))
 
 
+def shares_listening_socket() -> bool:
+    """Whether workers share one listening socket made by the supervisor
+    instead of each binding with SO_REUSEPORT: on macOS, whose SO_REUSEPORT
+    does not spread connections over processes (FASTSNAKE_SHARED_SOCKET=1
+    exercises this anywhere). A shared socket also keeps queued connections
+    when a worker retires."""
+    return sys.platform == "darwin" or bool(os.environ.get("FASTSNAKE_SHARED_SOCKET"))
+
+
 def is_dynamic(app: PythonApp) -> bool:
     return any(has_placeholders(value) for value in (app.target, app.working_dir or "",
                                                      app.venv or ""))

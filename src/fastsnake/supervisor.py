@@ -24,11 +24,13 @@ Signals:   SIGTERM/SIGINT: forward SIGTERM, wait for the workers to drain
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from typing import Any
 from fastsnake.config import Config, Listener, load_config
 from fastsnake.errors import FatalError
 from fastsnake.reloader import DirectoryWatcher
-from fastsnake.runtime import plan_for, rolling_reload_folders
+from fastsnake.runtime import plan_for, rolling_reload_folders, shares_listening_socket
 from fastsnake.worker import (
     EXIT_STARTUP_FAILED,
     banner_lines,
@@ -106,7 +108,7 @@ def die_with_parent(parent: int) -> None:
 
 
 def worker_main(config: Config, listener_index: int, conn: Connection, tolerant: bool,
-                parent: int) -> None:
+                parent: int, shared_socket: socket.socket | None) -> None:
     """Entry point of a forked worker process."""
     # Undo the supervisor's signal plumbing; the worker's loop installs its own.
     signal.set_wakeup_fd(-1)
@@ -124,7 +126,7 @@ def worker_main(config: Config, listener_index: int, conn: Connection, tolerant:
         conn.send(("recycle", os.getpid()))
 
     code = run_worker(config, listener_index, ready=ready, failed=failed, tolerant=tolerant,
-                      recycle=recycle)
+                      recycle=recycle, shared_socket=shared_socket)
     conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -145,6 +147,10 @@ def check_address_free(listener: Listener) -> None:
         raise FatalError(f"cannot listen on {listener.display_address}: "
                          f"{exc.strerror or exc}") from exc
     probe.close()
+
+
+def listener_key(listener: Listener) -> tuple[str, int]:
+    return (listener.host, listener.port)
 
 
 def slots_for(config: Config) -> list[WorkerSlot]:
@@ -170,6 +176,9 @@ class Supervisor:
         self.wakeup_read = -1
         self.wakeup_write = -1
         self.watcher = DirectoryWatcher(self.on_folders_changed)
+        # One listening socket per listener, inherited by the forked workers,
+        # where they share one (see runtime.shares_listening_socket).
+        self.shared_sockets: dict[tuple[str, int], socket.socket] = {}
 
     # -- signals and the watcher: record, wake the loop
 
@@ -204,7 +213,8 @@ class Supervisor:
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=worker_main,
-            args=(slot.config, slot.listener_index, child_conn, self.announced, os.getpid()),
+            args=(slot.config, slot.listener_index, child_conn, self.announced, os.getpid(),
+                  self.shared_sockets.get(listener_key(slot.listener))),
             name=f"fastsnake-worker-{slot.listener_index}", daemon=False)
         process.start()
         child_conn.close()
@@ -321,11 +331,11 @@ class Supervisor:
             log.error("SIGHUP: the new configuration does not load, keeping the old one: %s",
                       exc)
             return
-        held = {(listener.host, listener.port) for listener in self.config.listeners}
+        held = {listener_key(listener) for listener in self.config.listeners}
         try:
-            for listener in config.listeners:
-                if (listener.host, listener.port) not in held:
-                    check_address_free(listener)
+            self.open_listeners(dataclasses.replace(config, listeners=tuple(
+                listener for listener in config.listeners
+                if listener_key(listener) not in held)))
         except FatalError as exc:
             log.error("SIGHUP: %s; keeping the old configuration", exc)
             return
@@ -404,10 +414,23 @@ class Supervisor:
         for line in banner_lines(self.config):
             print(line, file=sys.stderr, flush=True)
 
+    def open_listeners(self, config: Config) -> None:
+        for listener in config.listeners:
+            if listener_key(listener) in self.shared_sockets:
+                continue
+            if shares_listening_socket():
+                try:
+                    self.shared_sockets[listener_key(listener)] = bind_socket(
+                        listener.host, listener.port, reuse_port=False)
+                except OSError as exc:
+                    raise FatalError(f"cannot listen on {listener.display_address}: "
+                                     f"{exc.strerror or exc}") from exc
+            else:
+                check_address_free(listener)
+
     def run(self) -> int:
         configure_logging(self.config.debug)
-        for listener in self.config.listeners:
-            check_address_free(listener)
+        self.open_listeners(self.config)
         self.install_signals()
         # Watch before the workers start, so no edit after the banner is missed.
         self.watch_folders()
@@ -451,6 +474,8 @@ class Supervisor:
                 if slot.process is None and slot.respawn_at is not None and now >= slot.respawn_at:
                     self.spawn(slot)
         self.watcher.stop()
+        for sock in self.shared_sockets.values():
+            sock.close()
         return self.exit_code
 
     def next_timeout(self) -> float | None:

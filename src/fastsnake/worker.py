@@ -58,7 +58,11 @@ def bind_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sys.platform == "win32":
+            # There SO_REUSEADDR would let another socket take the port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port and hasattr(socket, "SO_REUSEPORT"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
@@ -262,7 +266,8 @@ def configure_logging(debug: bool) -> None:
 def run_worker(config: Config, listener_index: int,
                ready: Callable[[], None] | None = None,
                failed: Callable[[str], None] | None = None, tolerant: bool = False,
-               recycle: Callable[[], None] | None = None) -> int:
+               recycle: Callable[[], None] | None = None,
+               shared_socket: socket.socket | None = None) -> int:
     """Serve until stopped; return the process exit code."""
     configure_logging(config.debug)
     listener = config.listeners[listener_index]
@@ -270,7 +275,10 @@ def run_worker(config: Config, listener_index: int,
     asyncio.set_event_loop(loop)
     try:
         apps = ServedApps(config, listener, loop, plan_for(listener), tolerant)
-        sock = bind_socket(listener.host, listener.port)
+        # A socket inherited from the supervisor (shared by all workers), or
+        # one of our own in the listener's SO_REUSEPORT group.
+        sock = shared_socket if shared_socket is not None else bind_socket(
+            listener.host, listener.port)
     except FatalError as exc:
         log.error("%s", exc)
         if failed:
