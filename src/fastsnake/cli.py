@@ -5,6 +5,7 @@ Spellings follow Caddy's, so fastsnake drops in where ``caddy run`` was used:
     fastsnake [Caddyfile]                    run (default file: ./Caddyfile)
     fastsnake run [--config F] [--adapter caddyfile]
     fastsnake validate [--config F]         load and check; import nothing
+    fastsnake adapt [--config F] [--pretty]   the config as JSON, shaped like Caddy's
     fastsnake version
     fastsnake serve module:app [options]    no Caddyfile: one app, like uvicorn
                                             (see fastsnake.quickstart)
@@ -23,7 +24,7 @@ from fastsnake.errors import FatalError
 if TYPE_CHECKING:
     from fastsnake.config import Config
 
-COMMANDS = ("run", "validate", "version", "serve")
+COMMANDS = ("run", "validate", "adapt", "version", "serve")
 DEFAULT_CONFIG = "Caddyfile"
 
 
@@ -33,12 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the Python apps that a Caddyfile's python directives name.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in (("run", "load the config and serve (the default)"),
-                            ("validate", "load the config and check it; import nothing")):
+                            ("validate", "load the config and check it; import nothing"),
+                            ("adapt", "print the config as JSON shaped like Caddy's; "
+                                      "import nothing")):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--config", "-c", default=DEFAULT_CONFIG,
                          help="the Caddyfile to read (default: ./Caddyfile)")
         sub.add_argument("--adapter", "-a", default="caddyfile", choices=["caddyfile"],
                          help="the config format (only caddyfile)")
+        if name == "adapt":
+            sub.add_argument("--pretty", "-p", action="store_true", help="indent the JSON")
     commands.add_parser("version", help="print the version")
     add_serve_parser(commands)
     return parser
@@ -176,6 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "validate":
             return validate(args.config)
+        if args.command == "adapt":
+            from fastsnake.adapt import to_json
+            from fastsnake.config import load_config
+
+            print(to_json(load_config(args.config), pretty=args.pretty))
+            return 0
         if args.command == "serve":
             return serve(args)
         return run(args.config)
