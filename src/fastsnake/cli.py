@@ -6,6 +6,7 @@ Spellings follow Caddy's, so fastsnake drops in where ``caddy run`` was used:
     fastsnake run [--config F] [--adapter caddyfile]
     fastsnake validate [--config F]         load and check; import nothing
     fastsnake adapt [--config F] [--pretty]   the config as JSON, shaped like Caddy's
+    fastsnake fmt [--overwrite] [F]          lay a Caddyfile out as caddy fmt does
     fastsnake version
     fastsnake serve module:app [options]    no Caddyfile: one app, like uvicorn
                                             (see fastsnake.quickstart)
@@ -24,7 +25,7 @@ from fastsnake.errors import FatalError
 if TYPE_CHECKING:
     from fastsnake.config import Config
 
-COMMANDS = ("run", "validate", "adapt", "version", "serve")
+COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve")
 DEFAULT_CONFIG = "Caddyfile"
 
 
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the config format (only caddyfile)")
         if name == "adapt":
             sub.add_argument("--pretty", "-p", action="store_true", help="indent the JSON")
+    fmt = commands.add_parser("fmt", help="format a Caddyfile as caddy fmt does")
+    fmt.add_argument("path", nargs="?", default=DEFAULT_CONFIG,
+                     help="the Caddyfile (default: ./Caddyfile)")
+    fmt.add_argument("--overwrite", "-w", action="store_true",
+                     help="write the result back to the file instead of printing it")
     commands.add_parser("version", help="print the version")
     add_serve_parser(commands)
     return parser
@@ -163,6 +169,23 @@ def serve(args: argparse.Namespace) -> int:
     return serve_config(config)
 
 
+def fmt(path: str, overwrite: bool) -> int:
+    from fastsnake.caddyfile.fmt import format_caddyfile
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise FatalError(f"{path}: {exc.strerror or exc}") from exc
+    formatted = format_caddyfile(text)
+    if overwrite:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(formatted)
+    else:
+        print(formatted, end="")
+    return 0
+
+
 def validate(config_path: str) -> int:
     from fastsnake.config import load_config
 
@@ -181,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "validate":
             return validate(args.config)
+        if args.command == "fmt":
+            return fmt(args.path, args.overwrite)
         if args.command == "adapt":
             from fastsnake.adapt import to_json
             from fastsnake.config import load_config
