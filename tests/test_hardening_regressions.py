@@ -250,3 +250,22 @@ def test_error_response_to_head_has_no_content(raw, interface):
     (status, headers, _), = parse_responses(out, head_methods=["HEAD"])
     assert status in (400, 413) and headers["connection"] == "close"
     assert out.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_request_cut_short_then_fin_is_closed_not_held(serve, interface):
+    """Found by fuzz/soak.py: a POST whose body stops short, then a normal
+    close, left the server's socket in CLOSE_WAIT holding the partial body."""
+    server = serve(f"""
+:$PORT {{
+    python {{
+        module_{interface} "{interface}_basic:app"
+        working_dir "$APPS"
+        workers 1
+    }}
+}}
+""")
+    with server.connect() as sock:
+        sock.sendall(b"POST /digest HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\npartial")
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(65536) == b""  # the server closes its end too

@@ -329,11 +329,16 @@ cdef class HttpProtocol:
             self.transport.abort()
 
     def eof_received(self):
-        # A client may half-close after its request; keep the write side open
-        # while a response is owed (and tell the exchange, which may take it
-        # as a disconnect, as Go's server does), close otherwise.
+        # A client may half-close after a whole request; keep the write side
+        # open while its response is owed (and tell the exchange, which may
+        # take it as a disconnect, as Go's server does). A request cut short
+        # can never be answered: close, and the exchange hears
+        # connection_lost (else the socket would sit in CLOSE_WAIT holding
+        # the partial body).
         if self.upgraded is not None:
             self.upgraded.on_eof()
+            return False
+        if self.parse_state == S_HEADERS or self.parse_state == S_BODY:
             return False
         if self.exchange is not None or self.parse_state == S_DONE:
             self.closing = True
