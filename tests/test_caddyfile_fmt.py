@@ -55,3 +55,28 @@ def test_cli_overwrite(tmp_path):
     subprocess.run([sys.executable, "-m", "fastsnake", "fmt", "--overwrite", str(target)],
                    check=True, timeout=60)
     assert target.read_text() == ":80 {\n\tpython main:app\n}\n"
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+WORD = st.text(alphabet="abcdefgxyz_:/.*-{}$0123456789", min_size=1, max_size=8).filter(
+    lambda w: w not in ("{", "}") and not w.startswith("<<") and not w.startswith("#")
+    and not w.startswith("{$"))
+QUOTED = st.text(alphabet='ab c\t#{}"\\', max_size=8).map(
+    lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"')
+TOKEN = st.one_of(WORD, QUOTED, st.sampled_from(["{", "}"]))
+SPACE = st.sampled_from([" ", "  ", "\t", " \t "])
+LINE = st.tuples(st.lists(TOKEN, min_size=1, max_size=5), SPACE,
+                 st.sampled_from(["", "", " # a comment  here"]))
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.tuples(LINE, st.sampled_from(["\n", "\n\n", "\n  \n"])),
+                           max_size=12))
+def test_formatting_never_changes_the_tokens(lines):
+    text = "".join(indent.join(tokens) + comment + end
+                   for (tokens, indent, comment), end in lines)
+    formatted = format_caddyfile(text)
+    assert [t.text for t in lex(formatted, "f")] == [t.text for t in lex(text, "f")]
+    assert format_caddyfile(formatted) == formatted
