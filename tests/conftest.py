@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.server import RunningServer, free_port, write_caddyfile
+from tests.server import RunningServer, start_server
 
 
 @pytest.fixture
@@ -15,8 +15,7 @@ def serve(tmp_path: pathlib.Path) -> Iterator[Callable[..., RunningServer]]:
 
     def start(caddyfile: str, env: dict[str, str] | None = None,
               wait: bool = True) -> RunningServer:
-        port = free_port()
-        server = RunningServer(write_caddyfile(tmp_path, caddyfile, port), port, env)
+        server = start_server(tmp_path, caddyfile, env, wait=False)
         started.append(server)
         if wait:
             server.wait_ready()

@@ -110,3 +110,13 @@ def write_caddyfile(folder: pathlib.Path, text: str, port: int) -> pathlib.Path:
     path = folder / "Caddyfile"
     path.write_text(text.replace("$PORT", str(port)).replace("$APPS", str(TEST_APPS)))
     return path
+
+
+def start_server(folder: pathlib.Path, caddyfile: str, env: dict[str, str] | None = None,
+                 wait: bool = True) -> RunningServer:
+    """A server on a free port from a Caddyfile text ($PORT, $APPS filled in)."""
+    port = free_port()
+    server = RunningServer(write_caddyfile(folder, caddyfile, port), port, env)
+    if wait:
+        server.wait_ready()
+    return server

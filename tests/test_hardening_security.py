@@ -10,7 +10,7 @@ import pytest
 
 from tests.apps import hardening_apps
 from tests.protocol_harness import parse_responses, run_exchange
-from tests.server import RunningServer, free_port, write_caddyfile
+from tests.server import RunningServer, start_server
 
 SERVER = """
 :$PORT {
@@ -24,10 +24,7 @@ SERVER = """
 
 
 def start(folder, interface: str) -> RunningServer:
-    port = free_port()
-    server = RunningServer(write_caddyfile(folder, SERVER % (interface, interface), port), port)
-    server.wait_ready()
-    return server
+    return start_server(folder, SERVER % (interface, interface))
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ from fastsnake._asgi import AsgiHandler
 from fastsnake._wsgi import WsgiHandler
 from tests.apps import hardening_apps
 from tests.protocol_harness import parse_responses, run_exchange
-from tests.server import RunningServer, free_port, write_caddyfile
+from tests.server import start_server
 
 LIVE: set[str] = set()  # ids also run against a real server
 
@@ -361,10 +361,7 @@ ECHO_SERVER = """
 
 @pytest.fixture(scope="module")
 def echo_server(tmp_path_factory):
-    port = free_port()
-    folder = tmp_path_factory.mktemp("smuggling")
-    server = RunningServer(write_caddyfile(folder, ECHO_SERVER, port), port)
-    server.wait_ready()
+    server = start_server(tmp_path_factory.mktemp("smuggling"), ECHO_SERVER)
     yield server
     server.stop()
 

@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from tests.protocol_harness import parse_responses
-from tests.server import RunningServer, free_port, write_caddyfile
+from tests.server import RunningServer, start_server
 
 TIMEOUTS = """
 {
@@ -36,10 +36,7 @@ TIMEOUTS = """
 
 
 def start(folder, interface: str) -> RunningServer:
-    port = free_port()
-    server = RunningServer(write_caddyfile(folder, TIMEOUTS % (interface, interface), port), port)
-    server.wait_ready()
-    return server
+    return start_server(folder, TIMEOUTS % (interface, interface))
 
 
 @pytest.fixture(scope="module")
