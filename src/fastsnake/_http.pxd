@@ -8,8 +8,8 @@ cdef class HttpRequest:
     # What the parser learnt, handed to the adapter at end of headers.
     cdef readonly bytes method
     cdef readonly bytes target          # request-target as received
-    cdef readonly bytes path            # target up to '?'
-    cdef readonly bytes query           # after '?', b"" if none
+    cdef public bytes path              # target up to '?' (routing may rewrite it)
+    cdef public bytes query             # after '?', b"" if none (routing may rewrite it)
     cdef readonly list headers          # [(name, value)] as received, bytes
     cdef readonly bytes host            # the Host header's value, b"" if absent
     cdef readonly int http_minor        # 0 or 1
@@ -18,6 +18,12 @@ cdef class HttpRequest:
     cdef readonly bint chunked
     cdef readonly long long content_length   # -1 when not given
     cdef readonly bytes upgrade         # the Upgrade header when llhttp saw one
+    cdef readonly object peer           # the client's (host, port), or None
+    # Set by routing (handle_path, root, request_body, header/encode/log):
+    cdef public bytes script_name       # the prefix handle_path stripped, b"" if none
+    cdef public dict vars               # Caddy's request vars ("root"), or None
+    cdef public long long body_limit    # request_body max_size; -1: the listener's limit
+    cdef public object response_filter  # a ResponseFilter for this response, or None
 
 
 cdef class Exchange:
@@ -85,6 +91,7 @@ cdef class HttpProtocol:
     cdef bint expect_continue
     cdef bytes upgrade
     cdef long long body_received
+    cdef long long body_limit        # this request's max body size, -1: none
     cdef long long chunk_framing     # chunked body bytes that were not data
     cdef int trailer_count
     cdef int error_status

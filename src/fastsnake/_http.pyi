@@ -24,6 +24,11 @@ class HttpRequest:
     chunked: bool
     content_length: int
     upgrade: bytes | None
+    peer: tuple[str, int] | None
+    script_name: bytes
+    vars: dict[str, str] | None
+    body_limit: int
+    response_filter: object | None
 
 class Exchange:
     """One request/response on a connection (an adapter's per-request object)."""

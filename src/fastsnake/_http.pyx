@@ -473,6 +473,11 @@ cdef class HttpProtocol:
         g_requests += 1
         if self.router is not None:
             handler = self.router.select(req)
+            if req.body_limit >= 0 and not 0 <= self.body_limit <= req.body_limit:
+                # A route's request_body max_size, tighter than the listener's.
+                self.body_limit = req.body_limit
+                if req.content_length > req.body_limit or self.body_received > req.body_limit:
+                    return self.send_error(413, "request body too large")
         if handler is None:
             exchange = EmptyResponse.__new__(EmptyResponse)
             exchange.proto = self
@@ -506,6 +511,7 @@ cdef class HttpProtocol:
         self.expect_continue = False
         self.upgrade = None
         self.body_received = 0
+        self.body_limit = self.limits.max_body_size
         self.chunk_framing = 0
         self.trailer_count = 0
         self.error_status = 0

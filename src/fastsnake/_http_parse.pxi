@@ -283,6 +283,9 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
         req.host = host
         req.http_minor = parser.http_minor
         req.upgrade = proto.upgrade
+        req.peer = proto.peer
+        req.script_name = b""
+        req.body_limit = -1
         req.keep_alive = (llhttp.llhttp_should_keep_alive(parser) and not parser.upgrade
                           and not proto.closing)
         req.chunked = (parser.flags & llhttp.F_CHUNKED) != 0
@@ -317,7 +320,7 @@ cdef int cb_body(llhttp.llhttp_t* parser, const char* at, size_t length) noexcep
     cdef HttpProtocol proto = proto_of(parser)
     try:
         proto.body_received += length
-        if 0 <= proto.limits.max_body_size < proto.body_received:
+        if 0 <= proto.body_limit < proto.body_received:
             return fail(proto, 413, "request body too large")
         if proto.exchange is not None:
             proto.exchange.on_body(PyBytes_FromStringAndSize(at, length))
