@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from fastsnake.placeholders import PlaceholderError, Template, path_safe
+from fastsnake.placeholders import PlaceholderError, RegexpCaptures, Template, path_safe
 
 
 class Request:
@@ -57,3 +59,45 @@ def test_check_applies_to_each_substituted_value():
     request = Request(host=b"..evil.example.com")
     with pytest.raises(PlaceholderError):
         Template("tenants/{labels.3}/").render(request, path_safe)
+
+
+class RegexpRequest(Request):
+    def __init__(self, vars=None, **kw):
+        super().__init__(**kw)
+        self.vars = vars
+
+
+@pytest.mark.parametrize("template, vars, expected", [
+    pytest.param("{re.m.1}", {"http.regexp.m.1": "42"}, "42", id="re-shorthand"),
+    pytest.param("{http.regexp.m.id}", {"http.regexp.m.id": "7"}, "7", id="long-name"),
+    pytest.param("{re.1}-{re.m.0}", {"http.regexp.1": "a", "http.regexp.m.0": "/a"}, "a-/a",
+                 id="unnamed-and-named"),
+    pytest.param("[{re.m.9}]", {"http.regexp.m.1": "x"}, "[]", id="not-captured"),
+    pytest.param("[{re.m.1}]", None, "[]", id="no-vars"),
+    pytest.param("{re.user-posts.1}", {"http.regexp.user-posts.1": "9"}, "9", id="hyphen"),
+])
+def test_regexp_captures(template, vars, expected):
+    assert Template(template).render(RegexpRequest(vars=vars)) == expected
+
+
+def test_regexp_prefix_alone_is_unknown():
+    with pytest.raises(PlaceholderError):
+        Template("{http.regexp.}")
+
+
+def test_regexp_captures_store_by_number_and_name():
+    request = RegexpRequest(vars={"root": "/srv"})
+    pattern = re.compile(rb"^/u/(\d+)(?:/(?P<tab>\w+))?(x)?")
+    RegexpCaptures(pattern, "m").store(request, pattern.search(b"/u/42/posts"))
+    assert request.vars == {
+        "root": "/srv",
+        "http.regexp.m.0": "/u/42/posts", "http.regexp.0": "/u/42/posts",
+        "http.regexp.m.1": "42", "http.regexp.1": "42",
+        "http.regexp.m.2": "posts", "http.regexp.2": "posts",
+        "http.regexp.m.3": "", "http.regexp.3": "",
+        "http.regexp.m.tab": "posts", "http.regexp.tab": "posts",
+    }
+    unnamed = RegexpRequest()
+    RegexpCaptures(pattern, "").store(unnamed, pattern.search(b"/u/1"))
+    assert unnamed.vars == {"http.regexp.0": "/u/1", "http.regexp.1": "1",
+                            "http.regexp.2": "", "http.regexp.3": "", "http.regexp.tab": ""}

@@ -87,6 +87,15 @@ cdef str decode_path(bytes raw_path):
     return raw_path.decode("utf-8", "surrogateescape")
 
 
+cdef mount(dict scope, HttpRequest request):
+    # handle_path stripped a prefix: it becomes root_path, and "path" keeps
+    # it in front, as ASGI frameworks expect (they strip root_path to route).
+    cdef bytes full = request.script_name + request.path
+    scope["root_path"] = decode_path(request.script_name)
+    scope["path"] = decode_path(full)
+    scope["raw_path"] = full
+
+
 cdef list lowered_headers(list headers):
     cdef bytes name
     cdef bytes value
@@ -145,7 +154,7 @@ cdef class AsgiHandler(Handler):
             "http_version": "1.1" if request.http_minor == 1 else "1.0",
             "server": address(proto.sockname),
             "client": address(proto.peer),
-            "scheme": "http",
+            "scheme": "https" if request.secure else "http",
             "method": method_str(request.method),
             "root_path": "",
             "path": decode_path(request.path),
@@ -154,6 +163,8 @@ cdef class AsgiHandler(Handler):
             "headers": lowered_headers(request.headers),
             "extensions": HTTP_EXTENSIONS,
         }
+        if request.script_name:
+            mount(scope, request)
         if self.state is not None:
             scope["state"] = self.state.copy()
         return scope

@@ -143,7 +143,7 @@ cdef class WebSocketExchange(AppRun):
             "http_version": "1.1",
             "server": address(self.proto.sockname),
             "client": address(self.proto.peer),
-            "scheme": "ws",
+            "scheme": "wss" if request.secure else "ws",
             "root_path": "",
             "path": decode_path(request.path),
             "raw_path": request.path,
@@ -152,6 +152,8 @@ cdef class WebSocketExchange(AppRun):
             "subprotocols": subprotocols,
             "extensions": WS_EXTENSIONS,
         }
+        if request.script_name:
+            mount(scope, request)
         if self.handler.state is not None:
             scope["state"] = self.handler.state.copy()
         return scope

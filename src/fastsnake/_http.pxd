@@ -19,6 +19,7 @@ cdef class HttpRequest:
     cdef readonly long long content_length   # -1 when not given
     cdef readonly bytes upgrade         # the Upgrade header when llhttp saw one
     cdef readonly object peer           # the client's (host, port), or None
+    cdef readonly bint secure           # it came over TLS (scheme https / wss)
     # Set by routing (handle_path, root, request_body, header/encode/log):
     cdef public bytes script_name       # the prefix handle_path stripped, b"" if none
     cdef public dict vars               # Caddy's request vars ("root"), or None
@@ -56,6 +57,33 @@ cdef class Limits:
     cdef readonly double idle_timeout
 
 
+cdef class ResponseFilter:
+    # What routing asks of one response: header ops, compression, access log.
+    cdef list header_ops
+    cdef bytes encoding                 # b"gzip" / b"zstd" negotiated, or None
+    cdef object compressible            # content-type -> bool, or None for any
+    cdef long long minimum_length
+    cdef object logger                  # access-log callable, or None
+    cdef object compressor              # set while this response is compressed
+    cdef long long source_length        # the uncompressed length, -1 if unknown
+    cdef int status
+    cdef long long size                 # body bytes written to the client
+    cdef double started
+    cdef bint logged
+    cdef list headers                   # the headers sent, for the log
+    cdef bint drop_server               # ``header -Server``: no Server line at all
+    cdef list on_head(self, HttpRequest request, bytes status_line, list headers,
+                      long long length)
+    cdef list apply_header_ops(self, list headers)
+    cdef bint should_compress(self, HttpRequest request, int status, list headers,
+                              long long length) except -1
+    cdef list start_compressing(self, list headers, long long length)
+    cdef bytes compress_all(self, bytes body)
+    cdef bytes compress(self, object data)
+    cdef bytes finish(self)
+    cdef completed(self, HttpRequest request, long long bytes_read)
+
+
 cdef class HttpProtocol:
     # --- per connection
     cdef object loop
@@ -66,6 +94,7 @@ cdef class HttpProtocol:
     cdef llhttp.llhttp_t parser
     cdef readonly object peer        # (host, port) or None
     cdef readonly object sockname
+    cdef readonly bint secure        # a TLS connection: no sendfile, scheme https
     cdef bint closed
     cdef bint closing                # no new requests: shutdown or Connection: close
     cdef bint reading_paused
@@ -101,6 +130,7 @@ cdef class HttpProtocol:
     cdef Exchange exchange
     cdef HttpRequest request
     cdef bint response_started
+    cdef ResponseFilter filter       # routing's per-response work, usually None
     cdef bint response_chunked
     cdef bint response_no_body
     cdef bint response_close
@@ -141,6 +171,7 @@ cdef class HttpProtocol:
     cdef long long body_remaining(self)
     cdef int end_response(self) except -1
     cdef int abort_response(self) except -1
+    cdef int finish_filter(self, int status) except -1
     cdef int send_error(self, int status, str detail) except -1
     cdef bint is_writable(self)
     cdef bint is_closed(self)

@@ -25,6 +25,7 @@ class HttpRequest:
     content_length: int
     upgrade: bytes | None
     peer: tuple[str, int] | None
+    secure: bool
     script_name: bytes
     vars: dict[str, str] | None
     body_limit: int
@@ -95,3 +96,15 @@ def abort_all() -> None:
 
 def reason_phrase(status: int) -> bytes:
     """The standard reason phrase for a status code."""
+
+class ResponseFilter:
+    """Routing's work on one response: header operations, compression, access log."""
+
+    def __init__(
+        self,
+        header_ops: list[tuple[int, bytes, bytes, bytes, object]] | None = None,
+        encoding: bytes | None = None,
+        compressible: object | None = None,
+        minimum_length: int = 512,
+        logger: object | None = None,
+    ) -> None: ...

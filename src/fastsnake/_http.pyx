@@ -266,6 +266,7 @@ cdef class Limits:
 
 
 include "_http_parse.pxi"
+include "_filter.pxi"
 
 
 # ------------------------------------------------------------------ protocol
@@ -290,6 +291,7 @@ cdef class HttpProtocol:
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
+        self.secure = transport.get_extra_info("sslcontext") is not None
         g_connections.add(self)
         if self.limits.read_header_timeout > 0:
             self.set_deadline(D_HEADER, self.limits.read_header_timeout)
@@ -299,6 +301,7 @@ cdef class HttpProtocol:
         self.parse_state = S_CLOSED
         g_connections.discard(self)
         cdef Exchange exchange = self.exchange
+        self.finish_filter(0)
         if exchange is not None:
             self.exchange = None
             try:
@@ -473,6 +476,8 @@ cdef class HttpProtocol:
         g_requests += 1
         if self.router is not None:
             handler = self.router.select(req)
+            if req.response_filter is not None:
+                self.filter = <ResponseFilter?>req.response_filter
             if req.body_limit >= 0 and not 0 <= self.body_limit <= req.body_limit:
                 # A route's request_body max_size, tighter than the listener's.
                 self.body_limit = req.body_limit
@@ -629,7 +634,7 @@ cdef class HttpProtocol:
             head += b": "
             head += value
             head += b"\r\n"
-        if not has_server:
+        if not has_server and (self.filter is None or not self.filter.drop_server):
             head += SERVER_LINE
         if not has_date:
             head += g_date_line
@@ -638,6 +643,10 @@ cdef class HttpProtocol:
         if app_length >= 0:
             length = app_length
         if status < 200 or status == 204:
+            self.response_remaining = 0
+        elif status == 304 and app_length < 0:
+            # RFC 9110 8.6: a 304 may only repeat the length a 200 would have
+            # had, which only the app knows; send none unless it gave one.
             self.response_remaining = 0
         elif length >= 0:
             head += b"content-length: %d\r\n" % length
@@ -663,6 +672,10 @@ cdef class HttpProtocol:
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
         if self.closed:
             return 0
+        if self.filter is not None:
+            headers = self.filter.on_head(self.request, status_line, headers, length)
+            if self.filter.compressor is not None:
+                length = -1
         self.transport.write(self.make_head(status_line, headers, length))
         return 0
 
@@ -670,6 +683,12 @@ cdef class HttpProtocol:
         """A whole response in one write, then end it."""
         if self.closed:
             return 0
+        if self.filter is not None:
+            headers = self.filter.on_head(self.request, status_line, headers,
+                                          PyBytes_GET_SIZE(body))
+            if self.filter.compressor is not None:
+                body = self.filter.compress_all(body)
+            self.filter.size += PyBytes_GET_SIZE(body)
         head = self.make_head(status_line, headers, PyBytes_GET_SIZE(body))
         if not self.response_no_body and PyBytes_GET_SIZE(body):
             if 0 <= self.response_remaining < PyBytes_GET_SIZE(body):
@@ -689,6 +708,13 @@ cdef class HttpProtocol:
         cdef Py_ssize_t n = len(data)
         if self.closed or self.response_no_body or n == 0:
             return 0
+        if self.filter is not None:
+            if self.filter.compressor is not None:
+                data = self.filter.compress(data)
+                n = len(data)
+                if n == 0:
+                    return 0
+            self.filter.size += n
         if self.response_remaining >= 0:
             if n > self.response_remaining:
                 # More than the Content-Length promised: send what fits, then
@@ -709,11 +735,17 @@ cdef class HttpProtocol:
         """Send the rest of the response body (its Content-Length) from a
         file, with sendfile while the transport has nothing queued; then call
         exchange.on_file_sent(). The adapter keeps the file open until then."""
-        sock = self.transport.get_extra_info("socket")
+        sock = None if self.secure else self.transport.get_extra_info("socket")
+        # (Over TLS the bytes must go through the transport to be encrypted.)
         self.socket_fd = sock.fileno() if sock is not None and os_sendfile is not None else -1
         self.file_fd = fd
         self.file_offset = offset
         self.file_left = self.body_remaining()
+        if self.filter is not None and self.filter.compressor is not None:
+            # Compressed: read and compress; the length is the source file's.
+            self.socket_fd = -1
+            self.file_left = (self.filter.source_length if self.filter.source_length >= 0
+                              else MAX_CONTENT_LENGTH)
         self.sending_file = True
         return self.pump_file()
 
@@ -741,6 +773,8 @@ cdef class HttpProtocol:
                     return 0
                 if sent > 0 and self.response_remaining >= 0:
                     self.response_remaining -= sent
+                if sent > 0 and self.filter is not None:
+                    self.filter.size += sent
             if sent == 0:
                 # Socket full (or bytes queued): a buffered write makes the
                 # transport tell us when it drains.
@@ -786,6 +820,18 @@ cdef class HttpProtocol:
     cdef int end_response(self) except -1:
         """The adapter has sent everything: frame the end, then either keep the
         connection for the next request or close it."""
+        cdef ResponseFilter filter = self.filter
+        if filter is not None:
+            self.filter = None
+            if filter.compressor is not None and not self.closed:
+                tail = filter.finish()
+                if tail and self.response_chunked:
+                    filter.size += len(tail)
+                    self.transport.writelines((b"%x\r\n" % len(tail), tail, b"\r\n"))
+                elif tail and not self.response_no_body:
+                    filter.size += len(tail)
+                    self.transport.write(tail)  # HTTP/1.0: the body ends at close
+            filter.completed(self.request, self.body_received)
         if self.closed:
             self.exchange = None
             return 0
@@ -824,9 +870,21 @@ cdef class HttpProtocol:
     cdef int abort_response(self) except -1:
         """The response cannot be completed: drop the connection."""
         self.exchange = None
+        self.finish_filter(0)
         if not self.closed:
             self.parse_state = S_CLOSED
             self.transport.close()
+        return 0
+
+    cdef int finish_filter(self, int status) except -1:
+        # A response that ends without end_response still gets its log line.
+        cdef ResponseFilter filter = self.filter
+        if filter is not None:
+            self.filter = None
+            if status:
+                filter.status = status
+            if self.request is not None:
+                filter.completed(self.request, self.body_received)
         return 0
 
     cdef int send_error(self, int status, str detail) except -1:
@@ -850,6 +908,7 @@ cdef class HttpProtocol:
             % (status, phrase, SERVER_LINE, g_date_line, ALLOW_LINE if status == 405 else b"",
                len(body), b"" if head else body))
         self.response_started = True
+        self.finish_filter(status)
         exchange = self.exchange
         self.exchange = None
         if exchange is not None:

@@ -284,6 +284,7 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
         req.http_minor = parser.http_minor
         req.upgrade = proto.upgrade
         req.peer = proto.peer
+        req.secure = proto.secure
         req.script_name = b""
         req.body_limit = -1
         req.keep_alive = (llhttp.llhttp_should_keep_alive(parser) and not parser.upgrade

@@ -241,6 +241,11 @@ cdef class WsgiExchange(Exchange):
         else:
             environ["PATH_INFO"] = path.decode("latin-1")
         environ["QUERY_STRING"] = req.query.decode("latin-1")
+        if req.secure:
+            environ["wsgi.url_scheme"] = "https"
+        if req.script_name:
+            # handle_path mounted the app below this prefix (PEP 3333's SCRIPT_NAME).
+            environ["SCRIPT_NAME"] = unquote_to_bytes(req.script_name).decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.http_minor == 1 else "HTTP/1.0"
         peer = proto.peer
         if peer:

@@ -35,10 +35,78 @@ def python_handler(app: PythonApp) -> dict[str, Any]:
     return handler
 
 
+def handler_json(handler: Any) -> list[dict[str, Any]]:
+    """A directive's handlers as Caddy's JSON names them."""
+    from fastsnake import directives as dv
+    from fastsnake.config_routes import SetRoot, Subroute
+
+    if isinstance(handler, PythonApp):
+        return [python_handler(handler)]
+    if isinstance(handler, Subroute):
+        out: list[dict[str, Any]] = []
+        if handler.strip_prefix:
+            out.append({"handler": "rewrite", "strip_path_prefix": handler.strip_prefix})
+        out.append({"handler": "subroute", "routes": [route_json(r) for r in handler.routes]})
+        return out
+    if isinstance(handler, dv.Respond):
+        return [{"handler": "static_response", "status_code": handler.status,
+                 **({"body": handler.body} if handler.body else {}),
+                 **({"close": True} if handler.close else {})}]
+    if isinstance(handler, dv.Redirect):
+        return [{"handler": "static_response", "status_code": handler.status,
+                 "headers": {"Location": [handler.to]}}]
+    if isinstance(handler, dv.Rewrite):
+        return [{"handler": "rewrite", "uri": handler.to}]
+    if isinstance(handler, dv.UriOp):
+        names = {"strip_prefix": "strip_path_prefix", "strip_suffix": "strip_path_suffix"}
+        if handler.op in names:
+            return [{"handler": "rewrite", names[handler.op]: handler.find}]
+        key = "uri_substring" if handler.op == "replace" else "path_regexp"
+        return [{"handler": "rewrite", key: [{"find": handler.find, "replace": handler.replace,
+                                              **({"limit": handler.limit} if handler.limit
+                                                 else {})}]}]
+    if isinstance(handler, dv.Headers):
+        ops: dict[str, Any] = {}
+        for op in handler.ops:
+            if op.op == "delete":
+                ops.setdefault("delete", []).append(op.name)
+            elif op.op == "replace":
+                ops.setdefault("replace", {}).setdefault(op.name, []).append(
+                    {"search_regexp": op.find, "replace": op.value})
+            else:
+                ops.setdefault(op.op, {}).setdefault(op.name, []).append(op.value)
+        return [{"handler": "headers", "request" if handler.request else "response": ops}]
+    if isinstance(handler, dv.RequestBody):
+        return [{"handler": "request_body", "max_size": handler.max_size}]
+    if isinstance(handler, dv.Encode):
+        return [{"handler": "encode", "encodings": {f: {} for f in handler.formats},
+                 "prefer": list(handler.formats), "minimum_length": handler.minimum_length}]
+    if isinstance(handler, SetRoot):
+        return [{"handler": "vars", "root": handler.path}]
+    if isinstance(handler, dv.Abort):
+        return [{"handler": "static_response", "abort": True}]
+    if isinstance(handler, dv.ErrorStatus):
+        return [{"handler": "error", "status_code": handler.status,
+                 **({"error": handler.message} if handler.message else {})}]
+    if isinstance(handler, dv.SkipLog):
+        return [{"handler": "vars", "log_skip": True}]
+    if dataclasses.is_dataclass(handler):  # file_server
+        fields = {k: v for k, v in dataclasses.asdict(handler).items()
+                  if v not in (None, False, (), "") and k != "location"}
+        return [{"handler": "file_server", **fields}]
+    raise TypeError(f"cannot adapt {type(handler).__name__}")
+
+
 def route_json(route: Route) -> dict[str, Any]:
-    out: dict[str, Any] = {"handle": [python_handler(route.handler)]}
-    if route.paths:
+    out: dict[str, Any] = {}
+    if route.group:
+        out["group"] = route.group
+    if route.paths and "*" not in route.paths:
         out["match"] = [{"path": list(route.paths)}]
+    elif route.matcher is not None:
+        definition = " ".join(token.text for token in route.matcher[1:])
+        out["match"] = [{"named": route.matcher_name, "definition": definition}]
+    out["handle"] = handler_json(route.handler)
     return out
 
 
@@ -47,6 +115,8 @@ def site_json(site: Site) -> dict[str, Any]:
         "handle": [{"handler": "subroute", "routes": [route_json(r) for r in site.routes]}],
         "terminal": True,
     }
+    if site.access_logs:
+        out["logs"] = [spec.name for spec in site.access_logs]
     if site.hosts:
         out["match"] = [{"host": list(site.hosts)}]
     return out

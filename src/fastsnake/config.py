@@ -14,9 +14,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from fastsnake.caddyfile import Segment, Token, parse
+from fastsnake.caddyfile import Token, parse
 from fastsnake.errors import CaddyfileError
 
 # RFC 6455 sets no limit; 16 MiB is the default of the websockets library too.
@@ -60,13 +60,31 @@ class PythonApp:
 
 @dataclass(frozen=True)
 class Route:
-    """One handler in a site's chain and the path patterns that guard it.
+    """One directive in a site's chain and the matcher that guards it.
 
-    ``paths`` empty means every request matches.
+    ``handler`` is what the directive does: a PythonApp, or one of the
+    directives in ``fastsnake.directives`` / ``config_routes`` (a Subroute
+    for route, handle and handle_path). ``paths`` is an inline path matcher,
+    ``matcher`` a named one; neither means every request matches.
     """
 
-    handler: PythonApp
+    handler: Any
     paths: tuple[str, ...] = ()
+    matcher: Any = None              # a named matcher's definition (its Segment)
+    matcher_name: str = ""           # "@name", for adapt
+    directive: str = "python"
+    group: str = ""                  # "handle": at most one route of the group runs
+
+
+def python_apps(routes: tuple[Route, ...]) -> list[PythonApp]:
+    """Every python handler among ``routes`` and the routes nested in them."""
+    found: list[PythonApp] = []
+    for route in routes:
+        if isinstance(route.handler, PythonApp):
+            found.append(route.handler)
+        elif hasattr(route.handler, "routes"):
+            found.extend(python_apps(route.handler.routes))
+    return found
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,8 @@ class Site:
 
     hosts: tuple[str, ...]
     routes: tuple[Route, ...]
+    access_logs: tuple[Any, ...] = ()   # config_log.AccessLogSpec for each ``log``
+    tls: Any = None                     # directives.TlsFiles: served over HTTPS
 
 
 @dataclass(frozen=True)
@@ -102,16 +122,6 @@ class Limits:
     max_body_size: int | None = None
 
 
-def path_specificity(route: Route) -> tuple[int, int]:
-    """Caddy's order for the same directive outside ``route``: a path matcher
-    before none, and the longer (more specific) path first; ties keep the
-    order written (the sort is stable)."""
-    paths = [p for p in route.paths if p != "*"]
-    if not paths:
-        return (1, 0)
-    return (0, -max(len(p.rstrip("*")) for p in paths))
-
-
 def default_workers() -> int:
     return os.cpu_count() or 1
 
@@ -129,11 +139,19 @@ class Listener:
     @property
     def apps(self) -> tuple[PythonApp, ...]:
         """Every python handler of this listener, in order of appearance."""
-        return tuple(route.handler for site in self.sites for route in site.routes)
+        return tuple(app for site in self.sites for app in python_apps(site.routes))
 
     @property
     def display_address(self) -> str:
         return f"{self.host or '0.0.0.0'}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        return any(site.tls is not None for site in self.sites)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     debug: bool = False
     source: str = ""                 # the Caddyfile path it came from
+    server_log: Any = None           # accesslog.ServerLogSpec of the global ``log`` option
 
 
 # -- building a Config from a Caddyfile ---------------------------------------
@@ -182,22 +201,24 @@ def parse_config(text: str, filename: str) -> Config:
     """Build a Config from Caddyfile ``text``; ``filename`` anchors imports and paths."""
     from fastsnake.config_global import parse_global_options
     from fastsnake.config_python import default_runtime
+    from fastsnake.config_routes import RouteParser
 
     caddyfile = parse(text, filename)
     options = parse_global_options(caddyfile.global_options)
     base_dir = os.path.dirname(os.path.abspath(filename))
 
     sites: dict[int, list[Site]] = {}
+    route_parser = RouteParser(base_dir)
     claimed: dict[tuple[int, str], tuple[int, Token]] = {}
     for index, block in enumerate(caddyfile.server_blocks):
         if block.is_named_route:
             _fail(block.keys[0], "named routes (&(name)) are not supported by fastsnake yet")
-        routes = tuple(sorted(
-            (_route(segment, block.has_braces, base_dir) for segment in block.segments),
-            key=path_specificity))
+        parsed = route_parser.site(block.segments, block.has_braces)
+        routes, access_logs = parsed.routes, tuple(parsed.access_logs)
         hosts_by_port: dict[int, list[str]] = {}
         for key in block.keys:
-            port, host = _parse_address(key, options.http_port, options.https_port)
+            port, host = _parse_address(key, options.http_port, options.https_port,
+                                        parsed.tls is not None)
             owner = claimed.setdefault((port, host), (index, key))
             if owner[0] != index:
                 _fail(
@@ -211,7 +232,11 @@ def parse_config(text: str, filename: str) -> Config:
         for port, hosts in hosts_by_port.items():
             # a catch-all address in the block already takes every host
             site_hosts = () if "" in hosts else tuple(hosts)
-            sites.setdefault(port, []).append(Site(site_hosts, routes))
+            on_port = sites.setdefault(port, [])
+            if on_port and (on_port[0].tls is None) != (parsed.tls is None):
+                _fail(block.keys[0], f"port {port} mixes sites with and without tls; "
+                                     "one port serves either HTTP or HTTPS")
+            on_port.append(Site(site_hosts, routes, access_logs, parsed.tls))
 
     runtime = default_runtime()
     return Config(
@@ -221,39 +246,23 @@ def parse_config(text: str, filename: str) -> Config:
         limits=options.limits,
         debug=options.debug,
         source=filename,
+        server_log=options.log,
     )
-
-
-def _route(segment: Segment, has_braces: bool, base_dir: str) -> Route:
-    """A site block's directive -> Route; only ``python`` exists so far."""
-    from fastsnake.config_python import parse_python
-
-    name = segment[0].text
-    if name == "python":
-        return parse_python(segment, base_dir)
-    if name.startswith("@"):
-        _fail(segment[0], f"named matchers such as '{name}' are not supported by fastsnake yet")
-    hint = ""
-    if not has_braces:
-        hint = (
-            " (if you meant to define a second site, put curly braces around each site's "
-            "directives)"
-        )
-    _fail(segment[0], f'directive "{name}" is not supported by fastsnake{hint}')
 
 
 def _fail(token: Token, message: str) -> NoReturn:
     raise CaddyfileError(message, token.file, token.line, token.imports)
 
 
-def _parse_address(key: Token, http_port: int, https_port: int) -> tuple[int, str]:
+def _parse_address(key: Token, http_port: int, https_port: int,
+                   tls: bool = False) -> tuple[int, str]:
     """A site address -> (port, host matcher); "" is the catch-all host.
 
     Hosts are lower-cased and written as in a Host header (``[::1]``).
 
-    Only plain HTTP is served, so an address that Caddy would serve with
-    automatic HTTPS (``https://``, a bare hostname, the HTTPS port) is refused
-    rather than quietly served without TLS.
+    HTTPS needs the site's ``tls <cert> <key>``: without it, an address that
+    Caddy would serve with automatic HTTPS (``https://``, a bare hostname, the
+    HTTPS port) is refused rather than quietly served without TLS.
     """
     text = key.text
     if text in _CADDY_DIRECTIVES:
@@ -279,10 +288,19 @@ def _parse_address(key: Token, http_port: int, https_port: int) -> tuple[int, st
             "use a path matcher instead, such as 'python /api/* ...'",
         )
     host, port_text = _split_host_port(key, hostport)
+    if tls:
+        if scheme == "http":
+            _fail(key, f"site address '{text}' is http:// but the site has tls; "
+                       "use https:// or no scheme")
+        if not port_text:
+            return https_port, host
+        if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
+            _fail(key, f"invalid port '{port_text}' in site address '{text}'")
+        return int(port_text), host
     tls_error = (
-        f"site address '{text}' needs automatic HTTPS / TLS, which fastsnake does not "
-        f"support yet; serve it over plain HTTP with 'http://{host}' or an explicit port "
-        f"other than {https_port}, such as '{host}:8080'"
+        f"site address '{text}' needs HTTPS: add 'tls <cert_file> <key_file>' to the site "
+        f"(fastsnake has no automatic HTTPS), or serve it over plain HTTP with "
+        f"'http://{host}' or an explicit port other than {https_port}, such as '{host}:8080'"
     )
     if scheme == "https":
         _fail(key, tls_error)
@@ -331,7 +349,7 @@ def _listener(port: int, sites: tuple[Site, ...], default: Runtime) -> Listener:
     Apps that do not name a runtime go along with those that do; two that
     name different ones cannot share the listener's processes.
     """
-    apps = [route.handler for site in sites for route in site.routes]
+    apps = [app for site in sites for app in python_apps(site.routes)]
     asked = [(app.runtime, app) for app in apps if app.runtime is not None]
     runtime, first = asked[0] if asked else (default, None)
     for other, app in asked:

@@ -3,9 +3,10 @@
 fastsnake reads the options that change how it serves (ports, grace period,
 ``servers`` timeouts and limits, ``debug``). A few options that only make
 sense for Caddy itself are so common in real Caddyfiles (``admin off``,
-``auto_https off``, ``email``, ``order``, ``log``) that refusing them would
-make every copied Caddyfile fail: those are accepted and ignored with a logged
-notice. Any other Caddy option is refused as unsupported, and anything else as
+``auto_https off``, ``email``, ``order``) that refusing them would make every
+copied Caddyfile fail: those are accepted and ignored with a logged notice.
+``log`` configures fastsnake's own log (see ``fastsnake.config_log``). Any
+other Caddy option is refused as unsupported, and anything else as
 unrecognized (in Caddy's words), because a silently ignored option is a
 misconfiguration nobody notices.
 """
@@ -13,11 +14,16 @@ misconfiguration nobody notices.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from fastsnake.caddyfile import Dispenser, Segment
+from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import Config, Limits, Timeouts
+
+if TYPE_CHECKING:
+    from fastsnake.config_log import ServerLogSpec
 
 __all__ = [
     "GlobalOptions",
@@ -50,6 +56,7 @@ class GlobalOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
     debug: bool = False
+    log: ServerLogSpec | None = None  # the global ``log`` option; None: not written
 
 
 def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
@@ -89,7 +96,11 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
         elif name == "order":
             _ignored(d, name, "fastsnake runs handlers in the order they are written")
         elif name == "log":
-            _ignored(d, name, "fastsnake logs to stderr; the log option is not supported yet")
+            from fastsnake.config_log import parse_global_log  # it imports this module
+
+            # relative paths resolve against the main Caddyfile's directory
+            spec = parse_global_log(d, _root_dir(d.token()), options.log is not None)
+            options = replace(options, log=spec)
         elif name in _CADDY_ONLY_OPTIONS:
             d.errf("global option '%s' is not supported by fastsnake", name)
         else:
@@ -131,6 +142,12 @@ def _servers(d: Dispenser, options: GlobalOptions) -> GlobalOptions:
         else:
             d.errf("servers option '%s' is not supported by fastsnake", option)
     return replace(options, timeouts=timeouts, limits=limits)
+
+
+def _root_dir(token: Token) -> str:
+    """The directory of the Caddyfile that ``token`` was read for (imports included)."""
+    root = token.imports[0].rpartition(":")[0] if token.imports else token.file
+    return os.path.dirname(os.path.abspath(root))
 
 
 def _ignored(d: Dispenser, name: str, why: str) -> None:

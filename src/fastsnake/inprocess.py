@@ -38,7 +38,7 @@ def stop_signals() -> list[int]:
 
 
 def serve_in_process(config: Config) -> int:
-    configure_logging(config.debug)
+    configure_logging(config.debug, config.server_log)
     for listener in config.listeners:
         if plan_for(listener).processes != 1:
             raise ConfigError(

@@ -17,7 +17,14 @@ Long names and their Caddyfile shorthands:
     http.request.header.X        {header.X}     (X case-insensitive)
     http.request.method          {method}
     http.request.scheme          {scheme}
+    http.regexp.N.G              {re.N.G}       group G (number or name) captured
+    http.regexp.G                {re.G}         by regexp matcher N (see below)
     env.X                        {env.X}        read once, when compiled
+
+Regexp captures live in ``request.vars`` under their long names, where
+``fastsnake.matchers`` puts them when a ``path_regexp`` or ``header_regexp``
+matches; which names exist is only known then, so any is accepted here and
+one nothing has captured renders empty, as in Caddy.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ SHORTHAND_PREFIXES = {
     "labels.": "http.request.host.labels.",
     "path.": "http.request.uri.path.",
     "header.": "http.request.header.",
+    "re.": "http.regexp.",
 }
 
 Getter = Callable[[Any], str]
@@ -91,7 +99,7 @@ def getter_for(name: str) -> Getter:
     if full == "http.request.method":
         return lambda request: request.method.decode("latin-1")
     if full == "http.request.scheme":
-        return lambda request: "http"
+        return lambda request: "https" if getattr(request, "secure", False) else "http"
     if full.startswith("http.request.host.labels."):
         index = _index(full, name)
 
@@ -111,10 +119,38 @@ def getter_for(name: str) -> Getter:
     if full.startswith("http.request.header."):
         header = full[len("http.request.header."):].lower().encode("latin-1")
         return lambda request: header_of(request, header)
+    if full.startswith("http.regexp.") and len(full) > len("http.regexp."):
+        return lambda request: (request.vars or {}).get(full, "")
     if full.startswith("env."):
         value = os.environ.get(full[len("env."):], "")
         return lambda request: value
     raise PlaceholderError(f"unknown placeholder {{{name}}}")
+
+
+class RegexpCaptures:
+    """Where a regexp matcher named ``name`` keeps what it captured.
+
+    Caddy sets ``http.regexp.<name>.<group>`` and ``http.regexp.<group>`` for
+    every group, by number and by name (an unnamed matcher only the latter);
+    a group that took no part is empty. They go in ``request.vars``, read back
+    by :func:`getter_for`.
+    """
+
+    __slots__ = ("keys",)
+
+    def __init__(self, pattern: re.Pattern[bytes], name: str) -> None:
+        prefixes = [f"http.regexp.{name}.", "http.regexp."] if name else ["http.regexp."]
+        groups = [(i, str(i)) for i in range(pattern.groups + 1)]
+        groups += [(index, label) for label, index in pattern.groupindex.items()]
+        self.keys = tuple((index, p + label) for index, label in groups for p in prefixes)
+
+    def store(self, request: Any, found: re.Match[bytes]) -> None:
+        store = request.vars
+        if store is None:
+            store = request.vars = {}
+        for index, key in self.keys:
+            value = found.group(index)
+            store[key] = "" if value is None else value.decode("latin-1")
 
 
 def _index(full: str, name: str) -> int:

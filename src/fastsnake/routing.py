@@ -2,17 +2,47 @@
 
 Caddy's precedence for sites on one listener: an exact host, then the most
 specific wildcard (``*.example.com``), then the catch-all. Within a site the
-first route whose path patterns match handles the request. A request nothing
-handles gets Caddy's answer: an empty 200 (the protocol's default when the
-router returns None).
+routes run in order, as Caddy's middleware chain does: a route whose matcher
+matches applies its directive -- middleware (rewrite, header, encode, root,
+request_body...) changes the request or notes work for the response and goes
+on; a terminal directive (python, respond, redir, file_server...) answers.
+``handle`` groups are exclusive, ``route``/``handle`` blocks nest. A request
+nothing answers gets Caddy's answer: an empty 200 (the protocol's default when
+the router returns None).
+
+Response work (header operations, compression, the access log) is handed to
+the protocol as a ResponseFilter on the request; a site that asks for none
+allocates nothing per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote, unquote
 
-from fastsnake._http import Handler
+from fastsnake import directives as dv
+from fastsnake._http import Handler, ResponseFilter
+from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
+from fastsnake.config import PythonApp, Route
+from fastsnake.config_routes import SetRoot, Subroute
+from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
+
+# Caddy's default ``encode`` match: the content types worth compressing.
+COMPRESSIBLE_TYPES = tuple(
+    "application/atom+xml* application/eot* application/font* application/geo+json* "
+    "application/graphql+json* application/javascript* application/json* application/ld+json* "
+    "application/manifest+json* application/opentype* application/otf* application/rss+xml* "
+    "application/truetype* application/ttf* application/vnd.api+json* "
+    "application/vnd.ms-fontobject* application/wasm* application/x-httpd-cgi* "
+    "application/x-javascript* application/x-opentype* application/x-otf* application/x-perl* "
+    "application/x-protobuf* application/x-ttf* application/xhtml+xml* application/xml* font/* "
+    "image/svg+xml* image/vnd.microsoft.icon* image/x-icon* multipart/bag* multipart/mixed* "
+    "text/*".split()
+)
+
+OP_CODES = {"set": 0, "add": 1, "delete": 2, "default": 3, "replace": 4}
 
 
 def host_without_port(host: bytes) -> str:
@@ -22,27 +52,365 @@ def host_without_port(host: bytes) -> str:
     return text.rpartition(":")[0] if ":" in text else text
 
 
-def path_matches(pattern: str, path: str) -> bool:
-    """Caddy's path matcher: exact, ``prefix*``, ``*suffix`` or ``*``."""
-    if pattern == "*":
-        return True
-    if pattern.endswith("*"):
-        return path.startswith(pattern[:-1])
-    if pattern.startswith("*"):
-        return path.endswith(pattern[1:])
-    return path == pattern
+class Walk:
+    """What the routes noted for the response while one request passed them."""
+
+    __slots__ = ("header_ops", "encode", "skip_log")
+
+    def __init__(self) -> None:
+        self.header_ops: list[tuple[int, bytes, bytes, bytes, Any]] | None = None
+        self.encode: Encoder | None = None
+        self.skip_log = False
+
+
+class Step:
+    """A compiled route: its matcher and an action. ``run`` returns a handler
+    (or a target with ``select``) to answer, or None to go on."""
+
+    __slots__ = ("matches", "run", "group")
+
+    def __init__(self, matches: Callable[[Any], bool] | None,
+                 run: Callable[[Any, Walk], Any], group: str) -> None:
+        self.matches = matches
+        self.run = run
+        self.group = group
+
+
+def run_steps(steps: Sequence[Step], request: Any, walk: Walk) -> Any:
+    done: set[str] | None = None
+    for step in steps:
+        if step.group and done is not None and step.group in done:
+            continue
+        if step.matches is not None and not step.matches(request):
+            continue
+        if step.group:
+            done = done or set()
+            done.add(step.group)
+        result = step.run(request, walk)
+        if result is not None:
+            return result
+    return None
+
+
+def strip_path_prefix(request: Any, prefix: str, mount: bool) -> None:
+    """Remove ``prefix`` from the path (case-insensitively, as Caddy); with
+    ``mount`` it moves to script_name (SCRIPT_NAME / root_path)."""
+    raw = request.path.decode("latin-1")
+    if raw.lower().startswith(prefix.lower()):
+        rest, stripped = raw[len(prefix):], raw[:len(prefix)]
+    else:
+        decoded = unquote(raw, "latin-1")
+        if not decoded.lower().startswith(prefix.lower()):
+            return
+        stripped = prefix
+        rest = quote(decoded[len(prefix):], safe="/:@!$&'()*+,;=~", encoding="latin-1")
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    request.path = rest.encode("latin-1")
+    if mount:
+        request.script_name += stripped.rstrip("/").encode("latin-1")
+
+
+def go_replacement(text: str) -> str:
+    """Caddy's (Go's) ``$1`` / ``${name}`` in a replacement -> Python's ``\\g<1>``."""
+    text = text.replace("\\", "\\\\")
+    return re.sub(r"\$(\d+|\{\w+\})", lambda m: "\\g<" + m.group(1).strip("{}") + ">", text)
+
+
+class Encoder:
+    """``encode``: which format this client gets, and what is worth compressing."""
+
+    def __init__(self, spec: dv.Encode) -> None:
+        self.formats = tuple(f.encode() for f in spec.formats)
+        self.minimum_length = spec.minimum_length
+        patterns = spec.content_types if spec.content_types is not None else (
+            COMPRESSIBLE_TYPES)
+        self.prefixes = tuple(p.rstrip("*").encode() for p in patterns if p.endswith("*"))
+        self.exact = frozenset(p.encode() for p in patterns if not p.endswith("*"))
+
+    def compressible(self, content_type: bytes) -> bool:
+        kind = content_type.lower()
+        return kind.split(b";")[0].strip() in self.exact or kind.startswith(self.prefixes)
+
+    def negotiate(self, request: Any) -> bytes | None:
+        """The best format the client accepts (its q-values first, then ours)."""
+        accepted: dict[bytes, float] = {}
+        for name, value in request.headers:
+            if name.lower() != b"accept-encoding":
+                continue
+            for item in value.split(b","):
+                token, _, params = item.strip().partition(b";")
+                q = 1.0
+                params = params.strip()
+                if params.lower().startswith(b"q="):
+                    try:
+                        q = float(params[2:])
+                    except ValueError:
+                        q = 0.0
+                accepted[token.strip().lower()] = q
+        best: bytes | None = None
+        best_q = 0.0
+        for fmt in self.formats:
+            q = accepted.get(fmt, accepted.get(b"*", 0.0))
+            if q > best_q:
+                best, best_q = fmt, q
+        return best
+
+
+class RouteCompiler:
+    """Config routes -> Steps, with python targets already built by the worker."""
+
+    def __init__(self, targets: Callable[[PythonApp], Any]) -> None:
+        self.targets = targets
+
+    def compile(self, routes: Sequence[Route]) -> list[Step]:
+        return [Step(self.matcher(route), self.action(route.handler), route.group)
+                for route in routes]
+
+    def matcher(self, route: Route) -> Callable[[Any], bool] | None:
+        if route.matcher is not None:
+            from fastsnake.matchers import parse_named_matcher
+
+            return parse_named_matcher(route.matcher, "")[1].matches
+        if route.paths and "*" not in route.paths:
+            from fastsnake.matchers import path_matcher
+
+            return path_matcher(route.paths).matches
+        return None
+
+    def action(self, handler: Any) -> Callable[[Any, Walk], Any]:
+        if isinstance(handler, PythonApp):
+            target = self.targets(handler)
+            if isinstance(target, Handler):
+                return lambda request, walk: target
+            return lambda request, walk: target.select(request)
+        if isinstance(handler, Subroute):
+            return self.subroute(handler)
+        kind = type(handler).__name__
+        build = getattr(self, "build_" + kind.lower(), None)
+        if build is None:
+            raise TypeError(f"no runtime for directive {kind}")
+        return build(handler)
+
+    def subroute(self, spec: Subroute) -> Callable[[Any, Walk], Any]:
+        steps = self.compile(spec.routes)
+        prefix = spec.strip_prefix
+        if not prefix:
+            return lambda request, walk: run_steps(steps, request, walk)
+
+        def run(request: Any, walk: Walk) -> Any:
+            strip_path_prefix(request, prefix, mount=True)
+            return run_steps(steps, request, walk)
+
+        return run
+
+    # -- terminal directives
+
+    def build_respond(self, spec: dv.Respond) -> Callable[[Any, Walk], Any]:
+        headers = [(b"content-type", b"text/plain; charset=utf-8")] if spec.body else []
+        if not has_placeholders(spec.body):
+            fixed = RespondHandler(spec.status, spec.body.encode(), headers, close=spec.close)
+            return lambda request, walk: fixed
+        template = Template(spec.body)
+        return lambda request, walk: RespondHandler(
+            spec.status, template.render(request).encode(), headers, close=spec.close)
+
+    def build_redirect(self, spec: dv.Redirect) -> Callable[[Any, Walk], Any]:
+        template = Template(spec.to)
+
+        def run(request: Any, walk: Walk) -> Any:
+            to = template.render(request)
+            location = to.encode("utf-8")
+            if spec.html:
+                escaped = to.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+                body = (f'<!DOCTYPE html>\n<html>\n\t<head>\n\t\t<title>Redirecting...</title>\n'
+                        f'\t\t<meta http-equiv="refresh" content="0; URL=\'{escaped}\'">\n'
+                        f'\t</head>\n\t<body>Redirecting to <a href="{escaped}">{escaped}</a>'
+                        f'...</body>\n</html>\n')
+                return RespondHandler(200, body.encode(), [
+                    (b"content-type", b"text/html; charset=utf-8")])
+            return RespondHandler(spec.status, b"", [(b"location", location)])
+
+        return run
+
+    def build_abort(self, spec: dv.Abort) -> Callable[[Any, Walk], Any]:
+        handler = AbortHandler()
+        return lambda request, walk: handler
+
+    def build_errorstatus(self, spec: dv.ErrorStatus) -> Callable[[Any, Walk], Any]:
+        handler = RespondHandler(spec.status)
+        return lambda request, walk: handler
+
+    def build_fileserverspec(self, spec: Any) -> Callable[[Any, Walk], Any]:
+        from fastsnake.files import FileServer
+
+        server = FileServer(spec)
+
+        def run(request: Any, walk: Walk) -> Any:
+            root = request.vars.get("root") if request.vars else None
+            target = request.target.partition(b"?")[0]
+            response = server.respond(
+                request.method, request.path, request.headers, root, query=request.query,
+                original_path=target if target.startswith(b"/") else None, request=request)
+            if response is None:
+                return None  # pass_thru
+            if response.path is not None:
+                return FileHandler(response.status, response.headers, response.path,
+                                   response.offset, response.length)
+            return RespondHandler(response.status, response.body, response.headers)
+
+        return run
+
+    # -- middleware
+
+    def build_setroot(self, spec: SetRoot) -> Callable[[Any, Walk], Any]:
+        from fastsnake.files import root_value_safe
+
+        template = Template(spec.path)
+
+        def run(request: Any, walk: Walk) -> None:
+            if request.vars is None:
+                request.vars = {}
+            # A placeholder that renders empty or to ".." must not widen the root
+            # (``/srv/{host}`` without a Host would otherwise serve all of /srv).
+            request.vars["root"] = template.render(request, check=root_value_safe)
+
+        return run
+
+    def build_rewrite(self, spec: dv.Rewrite) -> Callable[[Any, Walk], Any]:
+        template = Template(spec.to)
+
+        def run(request: Any, walk: Walk) -> None:
+            to = template.render(request)
+            path, question, query = to.partition("?")
+            if path:
+                request.path = path.encode("latin-1", "replace")
+            if question:
+                request.query = query.encode("latin-1", "replace")
+
+        return run
+
+    def build_uriop(self, spec: dv.UriOp) -> Callable[[Any, Walk], Any]:
+        if spec.op == "strip_prefix":
+            return lambda request, walk: strip_path_prefix(request, spec.find, mount=False)
+        if spec.op == "strip_suffix":
+            suffix = spec.find.encode("latin-1")
+
+            def strip_suffix(request: Any, walk: Walk) -> None:
+                if request.path.endswith(suffix):
+                    request.path = request.path[: -len(suffix)] or b"/"
+
+            return strip_suffix
+        if spec.op == "replace":
+            find, repl = spec.find.encode("latin-1"), spec.replace.encode("latin-1")
+            count = spec.limit or -1
+
+            def replace(request: Any, walk: Walk) -> None:
+                request.path = request.path.replace(find, repl, count)
+
+            return replace
+        pattern = re.compile(spec.find.encode("latin-1"))
+        replacement = go_replacement(spec.replace).encode("latin-1")
+
+        def path_regexp(request: Any, walk: Walk) -> None:
+            request.path = pattern.sub(replacement, request.path)
+
+        return path_regexp
+
+    def build_requestbody(self, spec: dv.RequestBody) -> Callable[[Any, Walk], Any]:
+        def run(request: Any, walk: Walk) -> None:
+            if request.body_limit < 0 or spec.max_size < request.body_limit:
+                request.body_limit = spec.max_size
+
+        return run
+
+    def build_skiplog(self, spec: dv.SkipLog) -> Callable[[Any, Walk], Any]:
+        def run(request: Any, walk: Walk) -> None:
+            walk.skip_log = True
+
+        return run
+
+    def build_encode(self, spec: dv.Encode) -> Callable[[Any, Walk], Any]:
+        encoder = Encoder(spec)
+
+        def run(request: Any, walk: Walk) -> None:
+            walk.encode = encoder
+
+        return run
+
+    def build_headers(self, spec: dv.Headers) -> Callable[[Any, Walk], Any]:
+        ops = [(OP_CODES[op.op], op.name.lower().encode("latin-1"), op.name.encode("latin-1"),
+                Template(op.value),
+                re.compile(op.find.encode("latin-1")) if op.op == "replace" else None)
+               for op in spec.ops]
+        if spec.request:
+            return lambda request, walk: apply_request_header_ops(request, ops)
+
+        def run(request: Any, walk: Walk) -> None:
+            rendered = [(code, lname, name, render_header_value(template, request, code),
+                         pattern) for code, lname, name, template, pattern in ops]
+            if walk.header_ops is None:
+                walk.header_ops = rendered
+            else:
+                walk.header_ops.extend(rendered)
+
+        return run
+
+
+def render_header_value(template: Template, request: Any, code: int) -> bytes:
+    value = template.render(request)
+    if code == OP_CODES["replace"]:
+        value = go_replacement(value)
+    return value.encode("latin-1", "replace")
+
+
+def apply_request_header_ops(request: Any, ops: list[tuple[int, bytes, bytes, Template, Any]]
+                             ) -> None:
+    headers = request.headers
+    for code, lname, name, template, pattern in ops:
+        value = render_header_value(template, request, code)
+        if code in (0, 2):  # set, delete
+            headers[:] = [(n, v) for n, v in headers if n.lower() != lname]
+        if code in (0, 1) or (code == 3 and not any(n.lower() == lname for n, _ in headers)):
+            headers.append((name, value))
+        elif code == 4:
+            headers[:] = [(n, pattern.sub(value, v) if n.lower() == lname else v)
+                          for n, v in headers]
 
 
 class SiteRoutes:
-    def __init__(self, hosts: Sequence[str], routes: Sequence[tuple[tuple[str, ...], Any]]):
-        self.hosts = tuple(h.lower() for h in hosts)
-        self.routes = tuple(routes)
+    """One site's compiled routes, and what its responses need."""
 
-    def select(self, path: str) -> Any:
-        for patterns, handler in self.routes:
-            if not patterns or any(path_matches(p, path) for p in patterns):
-                return handler
-        return None
+    def __init__(self, hosts: Sequence[str], steps: Sequence[Step],
+                 loggers: Sequence[Any] = ()) -> None:
+        self.hosts = tuple(h.lower() for h in hosts)
+        self.steps = tuple(steps)
+        self.loggers = tuple(loggers)
+        self.log = self.loggers[0].log if len(self.loggers) == 1 else (
+            self.log_all if self.loggers else None)
+
+    def log_all(self, *args: Any) -> None:
+        for logger in self.loggers:
+            logger.log(*args)
+
+    def select(self, request: Any) -> Any:
+        walk = Walk()
+        try:
+            target = run_steps(self.steps, request, walk)
+        except PlaceholderError as exc:
+            # A request value that may not go where a placeholder puts it.
+            return plain_text(400, str(exc))
+        if target is not None and not isinstance(target, Handler):
+            # An app slot or a dynamic-app table picks the handler per request.
+            target = target.select(request)
+        logger = None if walk.skip_log else self.log
+        encoding = walk.encode.negotiate(request) if walk.encode is not None else None
+        if logger is not None or walk.header_ops or encoding is not None:
+            request.response_filter = ResponseFilter(
+                walk.header_ops, encoding,
+                walk.encode.compressible if encoding is not None else None,
+                walk.encode.minimum_length if encoding is not None else 0, logger)
+        return target
 
 
 class Router:
@@ -78,8 +446,4 @@ class Router:
         site = self.site_for(host_without_port(request.host))
         if site is None:
             return None
-        target = site.select(request.path.decode("latin-1"))
-        if target is None or isinstance(target, Handler):
-            return target
-        # An app slot or a dynamic-app table picks the handler per request.
-        return target.select(request)
+        return site.select(request)

@@ -429,7 +429,7 @@ class Supervisor:
                 check_address_free(listener)
 
     def run(self) -> int:
-        configure_logging(self.config.debug)
+        configure_logging(self.config.debug, self.config.server_log)
         self.open_listeners(self.config)
         self.install_signals()
         # Watch before the workers start, so no edit after the banner is missed.

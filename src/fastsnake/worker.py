@@ -29,7 +29,7 @@ from fastsnake.dynamic import DynamicApps
 from fastsnake.errors import FatalError
 from fastsnake.factory import AppFactory, broken_handler
 from fastsnake.reloader import DirectoryWatcher
-from fastsnake.routing import Router, SiteRoutes
+from fastsnake.routing import RouteCompiler, Router, SiteRoutes
 from fastsnake.runtime import Plan, is_dynamic, plan_for
 
 log = logging.getLogger("fastsnake.worker")
@@ -102,6 +102,7 @@ class ServedApps:
         self.generations: list[Generation] = []
         self.slots: list[AppSlot] = []
         self.dynamic: list[DynamicApps] = []
+        self.loggers: list[Any] = []
         self.watcher = DirectoryWatcher(self.changed_from_thread)
         self.base_dir = os.path.dirname(os.path.abspath(config.source)) if config.source else (
             os.getcwd())
@@ -110,20 +111,29 @@ class ServedApps:
         """Import and start every app; return (handler, None) when one plain
         catch-all app takes every request, else (None, router)."""
         targets: dict[tuple[str, str | None, str | None], Any] = {}
-        sites = []
-        for site in self.listener.sites:
-            routes = []
-            for route in site.routes:
-                key = route.handler.instance_key
-                if key not in targets:
-                    targets[key] = await self.target_for(route.handler)
-                routes.append((route.paths, targets[key]))
-            sites.append(SiteRoutes(site.hosts, routes))
-        if len(sites) == 1 and not sites[0].hosts and len(sites[0].routes) == 1:
-            patterns, target = sites[0].routes[0]
-            if isinstance(target, Handler) and (not patterns or "*" in patterns):
+        for app in self.listener.apps:
+            if app.instance_key not in targets:
+                targets[app.instance_key] = await self.target_for(app)
+        compiler = RouteCompiler(lambda app: targets[app.instance_key])
+        sites = [SiteRoutes(site.hosts, compiler.compile(site.routes),
+                            [self.access_logger(spec) for spec in site.access_logs])
+                 for site in self.listener.sites]
+        only = self.listener.sites[0].routes if len(self.listener.sites) == 1 else ()
+        if (len(only) == 1 and not self.listener.sites[0].hosts
+                and not self.listener.sites[0].access_logs
+                and isinstance(only[0].handler, PythonApp) and only[0].matcher is None
+                and (not only[0].paths or "*" in only[0].paths)):
+            target = targets[only[0].handler.instance_key]
+            if isinstance(target, Handler):
                 return target, None
         return None, Router(sites)
+
+    def access_logger(self, spec: Any) -> Any:
+        from fastsnake.accesslog import AccessLogger
+
+        logger = AccessLogger(spec, server_log=self.config.server_log)
+        self.loggers.append(logger)
+        return logger
 
     async def target_for(self, app: PythonApp) -> Any:
         if is_dynamic(app):
@@ -172,6 +182,8 @@ class ServedApps:
             await generation.wait_cleaned()
         if self.executor is not None:
             self.executor.shutdown(wait=False)
+        for logger in self.loggers:
+            logger.close()
 
 
 class Worker:
@@ -226,9 +238,14 @@ class Worker:
             log.exception("cannot start the apps")
             raise FatalError(f"cannot start the apps: {type(exc).__name__}: {exc}") from exc
         limits = self.limits
+        ssl_context = None
+        if self.listener.tls:
+            from fastsnake.tls import listener_context
+
+            ssl_context = listener_context(self.listener.sites)
         server = await loop.create_server(
             lambda: _http.HttpProtocol(loop, handler, limits, router),
-            sock=self.sock, backlog=LISTEN_BACKLOG)
+            sock=self.sock, backlog=LISTEN_BACKLOG, ssl=ssl_context)
         if self.own_signals and sys.platform != "win32":
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop, signum)
@@ -252,15 +269,20 @@ def banner_lines(config: Config) -> list[str]:
     for listener in config.listeners:
         plan = plan_for(listener)
         apps = ", ".join(f"{a.target} ({a.interface.value})" for a in listener.apps) or "none"
-        lines.append(f"fastsnake: serving http://{listener.display_address} "
+        lines.append(f"fastsnake: serving {listener.scheme}://{listener.display_address} "
                      f"runtime={listener.runtime.value} workers={plan.processes} apps={apps}")
     return lines
 
 
-def configure_logging(debug: bool) -> None:
+def configure_logging(debug: bool, server_log: Any = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO, stream=sys.stderr,
         format="%(asctime)s fastsnake[%(process)d] %(levelname)s %(name)s: %(message)s")
+    if server_log is not None:
+        # The global ``log`` option: where and how the server's own log goes.
+        from fastsnake.accesslog import configure_server_log
+
+        configure_server_log(server_log, debug=debug)
 
 
 def run_worker(config: Config, listener_index: int,
@@ -269,7 +291,7 @@ def run_worker(config: Config, listener_index: int,
                recycle: Callable[[], None] | None = None,
                shared_socket: socket.socket | None = None) -> int:
     """Serve until stopped; return the process exit code."""
-    configure_logging(config.debug)
+    configure_logging(config.debug, config.server_log)
     listener = config.listeners[listener_index]
     loop = new_event_loop()
     asyncio.set_event_loop(loop)

@@ -17,9 +17,11 @@ async def app(scope, receive, send):
     if scope["type"] == "websocket":
         await websocket(scope, receive, send)
         return
-    handler = ROUTES.get(scope["path"])
+    # Route on the path below root_path, as frameworks do (handle_path mounts).
+    path = scope["path"].removeprefix(scope.get("root_path", ""))
+    handler = ROUTES.get(path)
     if handler is None:
-        handler = scope_view if scope["path"].startswith("/scope") else not_found
+        handler = scope_view if path.startswith("/scope") else not_found
     await handler(scope, receive, send)
 
 

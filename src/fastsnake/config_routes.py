@@ -1,0 +1,278 @@
+"""A site block's directives -> its ordered routes, as Caddy builds them.
+
+Each directive becomes a Route: its matcher (an inline path pattern, or a
+named matcher ``@name`` defined in the block or an enclosing one) and what it
+does. Outside ``route`` blocks, routes are sorted by Caddy's directive order
+(``python`` just before ``route``, as caddy-snake registers it) and, within one
+directive, the more specific path first. ``handle`` and ``handle_path`` routes
+at one level form a group of which at most one runs per request.
+
+``log`` is a site setting, not a route: it is collected separately.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cmp_to_key
+from typing import Any, NoReturn
+
+from fastsnake.caddyfile import Dispenser, Segment, Token
+from fastsnake.config import Route
+from fastsnake.errors import CaddyfileError
+
+log = logging.getLogger("fastsnake.config")
+
+# Caddy's standard directive order (caddyserver.com/docs/caddyfile/directives),
+# with caddy-snake's ``python`` registered before ``route``.
+DIRECTIVE_ORDER = (
+    "tracing map vars fs root log_append skip_log log_skip log_name header "
+    "copy_response_headers request_body timeouts redir method rewrite uri try_files basic_auth "
+    "forward_auth request_header encode push intercept templates invoke handle handle_path "
+    "python route abort error copy_response respond metrics reverse_proxy php_fastcgi "
+    "file_server acme_server"
+).split()
+_ORDER_INDEX = {name: index for index, name in enumerate(DIRECTIVE_ORDER)}
+
+# Directives whose lone argument may start with "/" without being a matcher.
+_PATH_VALUED = frozenset({"root", "rewrite", "redir"})
+
+EXCLUSIVE_GROUP = "handle"
+
+
+@dataclass(frozen=True)
+class Subroute:
+    """``route`` / ``handle`` / ``handle_path``: nested routes; handle_path also
+    strips ``strip_prefix`` from the path (it becomes SCRIPT_NAME / root_path)."""
+
+    routes: tuple[Route, ...]
+    strip_prefix: str = ""
+
+
+@dataclass
+class BlockResult:
+    routes: tuple[Route, ...]
+    access_logs: list[Any] = field(default_factory=list)
+    tls: Any = None                  # directives.TlsFiles
+
+
+def _fail(token: Token, message: str) -> NoReturn:
+    raise CaddyfileError(message, token.file, token.line, token.imports)
+
+
+def _single_path(route: Route) -> str:
+    """The one path pattern of a route's matcher, or "" (Caddy compares only those)."""
+    if route.matcher is None and len(route.paths) == 1 and route.paths[0] != "*":
+        return route.paths[0]
+    definition = route.matcher
+    if definition is not None and len(definition) == 3 and definition[1].text == "path":
+        return definition[2].text  # ``@name path /x``: a path matcher too
+    return ""
+
+
+def _sort_name(directive: str) -> str:
+    # Caddy sorts handle_path at handle's level (caddy#3675).
+    return "handle" if directive == "handle_path" else directive
+
+
+def _less(a: Route, b: Route) -> bool:
+    """Caddy's sortRoutes order (httpcaddyfile/directives.go)."""
+    a_dir, b_dir = _sort_name(a.directive), _sort_name(b.directive)
+    if a_dir != b_dir:
+        return _ORDER_INDEX.get(a_dir, 0) < _ORDER_INDEX.get(b_dir, 0)
+    a_path, b_path = _single_path(a), _single_path(b)
+    if a_path and b_path:
+        a_trim, b_trim = a_path.removesuffix("*"), b_path.removesuffix("*")
+        if a_trim == b_trim:
+            return len(a_path) < len(b_path)  # "/a" before "/a*"
+        if len(a_trim) == len(b_trim):
+            return a_trim < b_trim
+        return len(a_trim) > len(b_trim)
+    a_matched = a.matcher is not None or bool(a_path)
+    b_matched = b.matcher is not None or bool(b_path)
+    return a_matched and not b_matched
+
+
+def sort_routes(routes: list[Route]) -> tuple[Route, ...]:
+    """A stable sort by Caddy's comparison."""
+    def compare(a: Route, b: Route) -> int:
+        return -1 if _less(a, b) else (1 if _less(b, a) else 0)
+
+    return tuple(sorted(routes, key=cmp_to_key(compare)))
+
+
+class RouteParser:
+    """Parses one site block (and the blocks nested in it)."""
+
+    def __init__(self, base_dir: str, notice: Callable[[str], None] | None = None) -> None:
+        self.base_dir = base_dir
+        self.notice = notice or (lambda message: log.info("%s", message))
+        self.log_count = 0
+
+    def site(self, segments: tuple[Segment, ...], has_braces: bool) -> BlockResult:
+        result = BlockResult(())
+        result.routes = self.block(segments, {}, ordered=False, site=result,
+                                   has_braces=has_braces)
+        return result
+
+    def block(self, segments: tuple[Segment, ...] | list[Segment], matchers: dict[str, Any],
+              ordered: bool, site: BlockResult | None = None,
+              has_braces: bool = True) -> tuple[Route, ...]:
+        from fastsnake.matchers import parse_named_matcher
+
+        visible = dict(matchers)
+        defined_here: set[str] = set()
+        for segment in segments:
+            if segment[0].text.startswith("@") and not segment[0].quoted:
+                # Checked now (errors at load); kept as its tokens, which
+                # keeps the Config plain data, and compiled by each worker.
+                name, _ = parse_named_matcher(segment, self.base_dir)
+                if name in defined_here:
+                    _fail(segment[0], f"matcher is defined more than once: {name}")
+                defined_here.add(name)
+                visible[name] = segment
+        routes: list[Route] = []
+        for segment in segments:
+            head = segment[0]
+            if head.text.startswith("@") and not head.quoted:
+                continue
+            if head.text == "log":
+                if site is None:
+                    _fail(head, "log is a site-level directive; it cannot be inside a block")
+                from fastsnake.config_log import parse_log_directive
+
+                spec = parse_log_directive(segment, self.base_dir, self.log_count)
+                if spec.auto_named:
+                    self.log_count += 1  # Caddy numbers only the logs it names itself
+                site.access_logs.append(spec)
+                continue
+            if head.text == "tls":
+                if site is None:
+                    _fail(head, "tls is a site-level directive; it cannot be inside a block")
+                if site.tls is not None:
+                    _fail(head, f"tls is already set for this site at {site.tls.location}")
+                from fastsnake.directives import parse_tls
+
+                site.tls = parse_tls(segment, self.base_dir)
+                continue
+            routes.append(self.directive(segment, visible, has_braces))
+        return tuple(routes) if ordered else sort_routes(routes)
+
+    def directive(self, segment: Segment, matchers: dict[str, Any], has_braces: bool) -> Route:
+        head = segment[0]
+        name = head.text
+        parser = self.parsers().get(name)
+        if parser is None:
+            self.unsupported(head, has_braces)
+        segment, paths, matcher, matcher_name = self.split_matcher(segment, matchers)
+        handler = parser(segment, matchers, paths)
+        group = EXCLUSIVE_GROUP if name in ("handle", "handle_path") else ""
+        return Route(handler, paths, matcher, matcher_name, name, group)
+
+    def split_matcher(self, segment: Segment, matchers: dict[str, Any]
+                      ) -> tuple[Segment, tuple[str, ...], Any, str]:
+        """Take the matcher token (``*``, ``/path``, ``@name``) out of the segment."""
+        from fastsnake.matchers import is_matcher_token, path_pattern_error
+
+        d = Dispenser(segment)
+        d.next()
+        line = d.remaining_args_as_tokens()
+        if not line or line[0].quoted or not is_matcher_token(line[0].text):
+            return segment, (), None, ""
+        if segment[0].text in _PATH_VALUED and len(line) == 1 and not line[0].text.startswith("@"):
+            return segment, (), None, ""  # ``root /srv``: the path, not a matcher
+        token = line[0]
+        rest = (segment[0], *segment[2:])
+        if token.text.startswith("@"):
+            if token.text not in matchers:
+                _fail(token, f"unrecognized matcher name: {token.text}")
+            return rest, (), matchers[token.text], token.text
+        if token.text == "*":
+            return rest, (), None, ""  # matches everything: no matcher at all
+        problem = path_pattern_error(token.text)
+        if problem:
+            _fail(token, problem)
+        return rest, (token.text,), None, ""
+
+    def unsupported(self, head: Token, has_braces: bool) -> NoReturn:
+        hint = ""
+        if not has_braces:
+            hint = (" (if you meant to define a second site, put curly braces around each "
+                    "site's directives)")
+        _fail(head, f'directive "{head.text}" is not supported by fastsnake{hint}')
+
+    # -- per-directive parsers: (segment without matcher, matchers, paths) -> handler
+
+    def parsers(self) -> dict[str, Callable[[Segment, dict[str, Any], tuple[str, ...]], Any]]:
+        from fastsnake import directives as dv
+
+        return {
+            "python": self.python,
+            "route": lambda s, m, p: Subroute(self.nested(s, m, ordered=True)),
+            "handle": lambda s, m, p: Subroute(self.nested(s, m, ordered=False)),
+            "handle_path": self.handle_path,
+            "respond": lambda s, m, p: dv.parse_respond(s),
+            "redir": lambda s, m, p: dv.parse_redir(s),
+            "rewrite": lambda s, m, p: dv.parse_rewrite(s),
+            "uri": lambda s, m, p: dv.parse_uri(s),
+            "header": lambda s, m, p: dv.parse_header(s),
+            "request_header": lambda s, m, p: dv.parse_header(s, request=True),
+            "request_body": lambda s, m, p: dv.parse_request_body(s),
+            "encode": lambda s, m, p: dv.parse_encode(s, self.notice),
+            "abort": lambda s, m, p: dv.parse_abort(s),
+            "error": lambda s, m, p: dv.parse_error(s),
+            "skip_log": lambda s, m, p: dv.parse_skip_log(s),
+            "log_skip": lambda s, m, p: dv.parse_skip_log(s),
+            "root": self.root,
+            "file_server": self.file_server,
+        }
+
+    def python(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
+        from fastsnake.config_python import parse_python
+
+        return parse_python(segment, self.base_dir).handler
+
+    def root(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
+        from fastsnake.config_files import parse_root
+
+        return SetRoot(parse_root(segment, self.base_dir))
+
+    def file_server(self, segment: Segment, matchers: dict[str, Any],
+                    paths: tuple[str, ...]) -> Any:
+        from fastsnake.config_files import parse_file_server
+
+        return parse_file_server(segment, self.base_dir)
+
+    def nested(self, segment: Segment, matchers: dict[str, Any], ordered: bool
+               ) -> tuple[Route, ...]:
+        d = Dispenser(segment)
+        d.next()
+        if d.next_arg():
+            d.errf("unexpected argument '%s'; %s takes a matcher and a block", d.val(),
+                   segment[0].text)
+        inner: list[Segment] = []
+        nesting = d.nesting
+        opened = False
+        while d.next_block(nesting):
+            opened = True
+            inner.append(tuple(d.next_segment()))
+        if not opened:
+            d.errf("%s needs a block: %s [<matcher>] { ... }", segment[0].text,
+                   segment[0].text)
+        return self.block(inner, matchers, ordered)
+
+    def handle_path(self, segment: Segment, matchers: dict[str, Any],
+                    paths: tuple[str, ...]) -> Subroute:
+        if len(paths) != 1 or not paths[0].startswith("/"):
+            _fail(segment[0], "handle_path needs a path matcher such as '/api/*' "
+                              "(named matchers are not allowed)")
+        return Subroute(self.nested(segment, matchers, ordered=False),
+                        strip_prefix=paths[0].rstrip("*"))
+
+
+@dataclass(frozen=True)
+class SetRoot:
+    """``root``: the site root for file_server (placeholders allowed)."""
+
+    path: str

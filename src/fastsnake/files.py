@@ -1,0 +1,572 @@
+"""Static files: what Caddy's ``file_server`` answers, decided without socket I/O.
+
+:meth:`FileServer.respond` turns a request into a :class:`FileResponse`:
+status, complete headers, and either a small generated body (listings,
+errors) or a slice of a file that the caller sends with sendfile. Files are
+stat'ed, never read, so a request costs a few system calls.
+
+Theory of operation, in Caddy's order (``modules/caddyhttp/fileserver``):
+
+1. Percent-decode the path (bad escape or NUL: 400) and clean it as Go's
+   ``path.Clean`` does: ``..`` never climbs above ``/``; ``%2f`` is a
+   separator before cleaning; ``%252e`` stays the literal name ``%2e``.
+2. ``hide`` (which holds the Caddyfile) makes paths not exist.
+3. Walk below the root with one ``lstat`` per component. Caddy follows
+   symlinks anywhere ("a site root is not a sandbox"); fastsnake follows only
+   those resolving inside the root and treats the rest as missing, so nothing
+   outside the root is served. The resolved path must not be hidden either.
+4. A directory serves its first index file, else a listing (``browse``,
+   :mod:`fastsnake.files_browse`), else 404. Canonical URIs: 308 (Caddy's
+   ``redirect()``; keeps the method) to add a directory's slash or drop a
+   file's, query kept, to the path the client sent; none when a rewrite
+   changed the last element (Caddy #4205).
+5. Only GET and HEAD (else 405 with Allow, Caddy #5166).
+6. Precompressed sidecars (``.br``, ``.zst``, ``.gz``) by Accept-Encoding
+   q-value, then configured order; sent with the original's content type and
+   Last-Modified, and the sidecar's own ETag and length (Caddy does so).
+7. RFC 9110 §13.2.2 in Go's ``checkPreconditions`` order: If-Match, else
+   If-Unmodified-Since -> 412; If-None-Match (weak), else If-Modified-Since
+   -> 304; then Range, gated by If-Range.
+
+Choices, with their grounds:
+- ETag is Caddy's ``calculateEtag``, ``"<mtime unix ns, base 36>-<size,
+  base 36>"``; mtimes 0 and 1 give neither ETag nor Last-Modified (Caddy
+  #5548). A 304 drops Last-Modified when it has an ETag (Go's
+  ``writeNotModified``; §15.4.5).
+- Range: one ``bytes`` range -> 206; ranges that overlap or touch are
+  coalesced (§14.2); still several -> the Range is ignored and the whole
+  file sent with 200 (a server MAY ignore Range; one sendfile slice cannot
+  carry multipart/byteranges). Malformed or unsatisfiable -> 416 with
+  ``bytes */size``. Unknown units are ignored (§14.2 MUST; Go answers 416).
+  Range is ignored for HEAD (§14.2: defined for GET only) and empty files.
+- ``status`` replaces a served file's 200; a non-2xx one also drops
+  preconditions and Range (§13.2.1: they apply to 2xx responses only).
+- Content-Type by extension only: Go's builtin web types, then mime.types,
+  ``text/*`` with ``; charset=utf-8`` as Go adds; unknown -> none (Caddy
+  sends none rather than let clients sniff).
+- Error bodies are empty, like Caddy's default: ENOENT/ENOTDIR -> 404,
+  EACCES/EPERM -> 403, ELOOP/ENAMETOOLONG -> 400; a FIFO or device is missing.
+
+The file may change between this stat and the caller's open: a short read
+must end the connection, never pad the body.
+"""
+
+from __future__ import annotations
+
+import calendar
+import errno
+import mimetypes
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_tz
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
+
+from fastsnake.config_files import PRECOMPRESSORS, FileServerSpec
+from fastsnake.files_browse import DIR_ENTRY_LIMIT, list_entries, render_listing
+from fastsnake.files_common import SAFE_URL, Hide, hidden, inside, is_link, relative
+from fastsnake.files_common import SEP as SEP  # re-exported: it was defined here
+from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
+
+__all__ = ["FileResponse", "FileServer", "clean_path", "content_type", "etag_for",
+           "root_value_safe"]
+
+WINDOWS = sys.platform == "win32"
+ALLOW = (b"allow", b"GET, HEAD")
+VARY_FILE = (b"vary", b"Accept-Encoding")
+VARY_LISTING = (b"vary", b"Accept, Accept-Encoding")
+GET_HEAD = (b"GET", b"HEAD")
+
+# Go's mime.builtinTypesLower: the web's types must not depend on the host.
+_BUILTIN_TYPES = {
+    ".avif": "image/avif", ".css": "text/css", ".gif": "image/gif", ".htm": "text/html",
+    ".html": "text/html", ".jpeg": "image/jpeg", ".jpg": "image/jpeg",
+    ".js": "text/javascript", ".json": "application/json", ".mjs": "text/javascript",
+    ".pdf": "application/pdf", ".png": "image/png", ".svg": "image/svg+xml",
+    ".wasm": "application/wasm", ".webp": "image/webp", ".xml": "text/xml",
+}
+_types: dict[str, bytes | None] = {}
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] + [
+    f"{p}{i}" for p in ("COM", "LPT") for i in "123456789\u00b9\u00b2\u00b3"])
+_NO_REQUEST = SimpleNamespace(host=b"", target=b"", path=b"", query=b"", method=b"",
+                              headers=[])
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass
+class FileResponse:
+    """Send ``headers``, then ``body`` or ``length`` bytes of ``path`` from
+    ``offset``. Headers are complete: content-length is there whenever the
+    response has content, also for HEAD (body empty, path None); not on 304."""
+
+    status: int
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+    path: str | None = None
+    offset: int = 0
+    length: int = 0
+
+
+class _Outside(Exception):
+    """A symlink resolved outside the root."""
+
+
+class _Bad(Exception):
+    """The request path cannot name a file: 400."""
+
+
+# -- the path ---------------------------------------------------------------------
+
+
+def clean_path(decoded: str, windows: bool = WINDOWS) -> list[str]:
+    """The components of Go's ``path.Clean("/" + decoded)``: never above the top.
+
+    With ``windows``, a component Windows reads otherwise than it is written
+    is refused, as each could bypass ``hide``: separators and drive colons
+    (and alternate data streams), trailing dots or spaces, device names, and
+    8.3 short names (Caddy refuses the last two kinds too).
+    """
+    parts: list[str] = []
+    for seg in decoded.split("/"):
+        if seg == "..":
+            if parts:
+                parts.pop()
+        elif seg not in ("", "."):
+            if windows and ("\\" in seg or ":" in seg or seg[-1] in ". " or (
+                    "~" in seg and len(seg) <= 12)
+                    or seg.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES):
+                raise _Bad(seg)
+            parts.append(seg)
+    return parts
+
+
+def _decode(raw: bytes) -> str:
+    if _BAD_ESCAPE.search(raw):
+        raise _Bad("malformed percent-encoding")
+    try:
+        text = os.fsdecode(unquote_to_bytes(raw))
+    except UnicodeDecodeError:
+        raise _Bad("undecodable path") from None
+    if "\0" in text:
+        raise _Bad("NUL in path")
+    return text
+
+
+def _base(path: str) -> str:
+    """Go's path.Base, but "" for the empty path."""
+    stripped = path.rstrip("/")
+    return stripped.rpartition("/")[2] if stripped else ("/" if path else "")
+
+
+def _walk(root: str, start: str, parts: list[str]) -> tuple[str, os.stat_result, bool]:
+    """Stat ``start/parts...`` (``start`` is inside ``root``), refusing symlinks
+    that lead out of the root: one lstat per component, and one realpath
+    when a link is met. Returns the path to open (resolved if a link was
+    met), its stat, and whether a link was met."""
+    if not parts:
+        return start, os.stat(start), False  # the root itself: trusted, links and all
+    path = start
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        st = os.lstat(path)
+        if is_link(st):
+            real = os.path.realpath(os.path.join(path, *parts[i + 1:]))
+            if not inside(real, os.path.realpath(root)):
+                raise _Outside(real)
+            return real, os.stat(real), True
+    return path, st, False
+
+
+def root_value_safe(value: str) -> str:
+    """A value placed into a root may add levels but never climb, and may not be
+    empty (``/srv/{host}`` without a Host must not serve all of ``/srv``)."""
+    if value in ("", ".") or "\0" in value or ".." in value.replace("\\", "/").split("/"):
+        raise PlaceholderError(f"unsafe value {value!r} for a root placeholder")
+    return value
+
+
+# -- the server -------------------------------------------------------------------
+
+
+class FileServer:
+    """Serves one FileServerSpec; one per ``file_server`` handler, shared by requests."""
+
+    def __init__(self, spec: FileServerSpec) -> None:
+        self.spec = spec
+        self.root_template = (Template(spec.root)
+                              if spec.root is not None and has_placeholders(spec.root) else None)
+        self.static_hide = [Hide(p) for p in spec.hide if not has_placeholders(p)]
+        self.dynamic_hide = [Template(p) for p in spec.hide if has_placeholders(p)]
+        self.index: list[Template | list[str]] = [
+            Template(name) if has_placeholders(name) else clean_path(name, windows=False)
+            for name in spec.index]
+
+    def respond(self, method: bytes, path: bytes, headers: Headers, root: str | None, *,
+                query: bytes = b"", original_path: bytes | None = None,
+                request: Any = None) -> FileResponse | None:
+        """Answer one request; None only when ``pass_thru`` is set and the file is missing.
+
+        ``path`` is the raw path after rewrites (a ``?query`` on it is split
+        off); ``original_path`` the raw path the client sent, where canonical
+        redirects point (default ``path``); ``query`` is kept on redirects.
+        ``request`` renders placeholders in the spec's root, hide and index
+        (the object :meth:`Template.render` takes; None renders them empty).
+        """
+        if b"?" in path:
+            path, _, query = path.partition(b"?")
+        try:
+            decoded = _decode(path)
+            parts = clean_path(decoded)
+            original = (decoded if original_path is None
+                        else _decode(original_path.partition(b"?")[0]))
+            request = _NO_REQUEST if request is None else request
+            root_dir = self._root(root, request)
+        except (_Bad, PlaceholderError):
+            return _empty(400)
+        hide = self._hide(request)
+        filename = os.path.join(root_dir, *parts)
+        if hidden(hide, filename, parts):
+            return self._not_found()
+        try:
+            real, st, linked = _walk(root_dir, root_dir, parts)
+        except _Outside:
+            return self._not_found()
+        except OSError as exc:
+            return self._os_error(exc)
+        if linked and hidden(hide, real, relative(real, root_dir)):
+            return self._not_found()
+        same_base = decoded == "" or _base(decoded) == _base(original)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if is_dir:
+            found = self._index_file(request, hide, root_dir, real, filename, parts)
+            if found is None:
+                if not self.spec.browse:
+                    return self._not_found()
+                if same_base and not original.endswith("/"):
+                    return _redirect(original, True, query)  # relative links need it
+                if method not in GET_HEAD:
+                    return _empty(405, [ALLOW])
+                return self._listing(method, real, st, filename, parts, root_dir, original,
+                                     _headers(headers), hide)
+            real, st, filename = found
+        elif not stat.S_ISREG(st.st_mode):
+            return self._not_found()
+        if not self.spec.disable_canonical_uris and same_base:
+            if is_dir and not original.endswith("/"):
+                return _redirect(original, True, query)
+            if not is_dir and original.endswith("/") and _base(original) != "/":
+                return _redirect(original, False, query)
+        if method not in GET_HEAD:
+            return _empty(405, [ALLOW])
+        return self._serve(method, real, st, filename, root_dir, _headers(headers))
+
+    def _root(self, root: str | None, request: Any) -> str:
+        if self.root_template is not None:
+            text = self.root_template.render(request, root_value_safe)
+        else:
+            text = self.spec.root or root or "."
+        if "\0" in text:
+            raise _Bad("NUL in root")
+        return os.path.abspath(text)
+
+    def _hide(self, request: Any) -> list[Hide]:
+        hide = self.static_hide
+        for template in self.dynamic_hide:
+            try:
+                hide = [*hide, Hide(template.render(request))]
+            except ValueError:
+                pass  # a malformed glob matches nothing, as in Go
+        return hide
+
+    def _not_found(self) -> FileResponse | None:
+        return None if self.spec.pass_thru else _empty(404)
+
+    def _os_error(self, exc: OSError) -> FileResponse | None:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return self._not_found()
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return _empty(403)
+        return _empty(400 if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL)
+                      else 500)
+
+    def _index_file(self, request: Any, hide: list[Hide], root_dir: str, real: str,
+                    filename: str, parts: list[str]
+                    ) -> tuple[str, os.stat_result, str] | None:
+        """The first index file that exists, is regular, and is not hidden:
+        (path to open, its stat, the name it was asked by)."""
+        for entry in self.index:
+            names = entry if isinstance(entry, list) else clean_path(
+                entry.render(request), windows=False)
+            lexical = os.path.join(filename, *names)
+            if not names or hidden(hide, lexical, parts + names):
+                continue
+            try:
+                path, st, linked = _walk(root_dir, real, names)
+            except (OSError, _Outside):
+                continue
+            if stat.S_ISREG(st.st_mode) and not (
+                    linked and hidden(hide, path, relative(path, root_dir))):
+                return path, st, lexical
+        return None
+
+    def _serve(self, method: bytes, real: str, st: os.stat_result, filename: str,
+               root_dir: str, req: dict[bytes, str]) -> FileResponse:
+        """Send ``real``; ``filename``, the name asked for, gives the content
+        type (a symlink's target may have another extension)."""
+        send_path, send_st, encoding = real, st, None
+        if self.spec.precompressed and real != root_dir and b"accept-encoding" in req:
+            for name in _accepted_encodings(req[b"accept-encoding"], self.spec.precompressed,
+                                            b"sec-websocket-key" in req):
+                if name not in self.spec.precompressed:
+                    continue
+                sidecar = os.path.basename(real) + PRECOMPRESSORS[name]
+                try:
+                    path, cst, _ = _walk(root_dir, os.path.dirname(real), [sidecar])
+                except (OSError, _Outside):
+                    continue
+                if stat.S_ISREG(cst.st_mode):
+                    send_path, send_st, encoding = path, cst, name
+                    break
+        etag = etag_for(send_st)
+        modtime = st.st_mtime_ns // 1_000_000_000 if _useful(st) else None
+        head: Headers = []
+        if modtime is not None:
+            head.append((b"last-modified", formatdate(modtime, usegmt=True).encode()))
+        if etag is not None:
+            head.append((b"etag", etag))
+        head.append(VARY_FILE)
+        size = send_st.st_size
+        status = self.spec.status or 200
+        offset, length = 0, size
+        if 200 <= status < 300:
+            outcome = _preconditions(method, req, etag, modtime)
+            if outcome == 412:
+                return _empty(412, head)
+            if outcome == 304:
+                return FileResponse(304, head[1:] if etag and modtime is not None else head)
+            if method == b"GET" and b"range" in req and size and _if_range(
+                    req.get(b"if-range"), etag, modtime):
+                chosen = _parse_range(req[b"range"], size)
+                if chosen == "unsatisfiable":
+                    return _empty(416, [(b"content-range", b"bytes */%d" % size)])
+                if isinstance(chosen, tuple):
+                    status, (offset, length) = 206, chosen
+        ctype = content_type(filename)
+        if ctype is not None:
+            head.insert(0, (b"content-type", ctype))
+        if encoding is not None:
+            head.append((b"content-encoding", encoding.encode()))
+        head.append((b"accept-ranges", b"bytes"))
+        if status == 206:
+            head.append((b"content-range", b"bytes %d-%d/%d" % (offset, offset + length - 1,
+                                                                size)))
+        head.append((b"content-length", b"%d" % length))
+        if method == b"HEAD":
+            return FileResponse(status, head)
+        return FileResponse(status, head, path=send_path, offset=offset, length=length)
+
+    def _listing(self, method: bytes, real: str, st: os.stat_result, filename: str,
+                 parts: list[str], root_dir: str, original: str, req: dict[bytes, str],
+                 hide: list[Hide]) -> FileResponse | None:
+        """Caddy's browse (rendered by :mod:`fastsnake.files_browse`): HTML, or
+        JSON items for ``Accept: application/json``."""
+        try:
+            items, latest = list_entries(real, st, filename, parts, root_dir, hide,
+                                         self.spec.browse_file_limit or DIR_ENTRY_LIMIT)
+        except OSError as exc:
+            return self._os_error(exc)
+        since = _http_date(req.get(b"if-modified-since"))
+        if since is not None and latest <= since:
+            return FileResponse(304, [VARY_LISTING])
+        ctype, body = render_listing(items, self.spec.browse_sort, req.get(b"accept", ""),
+                                     clean_path(original, windows=False), bool(parts))
+        head = [(b"content-type", ctype),
+                (b"last-modified", formatdate(latest, usegmt=True).encode()), VARY_LISTING,
+                (b"content-length", b"%d" % len(body))]
+        return FileResponse(200, head, body=b"" if method == b"HEAD" else body)
+
+
+
+# -- HTTP ---------------------------------------------------------------------------
+
+
+def content_type(filename: str) -> bytes | None:
+    """The Content-Type for ``filename``'s extension, as Go's mime package gives it."""
+    ext = os.path.splitext(filename)[1].lower()
+    if ext not in _types:
+        if not mimetypes.inited:
+            mimetypes.init()
+        value = _BUILTIN_TYPES.get(ext) or mimetypes.types_map.get(ext)
+        if value and value.startswith("text/") and "charset=" not in value:
+            value += "; charset=utf-8"
+        _types[ext] = value.encode("latin-1") if value else None
+    return _types[ext]
+
+
+def _useful(st: os.stat_result) -> bool:
+    """Caddy's usefulModTime: mtimes of 0 and 1 (build tools, Nix) mean nothing."""
+    return st.st_mtime_ns // 1_000_000_000 not in (0, 1)
+
+
+def _base36(n: int) -> str:
+    digits, out, sign = "0123456789abcdefghijklmnopqrstuvwxyz", "", "-" if n < 0 else ""
+    n = abs(n)
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return sign + out
+
+
+def etag_for(st: os.stat_result) -> bytes | None:
+    """Caddy's calculateEtag: a strong validator from mtime (ns) and size."""
+    if not _useful(st):
+        return None
+    return f'"{_base36(st.st_mtime_ns)}-{_base36(st.st_size)}"'.encode()
+
+
+def _empty(status: int, headers: Headers | None = None) -> FileResponse:
+    return FileResponse(status, [*(headers or ()), (b"content-length", b"0")])
+
+
+def _redirect(original: str, slash: bool, query: bytes) -> FileResponse:
+    """308 to the client's own path with the slash added or removed. The target
+    is rebuilt from the cleaned path and re-encoded, so it never starts with
+    ``//`` nor holds a backslash (no open redirect) or a raw control byte."""
+    path = "/" + "/".join(clean_path(original, windows=False))
+    if slash:
+        path = path.rstrip("/") + "/"
+    target = quote(os.fsencode(path), safe=SAFE_URL).encode("ascii")
+    if query:
+        target += b"?" + re.sub(rb"[^\x21-\x7e]", lambda m: b"%%%02X" % m[0][0], query)
+    return FileResponse(308, [(b"location", target), (b"content-length", b"0")])
+
+
+def _headers(headers: Headers) -> dict[bytes, str]:
+    """Request headers by lower-case name; repeated list headers joined (§5.3)."""
+    out: dict[bytes, str] = {}
+    for name, value in headers:
+        key, text = name.lower(), value.decode("latin-1").strip()
+        if key not in out:
+            out[key] = text
+        elif key not in (b"range", b"if-range", b"if-modified-since", b"if-unmodified-since"):
+            out[key] += ", " + text  # singletons keep the first, as Go's Header.Get
+    return out
+
+
+def _accepted_encodings(value: str, order: tuple[str, ...], websocket: bool) -> list[str]:
+    """Caddy's AcceptedEncodings: by q-value, then the server's order; q=0 refused."""
+    prefs: list[tuple[float, int, int, str]] = []
+    for i, item in enumerate(value.split(",")):
+        name, _, params = item.partition(";")
+        name, param, q = name.strip().lower(), params.partition(";")[0].strip(), 1.0
+        if param[:2].lower() == "q=":
+            try:
+                q = float(param[2:]) if 0 <= float(param[2:]) <= 1 else 1.0
+            except ValueError:
+                pass
+        if q >= 0.00001 and not (websocket and name != "identity"):
+            prefer = len(order) - order.index(name) if name in order else -1
+            prefs.append((-round(q, 5), -prefer, i, name))
+    return [name for *_, name in sorted(prefs)]
+
+
+def _etags(value: str) -> list[str] | None:
+    """An If-Match / If-None-Match list; None for ``*``. Stops at a bad tag (Go)."""
+    tags: list[str] = []
+    rest = value
+    while rest := rest.lstrip(" \t,"):
+        if rest[0] == "*":
+            return None
+        start = 2 if rest.startswith("W/") else 0
+        end = rest.find('"', start + 1)
+        if rest[start:start + 1] != '"' or end < 0 or any(
+                c < "\x21" or c == "\x7f" for c in rest[start + 1:end]):
+            break
+        tags.append(rest[:end + 1])
+        rest = rest[end + 1:]
+    return tags
+
+
+def _http_date(value: str | None) -> int | None:
+    """An HTTP-date (IMF-fixdate, RFC 850 or asctime, §5.6.7) as unix seconds."""
+    try:
+        parsed = parsedate_tz(value) if value else None
+        return None if parsed is None else calendar.timegm(parsed[:9]) - (parsed[9] or 0)
+    except (ValueError, IndexError, TypeError, OverflowError):
+        return None
+
+
+def _preconditions(method: bytes, req: dict[bytes, str], etag: bytes | None,
+                   modtime: int | None) -> int:
+    """RFC 9110 §13.2.2 steps 1-4: 412, 304, or 0 to go on."""
+    current = etag.decode() if etag is not None else ""
+    if b"if-match" in req:  # strong comparison (§13.1.1)
+        tags = _etags(req[b"if-match"])
+        if tags is not None and not any(t == current and t[0] == '"' for t in tags):
+            return 412
+    elif modtime is not None:
+        since = _http_date(req.get(b"if-unmodified-since"))
+        if since is not None and modtime > since:
+            return 412
+    if b"if-none-match" in req:  # weak comparison (§13.1.2)
+        tags = _etags(req[b"if-none-match"])
+        if tags is None or (current and current in (t.removeprefix("W/") for t in tags)):
+            return 304 if method in GET_HEAD else 412
+    elif modtime is not None and method in GET_HEAD:
+        since = _http_date(req.get(b"if-modified-since"))
+        if since is not None and modtime <= since:
+            return 304
+    return 0
+
+
+def _if_range(value: str | None, etag: bytes | None, modtime: int | None) -> bool:
+    """§13.1.5: a strong ETag match, or exactly the Last-Modified date (as Go)."""
+    if value is None:
+        return True
+    if value.startswith(('"', "W/")):
+        return etag is not None and value == etag.decode()
+    return modtime is not None and _http_date(value) == modtime
+
+
+def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
+    """§14.1.2 byte ranges: (offset, length), "unsatisfiable", or None to ignore."""
+    unit, eq, spec = value.partition("=")
+    if not eq or unit.lower() != "bytes":  # no OWS around "=" (§14.1.1)
+        return None  # §14.2: a unit we do not know is ignored
+    ranges: list[tuple[int, int]] = []
+    specs = 0
+    for item in spec.split(","):
+        first, dash, last = (t.strip(" \t") for t in item.partition("-"))
+        if not (first or dash or last):
+            continue  # empty list elements are allowed (§5.6.1)
+        specs += 1
+        if not dash or not (first or last) or not all(
+                not t or (t.isascii() and t.isdigit() and len(t) <= 18) for t in (first, last)):
+            return "unsatisfiable"  # invalid (or past int64, as Go): 416
+        if not first:
+            if int(last) > 0:
+                ranges.append((max(size - int(last), 0), size))
+        elif last and int(last) < int(first):
+            return "unsatisfiable"
+        elif int(first) < size:
+            ranges.append((int(first), min(int(last) + 1 if last else size, size)))
+    if not specs:
+        return None  # "bytes=" names no range: ignored, as Go does
+    if not ranges:
+        return "unsatisfiable"
+    ranges.sort()
+    merged = [ranges[0]]
+    for start, end in ranges[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    if len(merged) > 1:
+        return None  # several parts: serve the whole representation
+    return merged[0][0], merged[0][1] - merged[0][0]
