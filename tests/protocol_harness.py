@@ -94,3 +94,82 @@ def split_every_byte(data: bytes) -> list[list[bytes]]:
     splits = [[data[:i], data[i:]] for i in range(1, len(data))]
     splits.append([data[i:i + 1] for i in range(len(data))])
     return splits
+
+
+# -- HttpRequest objects made by the real parser ----------------------------------
+
+
+class _Recorder(_http.Handler):
+    """Keeps each HttpRequest the protocol hands over, and answers 200."""
+
+    def __init__(self) -> None:
+        from fastsnake._respond import RespondHandler
+
+        self.requests: list[_http.HttpRequest] = []
+        self.respond = RespondHandler(200)
+
+    def new_exchange(self, proto: _http.HttpProtocol, request: _http.HttpRequest) -> Any:
+        self.requests.append(request)
+        return self.respond.new_exchange(proto, request)
+
+
+class _PeerTransport:
+    """The real transport, reporting a chosen peer address."""
+
+    def __init__(self, transport: asyncio.BaseTransport, peer: object) -> None:
+        self._transport, self._peer = transport, peer
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        if name == "peername":
+            return self._peer
+        return self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _PeerShim(asyncio.Protocol):
+    def __init__(self, proto: _http.HttpProtocol, peer: object) -> None:
+        self.proto, self.peer = proto, peer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.proto.connection_made(_PeerTransport(transport, self.peer))  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.proto.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.data_received(data)
+
+
+def capture_requests(raw: bytes, tcp: bool = True, peer: object = None
+                     ) -> list[_http.HttpRequest]:
+    """The HttpRequests the real protocol makes of ``raw``, on a real socket
+    (TCP by default, so the peer is a real address; ``peer`` overrides it)."""
+    loop = uvloop.new_event_loop()
+    if tcp:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            client = socket.create_connection(listener.getsockname())
+            server_end, _ = listener.accept()
+    else:
+        server_end, client = socket.socketpair()
+    recorder = _Recorder()
+    proto = _http.HttpProtocol(loop, recorder, _http.Limits(), None)
+
+    def factory() -> asyncio.Protocol:
+        return proto if peer is None else _PeerShim(proto, peer)
+
+    async def drive() -> None:
+        transport, _ = await loop.connect_accepted_socket(factory, server_end)
+        proto.data_received(raw)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        transport.close()
+        await asyncio.sleep(0.01)
+
+    try:
+        loop.run_until_complete(drive())
+    finally:
+        client.close()
+        loop.close()
+    return recorder.requests

@@ -3,13 +3,11 @@ real requests in, Caddy-shaped lines out."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import multiprocessing
 import os
 import re
-import socket
 import stat
 import sys
 import time
@@ -17,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvloop
 
-from fastsnake import _http
-from fastsnake._respond import RespondHandler
 from fastsnake.accesslog import AccessLogger, canonical_header, configure_server_log
 from fastsnake.caddyfile import parse
 from fastsnake.config_global import parse_global_options
 from fastsnake.config_log import AccessLogSpec, LogOutput, ServerLogSpec, parse_log_directive
 from fastsnake.errors import CaddyfileError, ConfigError
+from tests.protocol_harness import capture_requests
 
 # -- parsing ----------------------------------------------------------------
 
@@ -248,45 +244,9 @@ def test_global_log_errors(tmp_path: Path, options: str, message: str) -> None:
 # -- real requests ----------------------------------------------------------
 
 
-class Recorder(_http.Handler):
-    """Keeps each request the protocol hands over, and answers 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[Any] = []
-        self.respond = RespondHandler(200)
-
-    def new_exchange(self, proto: Any, request: Any) -> Any:
-        self.requests.append(request)
-        return self.respond.new_exchange(proto, request)
-
-
 def real_requests(raw: bytes, tcp: bool = True) -> list[Any]:
     """HttpRequest objects for ``raw``, parsed by the real protocol on a real socket."""
-    loop = uvloop.new_event_loop()
-    if tcp:
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            client = socket.create_connection(listener.getsockname())
-            server_end, _ = listener.accept()
-    else:
-        server_end, client = socket.socketpair()
-    recorder = Recorder()
-    proto = _http.HttpProtocol(loop, recorder, _http.Limits(), None)
-
-    async def drive() -> None:
-        transport: Any
-        transport, _ = await loop.connect_accepted_socket(lambda: proto, server_end)
-        proto.data_received(raw)
-        for _ in range(5):
-            await asyncio.sleep(0)
-        transport.close()
-        await asyncio.sleep(0.01)
-
-    try:
-        loop.run_until_complete(drive())
-    finally:
-        client.close()
-        loop.close()
-    return recorder.requests
+    return list(capture_requests(raw, tcp))
 
 
 def real_request(raw: bytes, tcp: bool = True) -> Any:

@@ -8,16 +8,12 @@ test choose the peer address the transport reports, for remote_ip.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from typing import Any
 
 import pytest
-import uvloop
 
-from fastsnake import _http, matchers
+from fastsnake import matchers
 from fastsnake._http import HttpRequest
-from fastsnake._respond import RespondHandler
 from fastsnake.caddyfile import parse
 from fastsnake.errors import CaddyfileError
 from fastsnake.matchers import (
@@ -31,71 +27,16 @@ from fastsnake.matchers import (
     path_pattern_error,
 )
 from fastsnake.placeholders import Template
+from tests.protocol_harness import capture_requests
 
 PEER = ("203.0.113.7", 40000)
 
 
-class _Recorder(_http.Handler):
-    """Keeps each HttpRequest the protocol hands over, and answers 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[HttpRequest] = []
-        self.respond = RespondHandler(200)
-
-    def new_exchange(self, proto: _http.HttpProtocol, request: HttpRequest) -> Any:
-        self.requests.append(request)
-        return self.respond.new_exchange(proto, request)
-
-
-class _PeerTransport:
-    """The real transport, reporting a chosen peer address."""
-
-    def __init__(self, transport: asyncio.Transport, peer: object) -> None:
-        self._transport, self._peer = transport, peer
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        if name == "peername":
-            return self._peer
-        return self._transport.get_extra_info(name, default)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class _PeerShim(asyncio.Protocol):
-    def __init__(self, proto: _http.HttpProtocol, peer: object) -> None:
-        self.proto, self.peer = proto, peer
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.proto.connection_made(_PeerTransport(transport, self.peer))  # type: ignore[arg-type]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.proto.connection_lost(exc)
-
-
 def capture(raw: bytes, peer: object = PEER) -> HttpRequest:
     """The HttpRequest the real parser makes of ``raw``."""
-    loop = uvloop.new_event_loop()
-    server_end, client_end = socket.socketpair()
-    recorder = _Recorder()
-    proto = _http.HttpProtocol(loop, recorder, _http.Limits(), None)
-
-    async def drive() -> None:
-        transport, _ = await loop.connect_accepted_socket(
-            lambda: _PeerShim(proto, peer), server_end)
-        proto.data_received(raw)
-        for _ in range(3):
-            await asyncio.sleep(0)
-        transport.close()
-        await asyncio.sleep(0)
-
-    try:
-        loop.run_until_complete(drive())
-    finally:
-        client_end.close()
-        loop.close()
-    assert len(recorder.requests) == 1, raw
-    return recorder.requests[0]
+    requests = capture_requests(raw, tcp=False, peer=peer)
+    assert len(requests) == 1, raw
+    return requests[0]
 
 
 def request(target: str = "/", method: str = "GET", host: str | None = "example.com",

@@ -101,3 +101,16 @@ def test_regexp_captures_store_by_number_and_name():
     RegexpCaptures(pattern, "").store(unnamed, pattern.search(b"/u/1"))
     assert unnamed.vars == {"http.regexp.0": "/u/1", "http.regexp.1": "1",
                             "http.regexp.2": "", "http.regexp.3": "", "http.regexp.tab": ""}
+
+
+def test_request_placeholders_from_a_real_request():
+    from tests.protocol_harness import capture_requests
+
+    (request,) = capture_requests(b"GET /a/b?x=1&y=two%20words HTTP/1.1\r\nHost: h.example.com"
+                                  b"\r\nCookie: session=abc; theme=dark\r\n\r\n")
+    render = lambda text: Template(text).render(request)  # noqa: E731
+    assert render("{uri}|{orig_uri}") == "/a/b?x=1&y=two%20words|/a/b?x=1&y=two%20words"
+    assert render("{query.y}|{query.missing}|{cookie.theme}") == "two words||dark"
+    assert render("{http.request.proto}") == "HTTP/1.1"
+    request.path = b"/rewritten"
+    assert render("{uri}|{orig_uri}") == "/rewritten?x=1&y=two%20words|/a/b?x=1&y=two%20words"

@@ -26,7 +26,8 @@ def python_handler(app: PythonApp) -> dict[str, Any]:
     defaults = {f.name: f.default for f in dataclasses.fields(PythonApp)
                 if f.default is not dataclasses.MISSING}
     for field in ("working_dir", "venv", "workers", "runtime", "lifespan", "autoreload",
-                  "threads", "ws_max_message_size", "max_dynamic_apps", "max_requests"):
+                  "threads", "ws_max_message_size", "max_dynamic_apps", "max_requests",
+                  "max_body_size"):
         value = getattr(app, field)
         if value != defaults.get(field):
             handler[field] = value.value if hasattr(value, "value") else value

@@ -50,6 +50,7 @@ class PythonApp:
     max_dynamic_apps: int = 128      # dynamic apps (placeholders) kept per worker
     env: tuple[tuple[str, str], ...] = ()  # env_file / env_var, set before the import
     max_requests: int | None = None  # recycle a worker after about this many requests
+    max_body_size: int | None = None  # the block's request_body max_size: larger -> 413
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property

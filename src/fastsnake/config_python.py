@@ -77,6 +77,28 @@ def _check_placeholders(d: Dispenser, value: str) -> None:
         d.errf("%s", exc)
 
 
+def _request_body(d: Dispenser) -> int:
+    """``request_body max_size N`` or ``request_body { max_size N }`` in a python
+    block: the same limit as Caddy's request_body directive, for this app."""
+    args = d.remaining_args()
+    found: str | None = None
+    if args:
+        if len(args) != 2 or args[0] != "max_size":
+            d.err("request_body takes 'max_size <size>'")
+        found = args[1]
+    nesting = d.nesting
+    while d.next_block(nesting):
+        if d.val() != "max_size":
+            d.errf("request_body: '%s' is not supported by fastsnake (only max_size)", d.val())
+        found = expect_one_arg(d)
+    if found is None:
+        d.err("request_body needs a max_size")
+    try:
+        return parse_size(found)
+    except ValueError as exc:
+        d.errf("request_body max_size: %s", exc)
+
+
 def default_runtime() -> Runtime:
     """Windows has no fork and no SO_REUSEPORT: threads are all it can do."""
     return Runtime.THREAD if sys.platform == "win32" else Runtime.PROCESS
@@ -138,6 +160,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     ws_max_message_size = DEFAULT_WS_MAX_MESSAGE_SIZE
     max_dynamic_apps = 128
     max_requests: int | None = None
+    max_body_size: int | None = None
     env: list[tuple[str, str]] = []
     nesting = d.nesting
     while d.next_block(nesting):
@@ -198,6 +221,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
                        value)
             if ws_max_message_size < 1:
                 d.errf("websocket_max_message_size must be positive, got '%s'", value)
+        elif name == "request_body":
+            max_body_size = _request_body(d)
         else:
             d.errf("unknown python subdirective '%s'", name)
     if interface is None:
@@ -225,6 +250,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         max_dynamic_apps=max_dynamic_apps,
         env=tuple(env),
         max_requests=max_requests,
+        max_body_size=max_body_size,
         location=directive.location,
     )
 

@@ -10,10 +10,17 @@ Long names and their Caddyfile shorthands:
     http.request.host            {host}         the Host without its port
     http.request.hostport        {hostport}     the Host as sent
     http.request.host.labels.N   {labels.N}
-    http.request.uri             {uri}          path and query
+    http.request.uri             {uri}          path and query (after rewrites)
+    http.request.orig_uri        {orig_uri}     the request target as received
     http.request.uri.path        {path}
     http.request.uri.path.N      {path.N}
     http.request.uri.query       {query}
+    http.request.uri.query.K     {query.K}      first value of parameter K
+    http.request.cookie.C        {cookie.C}
+    http.request.remote          {remote}       client address and port
+    http.request.remote.host     {remote_host}
+    http.request.remote.port     {remote_port}
+    http.request.proto                          HTTP/1.1
     http.request.header.X        {header.X}     (X case-insensitive)
     http.request.method          {method}
     http.request.scheme          {scheme}
@@ -44,11 +51,17 @@ SHORTHANDS = {
     "query": "http.request.uri.query",
     "method": "http.request.method",
     "scheme": "http.request.scheme",
+    "remote": "http.request.remote",
+    "remote_host": "http.request.remote.host",
+    "remote_port": "http.request.remote.port",
+    "orig_uri": "http.request.orig_uri",
 }
 SHORTHAND_PREFIXES = {
     "labels.": "http.request.host.labels.",
     "path.": "http.request.uri.path.",
     "header.": "http.request.header.",
+    "query.": "http.request.uri.query.",
+    "cookie.": "http.request.cookie.",
     "re.": "http.regexp.",
 }
 
@@ -84,6 +97,49 @@ def header_of(request: Any, name: bytes) -> str:
     return ",".join(values)
 
 
+def current_uri(request: Any) -> str:
+    path = request.path.decode("latin-1")
+    return f"{path}?{request.query.decode('latin-1')}" if request.query else path
+
+
+def remote_part(request: Any, part: str) -> str:
+    peer = getattr(request, "peer", None)
+    if not peer:
+        return ""
+    host, port = str(peer[0]), str(peer[1])
+    if part == "host":
+        return host
+    if part == "port":
+        return port
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def query_value(request: Any, key: str) -> str:
+    """The first value of a query parameter, decoded (Caddy's {query.X})."""
+    from urllib.parse import parse_qsl
+
+    for name, value in parse_qsl(request.query.decode("latin-1"), keep_blank_values=True):
+        if name == key:
+            return value
+    return ""
+
+
+def cookie_value(request: Any, name: str) -> str:
+    from http.cookies import CookieError, SimpleCookie
+
+    for header, value in request.headers:
+        if header.lower() != b"cookie":
+            continue
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(value.decode("latin-1"))
+        except CookieError:
+            continue
+        if name in jar:
+            return jar[name].value
+    return ""
+
+
 def getter_for(name: str) -> Getter:
     full = long_name(name)
     if full == "http.request.host":
@@ -91,7 +147,20 @@ def getter_for(name: str) -> Getter:
     if full == "http.request.hostport":
         return lambda request: request.host.decode("latin-1")
     if full == "http.request.uri":
+        return current_uri  # after any rewrite, as Caddy's {uri}
+    if full == "http.request.orig_uri":
         return lambda request: request.target.decode("latin-1")
+    if full == "http.request.proto":
+        return lambda request: f"HTTP/1.{request.http_minor}"
+    if full in ("http.request.remote", "http.request.remote.host", "http.request.remote.port"):
+        part = full.rpartition(".")[2]
+        return lambda request: remote_part(request, part)
+    if full.startswith("http.request.uri.query.") and len(full) > 23:
+        key = full[len("http.request.uri.query."):]
+        return lambda request: query_value(request, key)
+    if full.startswith("http.request.cookie.") and len(full) > 20:
+        cookie = full[len("http.request.cookie."):]
+        return lambda request: cookie_value(request, cookie)
     if full == "http.request.uri.path":
         return lambda request: request.path.decode("latin-1")
     if full == "http.request.uri.query":

@@ -181,9 +181,14 @@ class RouteCompiler:
     def action(self, handler: Any) -> Callable[[Any, Walk], Any]:
         if isinstance(handler, PythonApp):
             target = self.targets(handler)
-            if isinstance(target, Handler):
-                return lambda request, walk: target
-            return lambda request, walk: target.select(request)
+            limit = handler.max_body_size
+            if limit is not None:
+                def limited(request: Any, walk: Walk) -> Any:
+                    if request.body_limit < 0 or limit < request.body_limit:
+                        request.body_limit = limit
+                    return target
+                return limited
+            return lambda request, walk: target
         if isinstance(handler, Subroute):
             return self.subroute(handler)
         kind = type(handler).__name__

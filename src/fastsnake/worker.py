@@ -122,6 +122,7 @@ class ServedApps:
         if (len(only) == 1 and not self.listener.sites[0].hosts
                 and not self.listener.sites[0].access_logs
                 and isinstance(only[0].handler, PythonApp) and only[0].matcher is None
+                and only[0].handler.max_body_size is None
                 and (not only[0].paths or "*" in only[0].paths)):
             target = targets[only[0].handler.instance_key]
             if isinstance(target, Handler):
