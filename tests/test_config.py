@@ -662,3 +662,19 @@ def test_python_handlers_sort_by_path_specificity(tmp_path):
             "}\n")
     routes = parse_config(text, str(tmp_path / "Caddyfile")).listeners[0].sites[0].routes
     assert [r.handler.target for r in routes] == ["v2:app", "health:app", "api:app", "main:app"]
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    (":80 {\n  bind 127.0.0.1 ::1\n}", "2: bind takes one address here"),
+    (":80 {\n  bind unix//run/x.sock\n}", "2: bind 'unix//run/x.sock': only IP addresses"),
+    (":80 {\n  bind example\n}", "2: bind 'example' is not an IP address"),
+    ("http://a.com:80 {\n  bind 127.0.0.1\n}\nhttp://b.com:80 {\n}",
+     "4: port 80 is bound to '*' here but to '127.0.0.1' at <dir>/Caddyfile:1"),
+])
+def test_bind_errors(project: Path, source: str, message: str) -> None:
+    assert build_error(project, source).startswith(f"<dir>/Caddyfile:{message}")
+
+
+def test_bind_sets_the_listener_address(project: Path) -> None:
+    config = build(project, ":8080 {\n  bind ::1\n}")
+    assert (config.listeners[0].host, config.listeners[0].display_address) == ("::1", "[::1]:8080")

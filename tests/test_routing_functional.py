@@ -344,3 +344,30 @@ http://*.example.com:$PORT {
 }
 """)
     assert requests.get(server.base_url + "/", headers={"Host": host}).text == expected
+
+
+def test_bind_listens_on_the_given_interface_only(serve):
+    server = serve(":$PORT {\n    bind 127.0.0.1\n    respond \"local\"\n}\n")
+    assert f"serving http://127.0.0.1:{server.port}" in server.log
+    assert requests.get(server.base_url).text == "local"
+    addresses = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None,
+                                                          socket.AF_INET)} - {"127.0.0.1"}
+    for address in addresses:  # another interface, if this machine has one
+        with pytest.raises(OSError):
+            socket.create_connection((address, server.port), timeout=2).close()
+
+
+def test_request_body_inside_a_python_block(serve):
+    server = serve("""
+:$PORT {
+    python {
+        module_wsgi wsgi_basic:digest
+        working_dir "$APPS"
+        request_body {
+            max_size 2KiB
+        }
+    }
+}
+""")
+    assert requests.post(server.base_url, data=b"x" * 2048).text.startswith("2048 ")
+    assert requests.post(server.base_url, data=b"x" * 2049).status_code == 413

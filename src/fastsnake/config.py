@@ -144,7 +144,8 @@ class Listener:
 
     @property
     def display_address(self) -> str:
-        return f"{self.host or '0.0.0.0'}:{self.port}"
+        host = self.host or "0.0.0.0"
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     @property
     def tls(self) -> bool:
@@ -209,6 +210,7 @@ def parse_config(text: str, filename: str) -> Config:
     base_dir = os.path.dirname(os.path.abspath(filename))
 
     sites: dict[int, list[Site]] = {}
+    binds: dict[int, tuple[str, Token]] = {}
     route_parser = RouteParser(base_dir)
     claimed: dict[tuple[int, str], tuple[int, Token]] = {}
     for index, block in enumerate(caddyfile.server_blocks):
@@ -238,10 +240,17 @@ def parse_config(text: str, filename: str) -> Config:
                 _fail(block.keys[0], f"port {port} mixes sites with and without tls; "
                                      "one port serves either HTTP or HTTPS")
             on_port.append(Site(site_hosts, routes, access_logs, parsed.tls))
+            bind = parsed.bind or ""
+            first = binds.setdefault(port, (bind, block.keys[0]))
+            if first[0] != bind:
+                _fail(block.keys[0], f"port {port} is bound to '{bind or '*'}' here but to "
+                                     f"'{first[0] or '*'}' at {first[1].location}; sites on "
+                                     "one port share its bind address")
 
     runtime = default_runtime()
     return Config(
-        listeners=tuple(_listener(port, tuple(group), runtime) for port, group in sites.items()),
+        listeners=tuple(_listener(port, tuple(group), runtime, binds[port][0])
+                        for port, group in sites.items()),
         grace_period=options.grace_period,
         timeouts=options.timeouts,
         limits=options.limits,
@@ -344,7 +353,8 @@ def _split_host_port(key: Token, hostport: str) -> tuple[str, str]:
     return host.lower(), port
 
 
-def _listener(port: int, sites: tuple[Site, ...], default: Runtime) -> Listener:
+def _listener(port: int, sites: tuple[Site, ...], default: Runtime,
+              host: str = "") -> Listener:
     """One port's listener: the runtime its apps agree on, and the most workers asked.
 
     Apps that do not name a runtime go along with those that do; two that
@@ -365,7 +375,7 @@ def _listener(port: int, sites: tuple[Site, ...], default: Runtime) -> Listener:
             )
     workers = [app.workers for app in apps if app.workers is not None]
     return Listener(
-        host="",
+        host=host,
         port=port,
         sites=sites,
         runtime=runtime,

@@ -55,6 +55,7 @@ class BlockResult:
     routes: tuple[Route, ...]
     access_logs: list[Any] = field(default_factory=list)
     tls: Any = None                  # directives.TlsFiles
+    bind: str | None = None          # the ``bind`` address
 
 
 def _fail(token: Token, message: str) -> NoReturn:
@@ -146,6 +147,11 @@ class RouteParser:
                 if spec.auto_named:
                     self.log_count += 1  # Caddy numbers only the logs it names itself
                 site.access_logs.append(spec)
+                continue
+            if head.text == "bind":
+                if site is None:
+                    _fail(head, "bind is a site-level directive; it cannot be inside a block")
+                site.bind = parse_bind(segment)
                 continue
             if head.text == "tls":
                 if site is None:
@@ -269,6 +275,29 @@ class RouteParser:
                               "(named matchers are not allowed)")
         return Subroute(self.nested(segment, matchers, ordered=False),
                         strip_prefix=paths[0].rstrip("*"))
+
+
+def parse_bind(segment: Segment) -> str:
+    """``bind <address>``: the interface the site's port listens on. One
+    address per site (a listener is one socket); Unix sockets are refused."""
+    import ipaddress
+
+    d = Dispenser(segment)
+    d.next()
+    args = d.remaining_args()
+    if len(args) != 1:
+        d.err("bind takes one address here (fastsnake listens on one socket per port)")
+    text = args[0]
+    if text.startswith(("unix/", "unixgram/", "fd/", "fdgram/")) or "/" in text:
+        d.errf("bind '%s': only IP addresses are supported by fastsnake", text)
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if text not in ("localhost",):
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            d.errf("bind '%s' is not an IP address", text)
+    return "127.0.0.1" if text == "localhost" else text
 
 
 @dataclass(frozen=True)
