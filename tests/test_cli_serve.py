@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from fastsnake import cli
-from fastsnake.config import Config, Interface, load_config
+from fastsnake.config import Config, Interface, load_config, parse_config
 from fastsnake.errors import FatalError
 from fastsnake.quickstart import (
     SOURCE_NAME,
@@ -46,11 +46,11 @@ CASES = [
     # A host is a Host matcher in a Caddyfile, never a bind address: dropped.
     (["mysite.wsgi:application", "--wsgi", "--listen", "127.0.0.1:8001", "--runtime",
       "process"],
-     ':8001 {\n\tpython {\n\t\tmodule_wsgi "mysite.wsgi:application"\n'
+     ':8001 {\n\tbind 127.0.0.1\n\tpython {\n\t\tmodule_wsgi "mysite.wsgi:application"\n'
      "\t\tworkers_runtime process\n\t}\n}\n"),
     (["main:app", "--asgi", "--listen", "[::1]:8002", "--workers", "2", "--lifespan",
       "--reload", "--runtime", "thread", "--threads", "3"],
-     ':8002 {\n\tpython {\n\t\tmodule_asgi "main:app"\n\t\tworkers 2\n'
+     ':8002 {\n\tbind ::1\n\tpython {\n\t\tmodule_asgi "main:app"\n\t\tworkers 2\n'
      "\t\tworkers_runtime thread\n\t\tthreads 3\n\t\tlifespan on\n\t\tautoreload\n\t}\n}\n"),
 ]
 
@@ -135,11 +135,20 @@ def test_quoting_a_path_with_a_double_quote(tmp_path):
     assert f"\t\tworking_dir `{folder}`\n" in text
 
 
-def test_listen_host_is_reported(tmp_path):
+def test_listen_host_becomes_bind(tmp_path):
     said: list[str] = []
-    load(ServeOptions("main:app", Interface.ASGI, listen="127.0.0.1:8000"), log=said.append)
-    assert said == ["fastsnake: --listen 127.0.0.1:8000: port 8000 is bound on every interface "
-                    "(as for the Caddyfile address :8000); fastsnake cannot bind one address yet"]
+    text, config = load(ServeOptions("main:app", Interface.ASGI, listen="127.0.0.1:8000"),
+                        log=said.append)
+    assert said == []
+    assert ":8000 {\n\tbind 127.0.0.1\n" in text
+    assert config.listeners[0].host == "127.0.0.1"
+
+
+def test_debug_and_access_log_options():
+    text = caddyfile_text(ServeOptions("main:app", debug=True, access_log=True), Interface.WSGI)
+    config = parse_config(text, "Caddyfile")
+    assert config.debug
+    assert len(config.listeners[0].sites[0].access_logs) == 1
 
 
 def test_serve_is_a_command_not_a_caddyfile():

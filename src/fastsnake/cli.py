@@ -3,7 +3,7 @@
 Spellings follow Caddy's, so fastsnake drops in where ``caddy run`` was used:
 
     fastsnake [Caddyfile]                    run (default file: ./Caddyfile)
-    fastsnake run [--config F] [--adapter caddyfile]
+    fastsnake run [--config F] [--adapter caddyfile] [--debug]
     fastsnake validate [--config F]         load and check; import nothing
     fastsnake adapt [--config F] [--pretty]   the config as JSON, shaped like Caddy's
     fastsnake fmt [--overwrite] [F]          lay a Caddyfile out as caddy fmt does
@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the config format (only caddyfile)")
         if name == "adapt":
             sub.add_argument("--pretty", "-p", action="store_true", help="indent the JSON")
+        if name == "run":
+            sub.add_argument("--debug", action="store_true",
+                             help="verbose logging (as the global debug option)")
     fmt = commands.add_parser("fmt", help="format a Caddyfile as caddy fmt does")
     fmt.add_argument("path", nargs="?", default=DEFAULT_CONFIG,
                      help="the Caddyfile (default: ./Caddyfile)")
@@ -91,11 +94,8 @@ def add_serve_parser(commands: Any) -> None:
                       help="the app is ASGI (FastAPI, Starlette, Django's asgi.py, ...): "
                            "module_asgi")
     sub.add_argument("--listen", "-l", default=":8000", metavar="ADDR",
-                     help="the port to serve: :8000 (the default), 8000, 0.0.0.0:8000 or "
-                          "127.0.0.1:8000. The port is always bound on every interface: "
-                          "as in a Caddyfile, whose site address 127.0.0.1:8000 would be a "
-                          "Host matcher and not a bind address, a host given here is dropped "
-                          "(127.0.0.1:8000 means :8000); use a firewall to keep it local")
+                     help="where to listen: :8000 (the default, every interface), 8000, "
+                          "127.0.0.1:8000 or [::1]:8000; a host becomes the site's bind")
     sub.add_argument("--workers", "-w", type=positive_int, metavar="N",
                      help="worker processes (default: the CPU count); workers N")
     sub.add_argument("--runtime", choices=["process", "thread"],
@@ -112,6 +112,10 @@ def add_serve_parser(commands: Any) -> None:
     sub.add_argument("--working-dir", "--chdir", metavar="DIR",
                      help="the folder the module is imported from, and the workers' current "
                           "directory (default: the current directory); working_dir")
+    sub.add_argument("--access-log", action="store_true",
+                     help="one line per request on stderr, in Caddy's JSON format; log")
+    sub.add_argument("--debug", action="store_true",
+                     help="verbose logging; the global debug option")
     sub.add_argument("--print-caddyfile", action="store_true",
                      help="print the equivalent Caddyfile and exit, without serving")
 
@@ -136,10 +140,14 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     return ["run", "--config", args[0], *args[1:]]
 
 
-def run(config_path: str) -> int:
+def run(config_path: str, debug: bool = False) -> int:
+    import dataclasses
+
     from fastsnake.config import load_config
 
     config = load_config(config_path)
+    if debug:
+        config = dataclasses.replace(config, debug=True)
     if not config.listeners:
         raise FatalError(f"{config_path}: no site block to serve")
     return serve_config(config)
@@ -161,7 +169,8 @@ def serve(args: argparse.Namespace) -> int:
         target=args.target,
         interface=Interface(args.interface) if args.interface else None,
         listen=args.listen, workers=args.workers, runtime=args.runtime, threads=args.threads,
-        reload=args.reload, lifespan=args.lifespan, working_dir=args.working_dir)
+        reload=args.reload, lifespan=args.lifespan, working_dir=args.working_dir,
+        debug=args.debug, access_log=args.access_log)
     text, config = load(options)
     if args.print_caddyfile:
         print(text, end="")
@@ -214,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return serve(args)
-        return run(args.config)
+        return run(args.config, getattr(args, "debug", False))
     except FatalError as exc:
         print(f"fastsnake: {exc}", file=sys.stderr)
         return 1
