@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import importlib
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
@@ -368,3 +369,28 @@ def test_serve_reload_in_the_process_runtime(serve_cli, tmp_path):
     assert server.wait_for_text("retired", start=mark), server.log
     assert requests.get(server.base_url + "/", timeout=10).text == "edited"
     assert server.stop() == 0
+
+
+def test_sighup_under_serve_restarts_workers_with_new_code(serve_cli, tmp_path):
+    """No Caddyfile to re-read: SIGHUP replaces the workers with the same
+    options, so they import the app's code afresh."""
+    from tests.test_functional_reload import wait_for_version
+
+    app = tmp_path / "hup.py"
+    app.write_text(APP_VERSION % "one")
+    server = serve_cli("hup:app", "--wsgi", "--workers", "2", "--access-log")
+    assert requests.get(server.base_url, timeout=10).text == "one"
+    app.write_text(APP_VERSION % "two")
+    mark = len(server.lines)
+    server.signal(signal.SIGHUP)
+    assert server.wait_for_text("restarting the workers with the same options", start=mark)
+    assert wait_for_version(server, "two")
+    # --access-log: Caddy's JSON lines on stderr
+    assert server.wait_for(lambda line: '"msg":"handled request"' in line) is not None
+
+
+APP_VERSION = '''
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"%s"]
+'''

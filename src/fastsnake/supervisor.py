@@ -324,9 +324,20 @@ class Supervisor:
                 return
 
     def reload_config(self) -> None:
-        """SIGHUP: load the Caddyfile again and replace every worker."""
+        """SIGHUP: load the Caddyfile again and replace every worker.
+
+        Under ``fastsnake serve`` there is no file to read again: the workers
+        are replaced with the same options, which re-imports the app's code
+        (as gunicorn's HUP does)."""
+        from fastsnake.quickstart import SOURCE_NAME
+
         try:
-            config = load_config(self.config.source)
+            if self.config.source == SOURCE_NAME:
+                log.info("SIGHUP: no Caddyfile to re-read (fastsnake serve); restarting the "
+                         "workers with the same options")
+                config = self.config
+            else:
+                config = load_config(self.config.source)
         except FatalError as exc:
             log.error("SIGHUP: the new configuration does not load, keeping the old one: %s",
                       exc)
