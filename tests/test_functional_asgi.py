@@ -129,6 +129,15 @@ def test_lifespan_startup_failure_stops_the_server(serve):
     assert "respawning" not in server.log
 
 
+def test_an_app_that_rejects_the_lifespan_scope_is_served_without_it(serve):
+    # ASGI spec: an exception on the lifespan scope itself means "not
+    # supported"; the server goes on without lifespan events.
+    server = serve(asgi(workers=2, lifespan="on"), env={"REJECT_LIFESPAN": "1"})
+    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    assert "does not support the lifespan protocol" in server.log
+    assert server.stop() == 0
+
+
 def test_client_that_stops_mid_body_is_not_an_app_error(serve):
     server = serve(asgi())
     with server.connect() as sock:

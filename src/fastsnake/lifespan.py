@@ -35,8 +35,11 @@ class Lifespan:
         self.startup_done: asyncio.Future[dict[str, Any]] | None = None
         self.shutdown_done: asyncio.Future[dict[str, Any]] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.received = False        # the app asked for a lifespan message
+        self.unsupported = False     # it raised before that: no lifespan here
 
     async def receive(self) -> dict[str, Any]:
+        self.received = True
         return await self.events.get()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -75,6 +78,15 @@ class Lifespan:
         try:
             message = await self.startup_done
         except Exception as exc:
+            if not self.received:
+                # ASGI spec: an app that raises on the lifespan scope itself
+                # (Django's ASGI handler does) does not speak the protocol; the
+                # server must go on without lifespan events.
+                log.warning("%s does not support the lifespan protocol (it raised %s: %s); "
+                            "serving it without lifespan events. Remove 'lifespan on' to "
+                            "silence this.", self.name, type(exc).__name__, exc)
+                self.unsupported = True
+                return self.state
             raise LifespanFailure(
                 f"lifespan startup of {self.name} raised {type(exc).__name__}: {exc}") from exc
         if message["type"] == "lifespan.startup.failed":
@@ -86,7 +98,7 @@ class Lifespan:
         return self.state
 
     async def shutdown(self) -> None:
-        if self.task is None or self.task.done():
+        if self.task is None or self.task.done() or self.unsupported:
             return
         self.shutdown_done = asyncio.get_running_loop().create_future()
         await self.events.put({"type": "lifespan.shutdown"})

@@ -12,6 +12,8 @@ STARTED = []
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
+        if os.environ.get("REJECT_LIFESPAN"):  # as Django's ASGI handler does
+            raise ValueError("this app only handles http and websocket")
         await lifespan(scope, receive, send)
         return
     if scope["type"] == "websocket":
