@@ -40,8 +40,8 @@ import re
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config_global import expect_no_args, expect_one_arg
-from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
+from fastsnake.config_global import check_placeholders, expect_no_args, expect_one_arg, refuse_block
+from fastsnake.placeholders import has_placeholders
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -149,7 +149,7 @@ def parse_root(segment: Segment, base_dir: str) -> str:
     if len(args) > 1:
         d.errf("too many arguments for root: expected one path, got %d (%s)",
                len(args), " ".join(args))
-    _refuse_block(d, args[0])
+    refuse_block(d, args[0])
     return _path(d, args[0], base_dir)
 
 
@@ -236,28 +236,15 @@ def _list(d: Dispenser) -> list[str]:
     values = d.remaining_args()
     if not values:
         d.errf("file_server %s needs at least one value", name)
-    _refuse_block(d, values[-1])
+    refuse_block(d, values[-1])
     return values
-
-
-def _refuse_block(d: Dispenser, after: str) -> None:
-    if d.next_block(d.nesting):
-        d.prev()  # point at the "{"
-        d.errf("unexpected block after '%s'", after)
-
-
-def _check_placeholders(d: Dispenser, value: str) -> None:
-    try:
-        Template(value)
-    except PlaceholderError as exc:
-        d.errf("%s", exc)
 
 
 def _path(d: Dispenser, value: str, base_dir: str) -> str:
     if "\0" in value:
         d.err("a path cannot contain a NUL byte")
     if has_placeholders(value):
-        _check_placeholders(d, value)
+        check_placeholders(d, value)
         if value.startswith("{") or os.path.isabs(value):
             return value  # may turn out absolute: the server resolves it per request
         return os.path.join(base_dir, value)
@@ -267,7 +254,7 @@ def _path(d: Dispenser, value: str, base_dir: str) -> str:
 def _hide(d: Dispenser, value: str, base_dir: str) -> str:
     """A pattern with a separator is a path (made absolute); without one, a name."""
     if has_placeholders(value):
-        _check_placeholders(d, value)
+        check_placeholders(d, value)
         return value
     if "/" in value or os.sep in value:
         value = os.path.normpath(os.path.join(base_dir, value))
@@ -280,7 +267,7 @@ def _hide(d: Dispenser, value: str, base_dir: str) -> str:
 
 def _index(d: Dispenser, value: str) -> str:
     if has_placeholders(value):
-        _check_placeholders(d, value)
+        check_placeholders(d, value)
     parts = value.replace("\\", "/").split("/")
     if "\0" in value or ".." in parts or value.startswith("/") or not value:
         d.errf("index file '%s' must be a file name inside the directory", value)
@@ -321,7 +308,7 @@ def _browse(d: Dispenser) -> tuple[tuple[str, ...], int]:
 def _precompressed(d: Dispenser) -> tuple[str, ...]:
     values = d.remaining_args()
     if values:
-        _refuse_block(d, values[-1])
+        refuse_block(d, values[-1])
     else:
         expect_no_args(d)
     for i, value in enumerate(values):

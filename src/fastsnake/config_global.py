@@ -159,7 +159,7 @@ def expect_no_args(d: Dispenser) -> None:
     name = d.val()
     if d.next_arg():
         d.arg_err()
-    _refuse_block(d, name)
+    refuse_block(d, name)
 
 
 def expect_one_arg(d: Dispenser) -> str:
@@ -169,11 +169,22 @@ def expect_one_arg(d: Dispenser) -> str:
     value = d.val()
     if d.next_arg():
         d.arg_err()
-    _refuse_block(d, value)
+    refuse_block(d, value)
     return value
 
 
-def _refuse_block(d: Dispenser, after: str) -> None:
+def check_placeholders(d: Dispenser, value: str) -> str:
+    """Unknown placeholders are an error at load, not a surprise per request."""
+    from fastsnake.placeholders import PlaceholderError, Template
+
+    try:
+        Template(value)
+    except PlaceholderError as exc:
+        d.errf("%s", exc)
+    return value
+
+
+def refuse_block(d: Dispenser, after: str) -> None:
     if d.next_block(d.nesting):
         d.prev()  # point at the "{"
         d.errf("unexpected block after '%s'", after)

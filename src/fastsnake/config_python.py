@@ -36,10 +36,9 @@ import sys
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Route, Runtime
-from fastsnake.config_global import expect_no_args, expect_one_arg, parse_size
+from fastsnake.config_global import check_placeholders, expect_no_args, expect_one_arg, parse_size
 from fastsnake.dotenv import DotenvError, parse_dotenv
 from fastsnake.errors import CaddyfileError
-from fastsnake.placeholders import PlaceholderError, Template
 
 __all__ = ["default_runtime", "has_placeholder", "parse_python"]
 
@@ -67,14 +66,6 @@ def _env_file(d: Dispenser, value: str, base_dir: str) -> list[tuple[str, str]]:
         d.errf("env_file '%s': %s", path, exc.strerror or exc)
     except DotenvError as exc:
         d.errf("env_file '%s' %s", path, exc)
-
-
-def _check_placeholders(d: Dispenser, value: str) -> None:
-    """Unknown placeholders are an error now, not a surprise per request."""
-    try:
-        Template(value)
-    except PlaceholderError as exc:
-        d.errf("%s", exc)
 
 
 def _request_body(d: Dispenser) -> int:
@@ -258,7 +249,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
 def _check_target(d: Dispenser, token: Token, what: str) -> str:
     target = token.text
     if has_placeholder(target):
-        _check_placeholders(d, target)
+        check_placeholders(d, target)
         return target
     module, colon, variable = target.partition(":")
     if not (
@@ -288,7 +279,7 @@ def _directory(d: Dispenser, value: str, base_dir: str, *, venv: bool) -> str:
     """
     what = "venv" if venv else "working_dir"
     if has_placeholder(value):
-        _check_placeholders(d, value)
+        check_placeholders(d, value)
         if value.startswith("{") or os.path.isabs(value):
             return value
         return os.path.join(base_dir, value)

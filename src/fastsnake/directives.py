@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config_global import parse_size
-from fastsnake.placeholders import PlaceholderError, Template
+from fastsnake.config_global import check_placeholders, parse_size
 
 # -- the data -----------------------------------------------------------------
 
@@ -115,14 +114,6 @@ class SkipLog:
 # -- helpers ------------------------------------------------------------------
 
 
-def check_template(d: Dispenser, value: str) -> str:
-    try:
-        Template(value)
-    except PlaceholderError as exc:
-        d.errf("%s", exc)
-    return value
-
-
 def parse_status(d: Dispenser, text: str, low: int = 100, high: int = 999) -> int:
     if not (text.isascii() and text.isdigit() and len(text) == 3) or not low <= int(text) <= high:
         d.errf("invalid status code '%s'", text)
@@ -174,7 +165,7 @@ def parse_respond(segment: Segment) -> Respond:
             close = True
         else:
             d.errf("unrecognized respond subdirective '%s'", sub)
-    return Respond(status, check_template(d, body), close)
+    return Respond(status, check_placeholders(d, body), close)
 
 
 REDIRECT_CODES = {"temporary": 302, "permanent": 301, "html": 200}
@@ -188,7 +179,7 @@ def parse_redir(segment: Segment) -> Redirect:
     if not 1 <= len(args) <= 2:
         d.arg_err()
     no_block(d, "redir")
-    to = check_template(d, args[0])
+    to = check_placeholders(d, args[0])
     code = args[1] if len(args) == 2 else "temporary"
     if code in REDIRECT_CODES:
         return Redirect(to, REDIRECT_CODES[code], code == "html")
@@ -210,7 +201,7 @@ def parse_rewrite(segment: Segment) -> Rewrite:
     to = args[0]
     if not (to.startswith(("/", "?", "{"))):
         d.errf("rewrite: the new URI must start with '/' or '?' (got '%s')", to)
-    return Rewrite(check_template(d, to))
+    return Rewrite(check_placeholders(d, to))
 
 
 def parse_uri(segment: Segment) -> UriOp:
@@ -280,8 +271,8 @@ def _header_op(d: Dispenser, args: list[str]) -> HeaderOp:
         if prefix:
             d.errf("header: replacing in '%s' cannot have a '%s' prefix", name, prefix)
         compile_regexp(d, values[0])
-        return HeaderOp("replace", name, check_template(d, values[1]), values[0])
-    value = check_template(d, values[0])
+        return HeaderOp("replace", name, check_placeholders(d, values[1]), values[0])
+    value = check_placeholders(d, values[0])
     return HeaderOp({"+": "add", "?": "default"}.get(prefix, "set"), name, value)
 
 
