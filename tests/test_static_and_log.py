@@ -150,3 +150,33 @@ def test_access_log_writes_caddy_json_lines(serve, tmp_path):
     assert hello["duration"] >= 0
     assert digest["bytes_read"] == 1000
     assert (boom["status"], boom["level"]) == (500, "error")
+
+
+def test_try_files_falls_back_to_the_spa_index(serve, tmp_path):
+    site = tmp_path / "spa"
+    (site / "assets").mkdir(parents=True)
+    (site / "index.html").write_text("<app/>")
+    (site / "assets" / "main.js").write_text("run()")
+    (tmp_path / "outside.txt").write_text("outside")
+    server = serve(f"""
+:$PORT {{
+    root * {site}
+    handle /api/* {{
+        respond "api"
+    }}
+    handle {{
+        try_files {{path}} /index.html
+        file_server
+    }}
+    handle /strict/* {{
+        try_files {{path}} =404
+    }}
+}}
+""")
+    base = server.base_url
+    assert requests.get(base + "/assets/main.js").text == "run()"
+    assert requests.get(base + "/some/client/route").text == "<app/>"
+    assert requests.get(base + "/api/x").text == "api"
+    # a candidate outside the root never exists
+    assert requests.get(base + "/../outside.txt").text == "<app/>"
+    assert requests.get(base + "/strict/none").status_code == 404

@@ -222,6 +222,7 @@ class RouteParser:
             "redir": lambda s, m, p: dv.parse_redir(s),
             "rewrite": lambda s, m, p: dv.parse_rewrite(s),
             "uri": lambda s, m, p: dv.parse_uri(s),
+            "try_files": lambda s, m, p: dv.parse_try_files(s),
             "header": lambda s, m, p: dv.parse_header(s),
             "request_header": lambda s, m, p: dv.parse_header(s, request=True),
             "request_body": lambda s, m, p: dv.parse_request_body(s),

@@ -492,3 +492,35 @@ def parse_tls(segment: Segment, base_dir: str) -> TlsFiles:
     except (OSError, ssl.SSLError) as exc:
         d.errf("tls: cannot load %s with %s: %s", cert, key, exc)
     return TlsFiles(cert, key, min_version, segment[0].location)
+
+
+@dataclass(frozen=True)
+class TryFiles:
+    """``try_files``: rewrite to the first candidate that exists under the
+    root (a trailing ``/`` asks for a directory); ``=NNN`` answers a status."""
+
+    files: tuple[str, ...]
+
+
+def parse_try_files(segment: Segment) -> TryFiles:
+    d = Dispenser(segment)
+    d.next()
+    files = d.remaining_args()
+    if not files:
+        d.arg_err()
+    for index, name in enumerate(files):
+        if name.startswith("="):
+            if index != len(files) - 1:
+                d.errf("try_files: the status '%s' must be the last argument", name)
+            parse_status(d, name[1:], 100, 599)
+        else:
+            check_placeholders(d, name)
+    nesting = d.nesting
+    while d.next_block(nesting):
+        if d.val() != "policy":
+            d.errf("try_files: '%s' is not supported by fastsnake", d.val())
+        policy = d.remaining_args()
+        if policy != ["first_exist"]:
+            d.errf("try_files policy %s is not supported by fastsnake (only first_exist)",
+                   " ".join(policy))
+    return TryFiles(tuple(files))

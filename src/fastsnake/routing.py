@@ -17,6 +17,7 @@ allocates nothing per request.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -322,6 +323,25 @@ class RouteCompiler:
 
         return path_regexp
 
+    def build_tryfiles(self, spec: dv.TryFiles) -> Callable[[Any, Walk], Any]:
+        candidates = [(Template(name), name) for name in spec.files]
+
+        def run(request: Any, walk: Walk) -> Any:
+            root = (request.vars or {}).get("root") or os.getcwd()
+            for template, name in candidates:
+                if name.startswith("="):
+                    return RespondHandler(int(name[1:]))
+                to = template.render(request)
+                path, question, query = to.partition("?")
+                if existing_file(root, path):
+                    request.path = path.encode("latin-1", "replace")
+                    if question:
+                        request.query = query.encode("latin-1", "replace")
+                    return None
+            return None
+
+        return run
+
     def build_requestbody(self, spec: dv.RequestBody) -> Callable[[Any, Walk], Any]:
         def run(request: Any, walk: Walk) -> None:
             if request.body_limit < 0 or spec.max_size < request.body_limit:
@@ -360,6 +380,23 @@ class RouteCompiler:
                 walk.header_ops.extend(rendered)
 
         return run
+
+
+def existing_file(root: str, path: str) -> bool:
+    """Whether the URL path names a file (or, ending in "/", a directory)
+    inside ``root``; nothing outside the root counts, whatever the spelling."""
+    from fastsnake.files import clean_path
+    from fastsnake.files_common import inside
+
+    try:
+        parts = clean_path(unquote(path, "latin-1"))
+    except Exception:
+        return False  # a path that cannot name a file
+    base = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(base, *parts))
+    if not inside(full, base):
+        return False
+    return os.path.isdir(full) if path.endswith("/") else os.path.isfile(full)
 
 
 def render_header_value(template: Template, request: Any, code: int) -> bytes:
