@@ -324,7 +324,13 @@ cdef int cb_body(llhttp.llhttp_t* parser, const char* at, size_t length) noexcep
         if 0 <= proto.body_limit < proto.body_received:
             return fail(proto, 413, "request body too large")
         if proto.exchange is not None:
-            proto.exchange.on_body(PyBytes_FromStringAndSize(at, length))
+            data = proto.pending_data
+            if (data is not None and at == PyBytes_AS_STRING(data)
+                    and <Py_ssize_t>length == PyBytes_GET_SIZE(data)):
+                # The whole read is body: hand over that very object, no copy.
+                proto.exchange.on_body(data)
+            else:
+                proto.exchange.on_body(PyBytes_FromStringAndSize(at, length))
     except BaseException as exc:
         proto.stashed_error = exc
         return llhttp.HPE_USER

@@ -34,6 +34,7 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
 
 include "consts.pxi"
+include "_wsgi_input.pxi"
 
 cdef object log = logging.getLogger("fastsnake.error")
 cdef object BytesIO = io.BytesIO
@@ -196,9 +197,8 @@ cdef class WsgiExchange(Exchange):
     # -- request body
 
     cdef int on_body(self, bytes chunk) except -1:
-        # Chunks are kept as they came and joined once at the end (one copy,
-        # and BytesIO then shares the joined bytes instead of copying again);
-        # past BODY_SPOOL_THRESHOLD they go to a temporary file instead.
+        # Chunks are kept as they came (BodyInput reads across them without
+        # joining); past BODY_SPOOL_THRESHOLD they go to a temporary file.
         if self.spooled:
             self.body.write(chunk)
             return 0
@@ -220,8 +220,7 @@ cdef class WsgiExchange(Exchange):
             return self.body
         if self.body is None:
             return BytesIO()
-        chunks = self.body
-        return BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return BodyInput(self.body, self.body_size)
 
     cdef Py_ssize_t body_length(self):
         if self.spooled:

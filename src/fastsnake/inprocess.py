@@ -17,6 +17,7 @@ from typing import Any
 
 from fastsnake.config import Config
 from fastsnake.errors import ConfigError, FatalError
+from fastsnake.memory import tune_malloc
 from fastsnake.runtime import plan_for
 from fastsnake.worker import (
     ServedApps,
@@ -44,6 +45,7 @@ def serve_in_process(config: Config) -> int:
             raise ConfigError(
                 f"{listener.display_address}: workers_runtime process needs fork, which this "
                 "platform lacks; use workers_runtime thread")
+    tune_malloc()
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     workers: list[Worker] = []

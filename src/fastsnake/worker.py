@@ -28,6 +28,7 @@ from fastsnake.config import Config, Listener, PythonApp
 from fastsnake.dynamic import DynamicApps
 from fastsnake.errors import FatalError
 from fastsnake.factory import AppFactory, broken_handler
+from fastsnake.memory import tune_malloc
 from fastsnake.reloader import DirectoryWatcher
 from fastsnake.routing import RouteCompiler, Router, SiteRoutes
 from fastsnake.runtime import Plan, is_dynamic, plan_for
@@ -294,6 +295,7 @@ def run_worker(config: Config, listener_index: int,
     """Serve until stopped; return the process exit code."""
     configure_logging(config.debug, config.server_log)
     listener = config.listeners[listener_index]
+    tune_malloc()
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
