@@ -456,7 +456,7 @@ def test_global_options(project: Path, body: str, check) -> None:
 
 def test_caddy_only_options_are_accepted_and_change_nothing(project: Path) -> None:
     body = (
-        "admin off\nauto_https off\nemail me@example.com\norder python before route\n"
+        "admin off\nauto_https off\nemail me@example.com\n"
         "admin localhost:2019 {\n origins x\n}\n"
         "auto_https disable_redirects ignore_loaded_certs"
     )
@@ -465,12 +465,31 @@ def test_caddy_only_options_are_accepted_and_change_nothing(project: Path) -> No
 
 def test_ignored_options_are_noted(project: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="fastsnake.config"):
-        options(project, "admin off\norder python first")
+        options(project, "admin off")
     assert caplog.messages == [
         f"{project}/Caddyfile:2: global option 'admin' is ignored: fastsnake has no admin API",
-        f"{project}/Caddyfile:3: global option 'order' is ignored: fastsnake runs handlers in "
-        "the order they are written",
     ]
+
+
+def test_order_option_moves_a_directive(project: Path) -> None:
+    text = ("{\n order python after respond\n}\n:8080 {\n python main:app\n"
+            " respond /healthz 200\n}\n")
+    routes = build(project, text).listeners[0].sites[0].routes
+    assert [route.directive for route in routes] == ["respond", "python"]
+    assert [r.directive for r in build(project, text.replace("{\n order python after "
+                                                             "respond\n}\n", "")).listeners[0]
+            .sites[0].routes] == ["python", "respond"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("order python", "2: order takes: order <directive> first|last|before"),
+    ("order python sideways", "2: order position must be first, last, before or after"),
+    ("order python before nothing", "2: order: 'nothing' is not a directive fastsnake orders"),
+    ("order python after python", "2: order: 'python' cannot be ordered relative to itself"),
+])
+def test_order_errors(project: Path, body: str, message: str) -> None:
+    assert build_error(project, "{\n " + body + "\n}\n:80 {\n}").startswith(
+        f"<dir>/Caddyfile:{message}")
 
 
 @pytest.mark.parametrize(

@@ -114,3 +114,24 @@ def test_request_placeholders_from_a_real_request():
     assert render("{http.request.proto}") == "HTTP/1.1"
     request.path = b"/rewritten"
     assert render("{uri}|{orig_uri}") == "/rewritten?x=1&y=two%20words|/a/b?x=1&y=two%20words"
+
+
+def test_client_clock_and_path_part_placeholders():
+    from tests.protocol_harness import capture_requests
+
+    (request,) = capture_requests(b"GET /a/b/c.txt HTTP/1.1\r\nHost: x.com:8443\r\n\r\n")
+    render = lambda text: Template(text).render(request)  # noqa: E731
+    assert render("{client_ip}|{remote_host}|{port}|{file}|{dir}") == (
+        "127.0.0.1|127.0.0.1|8443|c.txt|/a/b/")
+    assert render("{http.request.uuid}") == render("{http.request.uuid}")  # one per request
+    assert render("{time.now.unix}").isdigit()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{vars.x}", "placeholder {vars.x} is not supported by fastsnake"),
+    ("{http.request.tls.version}", "placeholder {http.request.tls.version} is not supported"),
+    ("{bogus}", "unknown placeholder {bogus}"),
+])
+def test_caddy_placeholders_fastsnake_lacks_are_named_as_such(text, message):
+    with pytest.raises(PlaceholderError, match=re.escape(message)):
+        Template(text)

@@ -63,6 +63,7 @@ cdef class ResponseFilter:
     cdef bytes encoding                 # b"gzip" / b"zstd" negotiated, or None
     cdef object compressible            # content-type -> bool, or None for any
     cdef long long minimum_length
+    cdef int level                      # gzip level; 0: the default
     cdef object logger                  # access-log callable, or None
     cdef object compressor              # set while this response is compressed
     cdef long long source_length        # the uncompressed length, -1 if unknown

@@ -107,4 +107,5 @@ class ResponseFilter:
         compressible: object | None = None,
         minimum_length: int = 512,
         logger: object | None = None,
+        level: int = 0,
     ) -> None: ...

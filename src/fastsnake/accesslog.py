@@ -19,7 +19,7 @@ Proxy-Authorization become the single value ``REDACTED`` unless
 ``log_credentials`` is set (``internal/logmarshalers.go``); entries are INFO,
 or ERROR when the status is 5xx; ``uri`` is the request target as received,
 before any rewrite. fastsnake has no authentication, so ``user_id`` is
-always empty, and no TLS, so there is no ``tls`` object.
+always empty; the ``tls`` object of HTTPS requests is not logged.
 
 Several worker processes append to one file, so each line is exactly one
 ``os.write`` on an ``O_APPEND`` descriptor: the kernel places every write at

@@ -211,7 +211,7 @@ def parse_config(text: str, filename: str) -> Config:
 
     sites: dict[int, list[Site]] = {}
     binds: dict[int, tuple[str, Token]] = {}
-    route_parser = RouteParser(base_dir)
+    route_parser = RouteParser(base_dir, order=options.order)
     claimed: dict[tuple[int, str], tuple[int, Token]] = {}
     for index, block in enumerate(caddyfile.server_blocks):
         if block.is_named_route:

@@ -57,6 +57,7 @@ class GlobalOptions:
     limits: Limits = field(default_factory=Limits)
     debug: bool = False
     log: ServerLogSpec | None = None  # the global ``log`` option; None: not written
+    order: tuple[tuple[str, str, str], ...] = ()  # (directive, position, other)
 
 
 def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
@@ -87,14 +88,15 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
             for value in values:
                 if value not in _AUTO_HTTPS_VALUES:
                     d.errf("auto_https must be one of %s", ", ".join(map(repr, _AUTO_HTTPS_VALUES)))
-            _ignored(d, name, "fastsnake serves plain HTTP only, without automatic HTTPS")
+            _ignored(d, name, "fastsnake has no automatic HTTPS; it serves HTTPS only for "
+                              "sites with 'tls <cert_file> <key_file>'")
         elif name == "email":
             expect_one_arg(d)
             _ignored(d, name, "fastsnake does not obtain certificates")
         elif name == "admin":
             _ignored(d, name, "fastsnake has no admin API")
         elif name == "order":
-            _ignored(d, name, "fastsnake runs handlers in the order they are written")
+            options = replace(options, order=(*options.order, _order(d)))
         elif name == "log":
             from fastsnake.config_log import parse_global_log  # it imports this module
 
@@ -188,6 +190,24 @@ def refuse_block(d: Dispenser, after: str) -> None:
     if d.next_block(d.nesting):
         d.prev()  # point at the "{"
         d.errf("unexpected block after '%s'", after)
+
+
+def _order(d: Dispenser) -> tuple[str, str, str]:
+    """``order <directive> first|last|before <other>|after <other>``."""
+    from fastsnake.config_routes import DIRECTIVE_ORDER
+
+    args = d.remaining_args()
+    refuse_block(d, "order")
+    if len(args) < 2 or (args[1] in ("before", "after")) != (len(args) == 3) or len(args) > 3:
+        d.err("order takes: order <directive> first|last|before <directive>|after <directive>")
+    if args[1] not in ("first", "last", "before", "after"):
+        d.errf("order position must be first, last, before or after, not '%s'", args[1])
+    for name in (args[0], *args[2:]):
+        if name not in DIRECTIVE_ORDER:
+            d.errf("order: '%s' is not a directive fastsnake orders", name)
+    if len(args) == 3 and args[0] == args[2]:
+        d.errf("order: '%s' cannot be ordered relative to itself", args[0])
+    return (args[0], args[1], args[2] if len(args) == 3 else "")
 
 
 def _port(d: Dispenser, name: str) -> int:

@@ -12,10 +12,15 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         workers_runtime process|thread
         autoreload
         threads N                                # fastsnake's own
+        env_file PATH / env_var NAME VALUE       # repeatable
+        websocket_max_message_size SIZE
+        max_dynamic_apps N
+        max_requests N
+        request_body { max_size SIZE }
     }
 
-``<matcher>`` is Caddy's matcher token: a path pattern (``/api/*``) or ``*``
-(everything); named matchers (``@name``) are refused until routing has them.
+``<matcher>`` is Caddy's matcher token (a path pattern, ``*`` or ``@name``);
+config_routes takes it off the segment before this module sees it.
 
 Everything that can be checked before serving is checked here, so a typo is a
 ``file:line`` error at startup rather than a 500 at the first request: the
@@ -35,7 +40,7 @@ import re
 import sys
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Route, Runtime
+from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Runtime
 from fastsnake.config_global import check_placeholders, expect_no_args, expect_one_arg, parse_size
 from fastsnake.dotenv import DotenvError, parse_dotenv
 from fastsnake.errors import CaddyfileError
@@ -69,13 +74,17 @@ def _env_file(d: Dispenser, value: str, base_dir: str) -> list[tuple[str, str]]:
 
 
 def _request_body(d: Dispenser) -> int:
-    """``request_body max_size N`` or ``request_body { max_size N }`` in a python
-    block: the same limit as Caddy's request_body directive, for this app."""
+    """``request_body N``, ``request_body max_size N`` or ``request_body {
+    max_size N }`` in a python block: the same limit as Caddy's request_body
+    directive, for this app."""
     args = d.remaining_args()
     found: str | None = None
-    if args:
+    if len(args) == 1:
+        found = args[0]  # caddy-snake's shorthand: request_body 10MB
+    elif args:
         if len(args) != 2 or args[0] != "max_size":
-            d.err("request_body takes 'max_size <size>'")
+            d.err("request_body takes a size: request_body <size> or request_body max_size "
+                  "<size>")
         found = args[1]
     nesting = d.nesting
     while d.next_block(nesting):
@@ -95,12 +104,12 @@ def default_runtime() -> Runtime:
     return Runtime.THREAD if sys.platform == "win32" else Runtime.PROCESS
 
 
-def parse_python(segment: Segment, base_dir: str) -> Route:
-    """Build the Route for one ``python`` segment; paths resolve against ``base_dir``."""
+def parse_python(segment: Segment, base_dir: str) -> PythonApp:
+    """The app of one ``python`` segment (its matcher already taken off);
+    paths resolve against ``base_dir``."""
     d = Dispenser(segment)
     d.next()
     directive = d.token()
-    paths = _matcher(d)
     args = d.remaining_args_as_tokens()
     if len(args) > 1:
         d.arg_err()
@@ -113,29 +122,10 @@ def parse_python(segment: Segment, base_dir: str) -> Route:
                 args[0].text,
             )
         target = _check_target(d, args[0], "python")
-        app = PythonApp(Interface.WSGI, target, location=directive.location)
-        return Route(app, paths)
+        return PythonApp(Interface.WSGI, target, location=directive.location)
     if d.is_next_on_new_line():
         d.arg_err()  # neither a target nor a block
-    return Route(_parse_block(d, directive, base_dir), paths)
-
-
-def _matcher(d: Dispenser) -> tuple[str, ...]:
-    if not d.next_arg():
-        return ()
-    text = d.val()
-    if text.startswith("@"):
-        d.errf(
-            "named matchers such as '%s' are not supported by fastsnake yet; "
-            "use a path pattern such as '/api/*'",
-            text,
-        )
-    if text == "*":
-        return ()
-    if text.startswith("/"):
-        return (text,)
-    d.prev()
-    return ()
+    return _parse_block(d, directive, base_dir)
 
 
 def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:

@@ -33,7 +33,20 @@ DIRECTIVE_ORDER = (
     "python route abort error copy_response respond metrics reverse_proxy php_fastcgi "
     "file_server acme_server"
 ).split()
-_ORDER_INDEX = {name: index for index, name in enumerate(DIRECTIVE_ORDER)}
+
+
+def directive_order(changes: tuple[tuple[str, str, str], ...] = ()) -> dict[str, int]:
+    """Each directive's position, after the global ``order`` option's changes."""
+    order = list(DIRECTIVE_ORDER)
+    for name, position, other in changes:
+        order.remove(name)
+        if position == "first":
+            order.insert(0, name)
+        elif position == "last":
+            order.append(name)
+        else:
+            order.insert(order.index(other) + (position == "after"), name)
+    return {name: index for index, name in enumerate(order)}
 
 # Directives whose lone argument may start with "/" without being a matcher.
 _PATH_VALUED = frozenset({"root", "rewrite", "redir"})
@@ -77,11 +90,11 @@ def _sort_name(directive: str) -> str:
     return "handle" if directive == "handle_path" else directive
 
 
-def _less(a: Route, b: Route) -> bool:
+def _less(a: Route, b: Route, order: dict[str, int]) -> bool:
     """Caddy's sortRoutes order (httpcaddyfile/directives.go)."""
     a_dir, b_dir = _sort_name(a.directive), _sort_name(b.directive)
     if a_dir != b_dir:
-        return _ORDER_INDEX.get(a_dir, 0) < _ORDER_INDEX.get(b_dir, 0)
+        return order.get(a_dir, 0) < order.get(b_dir, 0)
     a_path, b_path = _single_path(a), _single_path(b)
     if a_path and b_path:
         a_trim, b_trim = a_path.removesuffix("*"), b_path.removesuffix("*")
@@ -95,10 +108,10 @@ def _less(a: Route, b: Route) -> bool:
     return a_matched and not b_matched
 
 
-def sort_routes(routes: list[Route]) -> tuple[Route, ...]:
+def sort_routes(routes: list[Route], order: dict[str, int]) -> tuple[Route, ...]:
     """A stable sort by Caddy's comparison."""
     def compare(a: Route, b: Route) -> int:
-        return -1 if _less(a, b) else (1 if _less(b, a) else 0)
+        return -1 if _less(a, b, order) else (1 if _less(b, a, order) else 0)
 
     return tuple(sorted(routes, key=cmp_to_key(compare)))
 
@@ -106,8 +119,10 @@ def sort_routes(routes: list[Route]) -> tuple[Route, ...]:
 class RouteParser:
     """Parses one site block (and the blocks nested in it)."""
 
-    def __init__(self, base_dir: str, notice: Callable[[str], None] | None = None) -> None:
+    def __init__(self, base_dir: str, notice: Callable[[str], None] | None = None,
+                 order: tuple[tuple[str, str, str], ...] = ()) -> None:
         self.base_dir = base_dir
+        self.order = directive_order(order)
         self.notice = notice or (lambda message: log.info("%s", message))
         self.log_count = 0
 
@@ -163,7 +178,7 @@ class RouteParser:
                 site.tls = parse_tls(segment, self.base_dir)
                 continue
             routes.append(self.directive(segment, visible, has_braces))
-        return tuple(routes) if ordered else sort_routes(routes)
+        return tuple(routes) if ordered else sort_routes(routes, self.order)
 
     def directive(self, segment: Segment, matchers: dict[str, Any], has_braces: bool) -> Route:
         head = segment[0]
@@ -202,11 +217,20 @@ class RouteParser:
         return rest, (token.text,), None, ""
 
     def unsupported(self, head: Token, has_braces: bool) -> NoReturn:
+        """A Caddy directive fastsnake lacks, or a word that is no directive."""
+        import difflib
+
+        from fastsnake.config import _CADDY_DIRECTIVES
+
         hint = ""
         if not has_braces:
             hint = (" (if you meant to define a second site, put curly braces around each "
                     "site's directives)")
-        _fail(head, f'directive "{head.text}" is not supported by fastsnake{hint}')
+        if head.text in _CADDY_DIRECTIVES or not has_braces:
+            _fail(head, f'directive "{head.text}" is not supported by fastsnake{hint}')
+        close = difflib.get_close_matches(head.text, [*self.parsers(), "log", "tls", "bind"], 1)
+        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+        _fail(head, f"unrecognized directive: {head.text}{suggestion}")
 
     # -- per-directive parsers: (segment without matcher, matchers, paths) -> handler
 
@@ -238,7 +262,7 @@ class RouteParser:
     def python(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
         from fastsnake.config_python import parse_python
 
-        return parse_python(segment, self.base_dir).handler
+        return parse_python(segment, self.base_dir)
 
     def root(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
         from fastsnake.config_files import parse_root

@@ -91,6 +91,7 @@ class Encode:
     formats: tuple[str, ...]
     minimum_length: int = 512
     content_types: tuple[str, ...] | None = None   # None: Caddy's default list
+    gzip_level: int = 0                            # 0: the default (5, as Caddy)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def parse_respond(segment: Segment) -> Respond:
         body, status = args[0], parse_status(d, args[1])
     elif len(args) > 2:
         d.arg_err()
+    check_placeholders(d, body)  # (now, so an error names this line)
     close = False
     nesting = d.nesting
     while d.next_block(nesting):
@@ -158,14 +160,14 @@ def parse_respond(segment: Segment) -> Respond:
             rest = d.remaining_args()
             if len(rest) != 1:
                 d.arg_err()
-            body = rest[0]
+            body = check_placeholders(d, rest[0])
         elif sub == "close":
             if d.next_arg():
                 d.arg_err()
             close = True
         else:
             d.errf("unrecognized respond subdirective '%s'", sub)
-    return Respond(status, check_placeholders(d, body), close)
+    return Respond(status, body, close)
 
 
 REDIRECT_CODES = {"temporary": 302, "permanent": 301, "html": 200}
@@ -344,6 +346,7 @@ def parse_encode(segment: Segment, notice: Callable[[str], None]) -> Encode:
     formats: list[str] = []
     minimum_length = 512
     content_types: tuple[str, ...] | None = None
+    gzip_level = 0
 
     def add(name: str) -> None:
         if name not in ("gzip", "zstd"):
@@ -359,8 +362,12 @@ def parse_encode(segment: Segment, notice: Callable[[str], None]) -> Encode:
         if sub in ("gzip", "zstd"):
             add(sub)
             rest = d.remaining_args()
-            if len(rest) > 1 or (rest and not rest[0].isdigit()):
-                d.errf("encode: bad %s options", sub)
+            if sub == "gzip" and rest:
+                if len(rest) > 1 or not rest[0].isdigit() or not 1 <= int(rest[0]) <= 9:
+                    d.errf("encode: gzip level must be 1 to 9, not '%s'", " ".join(rest))
+                gzip_level = int(rest[0])
+            elif rest:
+                d.errf("encode: %s options are not supported by fastsnake", sub)
         elif sub == "minimum_length":
             rest = d.remaining_args()
             if len(rest) != 1 or not rest[0].isdigit():
@@ -377,7 +384,7 @@ def parse_encode(segment: Segment, notice: Callable[[str], None]) -> Encode:
             d.err("encode zstd needs Python 3.14's compression.zstd; use gzip")
         notice(f"{segment[0].location}: encode: zstd needs Python 3.14+; using gzip only")
         formats.remove("zstd")
-    return Encode(tuple(formats), minimum_length, content_types)
+    return Encode(tuple(formats), minimum_length, content_types, gzip_level)
 
 
 def _encode_match(d: Dispenser) -> tuple[str, ...]:
@@ -449,6 +456,7 @@ class TlsFiles:
     key: str
     min_version: str = ""           # "tls1.2" / "tls1.3", from ``protocols``
     location: str = ""
+    max_version: str = ""
 
 
 TLS_PROTOCOLS = ("tls1.2", "tls1.3")
@@ -474,7 +482,7 @@ def parse_tls(segment: Segment, base_dir: str) -> TlsFiles:
         d.err("fastsnake needs the certificate and key files: tls <cert_file> <key_file> "
               "(automatic HTTPS is not supported)")
     cert, key = (os.path.normpath(os.path.join(base_dir, arg)) for arg in args)
-    min_version = ""
+    min_version = max_version = ""
     nesting = d.nesting
     while d.next_block(nesting):
         sub = d.val()
@@ -484,6 +492,9 @@ def parse_tls(segment: Segment, base_dir: str) -> TlsFiles:
         if not 1 <= len(rest) <= 2 or any(p not in TLS_PROTOCOLS for p in rest):
             d.errf("tls protocols must be among %s", ", ".join(TLS_PROTOCOLS))
         min_version = rest[0]
+        max_version = rest[1] if len(rest) == 2 else ""
+        if max_version and TLS_PROTOCOLS.index(max_version) < TLS_PROTOCOLS.index(min_version):
+            d.errf("tls protocols: %s is older than %s", max_version, min_version)
     try:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
@@ -491,7 +502,7 @@ def parse_tls(segment: Segment, base_dir: str) -> TlsFiles:
         d.errf("tls: %s: %s", exc.filename or cert, exc.strerror)
     except (OSError, ssl.SSLError) as exc:
         d.errf("tls: cannot load %s with %s: %s", cert, key, exc)
-    return TlsFiles(cert, key, min_version, segment[0].location)
+    return TlsFiles(cert, key, min_version, segment[0].location, max_version)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import formatdate
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
@@ -55,7 +60,18 @@ SHORTHANDS = {
     "remote_host": "http.request.remote.host",
     "remote_port": "http.request.remote.port",
     "orig_uri": "http.request.orig_uri",
+    "client_ip": "http.vars.client_ip",
+    "port": "http.request.port",
+    "file": "http.request.uri.path.file",
+    "dir": "http.request.uri.path.dir",
 }
+
+# Caddy placeholders that only mean something in parts of Caddy fastsnake does
+# not have (proxies, TLS details, error handling, vars): named as such, rather
+# than "unknown" as a typo would be.
+UNSUPPORTED_PREFIXES = ("vars.", "http.vars.", "http.request.tls.", "http.error.",
+                        "http.reverse_proxy.", "upstream_", "http.response.", "http.auth.",
+                        "http.request.body", "tls_", "err.", "resp.", "rp.")
 SHORTHAND_PREFIXES = {
     "labels.": "http.request.host.labels.",
     "path.": "http.request.uri.path.",
@@ -142,6 +158,9 @@ def cookie_value(request: Any, name: str) -> str:
 
 def getter_for(name: str) -> Getter:
     full = long_name(name)
+    getter = other_getter(full)
+    if getter is not None:
+        return getter
     if full == "http.request.host":
         return host_of
     if full == "http.request.hostport":
@@ -193,7 +212,58 @@ def getter_for(name: str) -> Getter:
     if full.startswith("env."):
         value = os.environ.get(full[len("env."):], "")
         return lambda request: value
+    if full.startswith(UNSUPPORTED_PREFIXES) or name.startswith(UNSUPPORTED_PREFIXES):
+        raise PlaceholderError(f"placeholder {{{name}}} is not supported by fastsnake")
     raise PlaceholderError(f"unknown placeholder {{{name}}}")
+
+
+def other_getter(full: str) -> Getter | None:
+    """The placeholders about the client, the clock and the machine."""
+    if full == "http.vars.client_ip":
+        # No trusted proxies: the client is the peer, as Caddy's default.
+        return lambda request: remote_part(request, "host")
+    if full == "http.request.port":
+        return host_port
+    if full == "http.request.uri.path.file":
+        return lambda request: request.path.decode("latin-1").rpartition("/")[2]
+    if full == "http.request.uri.path.dir":
+        return lambda request: request.path.decode("latin-1").rpartition("/")[0] + "/"
+    if full == "http.request.uuid":
+        return request_uuid
+    if full == "system.hostname":
+        hostname = socket.gethostname()
+        return lambda request: hostname
+    if full in TIME_FORMATS:
+        render = TIME_FORMATS[full]
+        return lambda request: render(time.time())
+    return None
+
+
+def host_port(request: Any) -> str:
+    """The port of the Host header ("" when it names none)."""
+    after_ipv6 = request.host.decode("latin-1").rpartition("]")[2]
+    return after_ipv6.rpartition(":")[2] if ":" in after_ipv6 else ""
+
+
+def request_uuid(request: Any) -> str:
+    """One UUID per request, however often it is asked for."""
+    if request.vars is None:
+        request.vars = {}
+    value = request.vars.get("http.request.uuid")
+    if value is None:
+        value = request.vars["http.request.uuid"] = str(uuid.uuid4())
+    return value
+
+
+TIME_FORMATS: dict[str, Callable[[float], str]] = {
+    "time.now": lambda now: datetime.fromtimestamp(now, timezone.utc).isoformat(),
+    "time.now.unix": lambda now: str(int(now)),
+    "time.now.unix_ms": lambda now: str(int(now * 1000)),
+    "time.now.http": lambda now: formatdate(now, usegmt=True),
+    "time.now.year": lambda now: str(datetime.fromtimestamp(now, timezone.utc).year),
+    "time.now.common_log": lambda now: datetime.fromtimestamp(now).astimezone()
+    .strftime("%d/%b/%Y:%H:%M:%S %z"),
+}
 
 
 class RegexpCaptures:

@@ -17,6 +17,7 @@ allocates nothing per request.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -124,6 +125,7 @@ class Encoder:
     def __init__(self, spec: dv.Encode) -> None:
         self.formats = tuple(f.encode() for f in spec.formats)
         self.minimum_length = spec.minimum_length
+        self.level = spec.gzip_level
         patterns = spec.content_types if spec.content_types is not None else (
             COMPRESSIBLE_TYPES)
         self.prefixes = tuple(p.rstrip("*").encode() for p in patterns if p.endswith("*"))
@@ -213,13 +215,17 @@ class RouteCompiler:
     # -- terminal directives
 
     def build_respond(self, spec: dv.Respond) -> Callable[[Any, Walk], Any]:
-        headers = [(b"content-type", b"text/plain; charset=utf-8")] if spec.body else []
         if not has_placeholders(spec.body):
-            fixed = RespondHandler(spec.status, spec.body.encode(), headers, close=spec.close)
+            fixed = RespondHandler(spec.status, spec.body.encode(), body_type(spec.body),
+                                   close=spec.close)
             return lambda request, walk: fixed
         template = Template(spec.body)
-        return lambda request, walk: RespondHandler(
-            spec.status, template.render(request).encode(), headers, close=spec.close)
+
+        def run(request: Any, walk: Walk) -> Any:
+            body = template.render(request)
+            return RespondHandler(spec.status, body.encode(), body_type(body), close=spec.close)
+
+        return run
 
     def build_redirect(self, spec: dv.Redirect) -> Callable[[Any, Walk], Any]:
         template = Template(spec.to)
@@ -382,6 +388,22 @@ class RouteCompiler:
         return run
 
 
+def body_type(body: str) -> list[tuple[bytes, bytes]]:
+    """Caddy's respond Content-Type: JSON for a valid JSON object or array,
+    else plain text; none for an empty body."""
+    if not body:
+        return []
+    text = body.strip()
+    if len(text) > 2 and (text[0], text[-1]) in (("{", "}"), ("[", "]")):
+        try:
+            json.loads(text)
+        except ValueError:
+            pass
+        else:
+            return [(b"content-type", b"application/json")]
+    return [(b"content-type", b"text/plain; charset=utf-8")]
+
+
 def existing_file(root: str, path: str) -> bool:
     """Whether the URL path names a file (or, ending in "/", a directory)
     inside ``root``; nothing outside the root counts, whatever the spelling."""
@@ -428,12 +450,17 @@ class SiteRoutes:
         self.hosts = tuple(h.lower() for h in hosts)
         self.steps = tuple(steps)
         self.loggers = tuple(loggers)
-        self.log = self.loggers[0].log if len(self.loggers) == 1 else (
+        # ``log { hostnames ... }`` narrows a log to some of the site's hosts.
+        self.log_hosts = [frozenset(h.lower() for h in getattr(logger.spec, "hostnames", ()))
+                          for logger in self.loggers]
+        self.log = self.loggers[0].log if len(self.loggers) == 1 and not self.log_hosts[0] else (
             self.log_all if self.loggers else None)
 
-    def log_all(self, *args: Any) -> None:
-        for logger in self.loggers:
-            logger.log(*args)
+    def log_all(self, request: Any, *args: Any) -> None:
+        host = host_without_port(request.host) if any(self.log_hosts) else ""
+        for logger, hosts in zip(self.loggers, self.log_hosts, strict=True):
+            if not hosts or host in hosts:
+                logger.log(request, *args)
 
     def select(self, request: Any) -> Any:
         walk = Walk()
@@ -451,7 +478,8 @@ class SiteRoutes:
             request.response_filter = ResponseFilter(
                 walk.header_ops, encoding,
                 walk.encode.compressible if encoding is not None else None,
-                walk.encode.minimum_length if encoding is not None else 0, logger)
+                walk.encode.minimum_length if encoding is not None else 0, logger,
+                walk.encode.level if encoding is not None else 0)
         return target
 
 

@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from fastsnake.config import Site
 
 
-def site_context(cert: str, key: str, min_version: str) -> ssl.SSLContext:
+def site_context(cert: str, key: str, min_version: str, max_version: str = ""
+                 ) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     context.set_alpn_protocols(["http/1.1"])
     context.minimum_version = (ssl.TLSVersion.TLSv1_3 if min_version == "tls1.3"
                                else ssl.TLSVersion.TLSv1_2)
+    if max_version:
+        context.maximum_version = (ssl.TLSVersion.TLSv1_2 if max_version == "tls1.2"
+                                   else ssl.TLSVersion.TLSv1_3)
     return context
 
 
@@ -30,7 +34,7 @@ def listener_context(sites: Sequence[Site]) -> ssl.SSLContext:
     for site in sites:
         files = site.tls
         assert files is not None
-        context = site_context(files.cert, files.key, files.min_version)
+        context = site_context(files.cert, files.key, files.min_version, files.max_version)
         default = default or context
         for host in site.hosts:
             if host.startswith("*."):
