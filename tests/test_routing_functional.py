@@ -371,3 +371,14 @@ def test_request_body_inside_a_python_block(serve):
 """)
     assert requests.post(server.base_url, data=b"x" * 2048).text.startswith("2048 ")
     assert requests.post(server.base_url, data=b"x" * 2049).status_code == 413
+
+
+def test_encode_gzip_level_is_used(tmp_path):
+    from fastsnake.config import parse_config
+    from fastsnake.errors import CaddyfileError
+
+    config = parse_config(":80 {\n  encode {\n    gzip 9\n  }\n}\n", str(tmp_path / "Caddyfile"))
+    encode = config.listeners[0].sites[0].routes[0].handler
+    assert (encode.formats, encode.gzip_level) == (("gzip",), 9)
+    with pytest.raises(CaddyfileError, match="Caddyfile:3: encode: gzip level must be 1 to 9"):
+        parse_config(":80 {\n  encode {\n    gzip 12\n  }\n}\n", str(tmp_path / "Caddyfile"))

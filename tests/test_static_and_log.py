@@ -180,3 +180,22 @@ def test_try_files_falls_back_to_the_spa_index(serve, tmp_path):
     # a candidate outside the root never exists
     assert requests.get(base + "/../outside.txt").text == "<app/>"
     assert requests.get(base + "/strict/none").status_code == 404
+
+
+def test_log_hostnames_narrow_the_log_to_some_hosts(serve, tmp_path):
+    log_file = tmp_path / "a.log"
+    server = serve(f"""
+http://a.test:$PORT, http://b.test:$PORT {{
+    log {{
+        output file {log_file}
+        hostnames a.test
+    }}
+    respond "hi"
+}}
+""")
+    for host in ("b.test", "a.test", "b.test"):
+        requests.get(server.base_url, headers={"Host": f"{host}:{server.port}"})
+    read_log_lines(log_file, 1)
+    time.sleep(0.3)  # give a wrongly logged b.test request time to show up
+    entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [entry["request"]["host"] for entry in entries] == [f"a.test:{server.port}"]

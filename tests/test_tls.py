@@ -124,3 +124,16 @@ def test_mixing_http_and_https_on_one_port_is_refused(tmp_path):
             f"http://b.test:9443 {{\n    respond hi\n}}\n")
     with pytest.raises(CaddyfileError, match="mixes sites with and without tls"):
         parse_config(text, str(tmp_path / "Caddyfile"))
+
+
+def test_protocols_bound_the_tls_versions(tmp_path):
+    import ssl
+
+    from fastsnake.tls import listener_context
+
+    cert, key = make_cert(tmp_path, "a.test")
+    text = f"a.test:9443 {{\n    tls {cert} {key} {{\n        protocols tls1.2 tls1.2\n    }}\n}}\n"
+    listener = parse_config(text, str(tmp_path / "Caddyfile")).listeners[0]
+    context = listener_context(listener.sites)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert context.maximum_version == ssl.TLSVersion.TLSv1_2
