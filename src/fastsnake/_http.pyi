@@ -89,7 +89,8 @@ def request_count() -> int:
 
 def begin_drain(idle_grace: float = 1.0) -> None:
     """Stop taking requests: busy connections close after their response, idle ones
-    after idle_grace seconds (a request already on its way is still answered)."""
+    after idle_grace seconds (a request already on its way is still answered).
+    Connections made afterwards are served one request and closed likewise."""
 
 def abort_all() -> None:
     """Drop every connection at once."""

@@ -117,6 +117,10 @@ cdef double g_now = 0.0
 cdef double g_tick = 0.0
 cdef bytes g_date_line = b""
 cdef unsigned long long g_requests = 0
+# Set by begin_drain: connections made from then on (those the worker takes
+# from its accept queue as it stops) are served one request, then closed.
+cdef bint g_draining = False
+cdef double g_idle_grace = 1.0
 cdef set g_connections = set()
 cdef llhttp.llhttp_settings_t g_settings
 cdef list g_method_names = []
@@ -149,7 +153,10 @@ def begin_drain(double idle_grace=1.0):
     """Stop taking new requests: busy connections close after their current
     response (with Connection: close); idle ones get idle_grace seconds first,
     because a client may have sent its next request already (closing at once
-    would fail it), and then close."""
+    would fail it), and then close. Connections made later are treated alike."""
+    global g_draining, g_idle_grace
+    g_draining = True
+    g_idle_grace = idle_grace
     cdef HttpProtocol proto
     for proto in list(g_connections):
         proto.closing = True
@@ -293,7 +300,11 @@ cdef class HttpProtocol:
         self.sockname = transport.get_extra_info("sockname")
         self.secure = transport.get_extra_info("sslcontext") is not None
         g_connections.add(self)
-        if self.limits.read_header_timeout > 0:
+        if g_draining:
+            # Idle until its first request starts (which sets the head deadline).
+            self.closing = True
+            self.set_deadline(D_IDLE, g_idle_grace)
+        elif self.limits.read_header_timeout > 0:
             self.set_deadline(D_HEADER, self.limits.read_header_timeout)
 
     def connection_lost(self, exc):

@@ -112,6 +112,8 @@ cdef int cb_message_begin(llhttp.llhttp_t* parser) noexcept:
     proto.parse_state = S_HEADERS
     if proto.limits.read_header_timeout > 0:
         proto.set_deadline(D_HEADER, proto.limits.read_header_timeout)
+    elif proto.deadline_kind == D_IDLE:
+        proto.set_deadline(D_NONE, 0)  # a request has started: no longer idle
     return 0
 
 
