@@ -120,3 +120,72 @@ def start_server(folder: pathlib.Path, caddyfile: str, env: dict[str, str] | Non
     if wait:
         server.wait_ready()
     return server
+
+
+class FreshConnections:
+    """Threads that each send one request per new TCP connection, as fast as
+    they can, and record every answer. A failure is a connection that was
+    accepted (connect succeeded) but did not get a whole 200 response: reset,
+    closed early, timed out. A refused connect is counted apart: that is what
+    a stopped server does."""
+
+    def __init__(self, port: int, path: str = "/", threads: int = 4) -> None:
+        self.port = port
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Connection: close\r\n\r\n").encode()
+        self.answers: list[str] = []
+        self.failures: list[str] = []
+        self.refused = 0
+        self.stop = threading.Event()
+        self.changed = threading.Condition()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            except ConnectionRefusedError:
+                self.refused += 1
+                continue
+            except OSError as exc:
+                self.record(failure=f"connect: {exc!r}")
+                continue
+            try:
+                with sock:
+                    sock.sendall(self.request)
+                    data = bytearray()
+                    while block := sock.recv(65536):
+                        data += block
+            except OSError as exc:
+                self.record(failure=repr(exc))
+                continue
+            head, _, body = bytes(data).partition(b"\r\n\r\n")
+            if head.startswith(b"HTTP/1.1 200 "):
+                self.record(answer=body.decode("latin-1"))
+            else:
+                self.record(failure=repr(bytes(data[:200])))
+
+    def record(self, answer: str | None = None, failure: str | None = None) -> None:
+        with self.changed:
+            if answer is not None:
+                self.answers.append(answer)
+            if failure is not None:
+                self.failures.append(failure)
+            self.changed.notify_all()
+
+    def count(self) -> int:
+        return len(self.answers)
+
+    def wait_for_more(self, more: int, timeout: float = 30.0) -> None:
+        """Block until ``more`` further answers came, a failure, or the timeout."""
+        with self.changed:
+            target = len(self.answers) + more
+            self.changed.wait_for(lambda: len(self.answers) >= target or bool(self.failures),
+                                  timeout)
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)

@@ -17,16 +17,10 @@ from typing import Any
 
 from fastsnake.config import Config
 from fastsnake.errors import ConfigError, FatalError
+from fastsnake.listening import bind_socket
 from fastsnake.memory import tune_malloc
 from fastsnake.runtime import plan_for
-from fastsnake.worker import (
-    ServedApps,
-    Worker,
-    banner_lines,
-    bind_socket,
-    configure_logging,
-    new_event_loop,
-)
+from fastsnake.worker import ServedApps, Worker, banner_lines, configure_logging, new_event_loop
 
 log = logging.getLogger("fastsnake.inprocess")
 
@@ -57,7 +51,8 @@ def serve_in_process(config: Config) -> int:
             except OSError as exc:
                 raise FatalError(f"cannot listen on {listener.display_address}: "
                                  f"{exc.strerror or exc}") from exc
-            workers.append(Worker(config, listener, sock, apps, own_signals=False))
+            workers.append(Worker(config, listener, sock, apps, own_signals=False,
+                                  sole_holder=True))
         ready = set()
 
         def on_ready(index: int) -> None:

@@ -48,10 +48,9 @@ def uses_worker_processes() -> bool:
 
 def shares_listening_socket() -> bool:
     """Whether workers share one listening socket made by the supervisor
-    instead of each binding with SO_REUSEPORT: on macOS, whose SO_REUSEPORT
+    instead of a SO_REUSEPORT socket each: on macOS, whose SO_REUSEPORT
     does not spread connections over processes (FASTSNAKE_SHARED_SOCKET=1
-    exercises this anywhere). A shared socket also keeps queued connections
-    when a worker retires."""
+    exercises this anywhere)."""
     return sys.platform == "darwin" or bool(os.environ.get("FASTSNAKE_SHARED_SOCKET"))
 
 

@@ -12,19 +12,28 @@ Workers:   starting -> ready -> (exits) -> respawn after a backoff.
            A worker that cannot start at launch (import error, address in
            use) stops the server with exit code 1 instead of respawning in a
            loop; later, a worker that cannot start is retried with backoff.
-Replacing: a replacement starts, and only once it is ready (accepting on the
-           same SO_REUSEPORT address) is the worker it replaces told to
-           drain. Autoreload (process runtime) replaces a listener's workers
-           one at a time; SIGHUP re-reads the Caddyfile and replaces them all
-           (a Caddyfile that does not load is logged and the old config keeps
+Sockets:   the supervisor binds every listening socket and holds it; each
+           worker position of a listener has its own SO_REUSEPORT socket
+           (the kernel spreads connections over them), or all share one
+           (runtime.shares_listening_socket). A worker inherits its socket
+           and closes the others. Closing a listening socket resets the
+           connections queued on it, so none is closed while a worker will
+           still accept from it (see ListeningSockets and listening.py).
+Replacing: a replacement starts on the socket of the worker it replaces, and
+           only once it is ready is the old worker told to drain: the socket
+           and its queue outlive the swap. Autoreload (process runtime)
+           replaces a listener's workers one at a time; max_requests one
+           worker; SIGHUP re-reads the Caddyfile and replaces them all (a
+           Caddyfile that does not load is logged and the old config keeps
            serving).
-Signals:   SIGTERM/SIGINT: forward SIGTERM, wait for the workers to drain
-           (grace period), exit 0. A second SIGINT: kill at once, exit 1.
+Signals:   SIGTERM/SIGINT: refuse new connections, forward SIGTERM (each
+           worker serves what its socket queued, then drains), wait for the
+           workers (grace period), exit 0. A second SIGINT: kill at once,
+           exit 1.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -39,15 +48,10 @@ from typing import Any
 
 from fastsnake.config import Config, Listener, load_config
 from fastsnake.errors import FatalError
+from fastsnake.listening import bind_socket, refuse_new_connections
 from fastsnake.reloader import DirectoryWatcher
 from fastsnake.runtime import plan_for, rolling_reload_folders, shares_listening_socket
-from fastsnake.worker import (
-    EXIT_STARTUP_FAILED,
-    banner_lines,
-    bind_socket,
-    configure_logging,
-    run_worker,
-)
+from fastsnake.worker import EXIT_STARTUP_FAILED, banner_lines, configure_logging, run_worker
 
 log = logging.getLogger("fastsnake.supervisor")
 
@@ -64,6 +68,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 class WorkerSlot:
     config: Config
     listener_index: int
+    position: int = 0                 # which of its listener's sockets it accepts on
     process: Any = None
     ready_conn: Connection | None = None
     started_at: float = 0.0
@@ -107,9 +112,14 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def worker_main(config: Config, listener_index: int, conn: Connection, tolerant: bool,
-                parent: int, shared_socket: socket.socket | None) -> None:
+def worker_main(config: Config, listener_index: int, sock: socket.socket,
+                others: list[socket.socket], conn: Connection, tolerant: bool,
+                parent: int) -> None:
     """Entry point of a forked worker process."""
+    # Other workers' sockets came along with fork: holding them would keep
+    # them open (and their queues unserved) after the supervisor lets go.
+    for other in others:
+        other.close()
     # Undo the supervisor's signal plumbing; the worker's loop installs its own.
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -125,8 +135,8 @@ def worker_main(config: Config, listener_index: int, conn: Connection, tolerant:
     def recycle() -> None:
         conn.send(("recycle", os.getpid()))
 
-    code = run_worker(config, listener_index, ready=ready, failed=failed, tolerant=tolerant,
-                      recycle=recycle, shared_socket=shared_socket)
+    code = run_worker(config, listener_index, sock, ready=ready, failed=failed,
+                      tolerant=tolerant, recycle=recycle)
     conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -136,9 +146,9 @@ def worker_main(config: Config, listener_index: int, conn: Connection, tolerant:
 def check_address_free(listener: Listener) -> None:
     """Refuse an address another server already listens on.
 
-    Workers bind with SO_REUSEPORT, which would let them silently share the
-    port with any other process of the same user (a second fastsnake, say)
-    and split its traffic. A probe bound without SO_REUSEPORT fails if any
+    Our sockets bind with SO_REUSEPORT, which would let them silently share
+    the port with any other process of the same user (a second fastsnake,
+    say) and split its traffic. A probe bound without SO_REUSEPORT fails if any
     listener holds the port, so the conflict is reported instead.
     """
     try:
@@ -154,9 +164,90 @@ def listener_key(listener: Listener) -> tuple[str, int]:
 
 
 def slots_for(config: Config) -> list[WorkerSlot]:
-    return [WorkerSlot(config, index)
+    return [WorkerSlot(config, index, position)
             for index, listener in enumerate(config.listeners)
-            for _ in range(plan_for(listener).processes)]
+            for position in range(plan_for(listener).processes)]
+
+
+class ListeningSockets:
+    """Every listening socket, bound and held here and lent to the workers.
+
+    Per listener: one SO_REUSEPORT socket per worker position, or one for all
+    its workers where they share (runtime.shares_listening_socket). Because
+    the supervisor holds them, a worker's exit closes no socket: its
+    replacement (same position) accepts from the same queue. A socket is
+    closed only by ``release`` (nobody will accept from it again: the server
+    stops, SIGHUP drops its listener or position), which first refuses new
+    connections; the workers still on it take what is queued as they stop.
+
+    The sockets of the first start (and of a listener SIGHUP adds) listen at
+    once, so connections wait for the workers rather than being refused.
+    One bound later (another worker position, or anew for a worker that kept
+    dying) starts listening when its worker is ready: until then the kernel
+    gives its share to the workers that are.
+    """
+
+    def __init__(self) -> None:
+        self.shared = shares_listening_socket()
+        self.held: dict[tuple[str, int, int], socket.socket] = {}
+
+    def key(self, listener: Listener, position: int) -> tuple[str, int, int]:
+        return (*listener_key(listener), 0 if self.shared else position)
+
+    def holds(self, listener: Listener) -> bool:
+        return any(key[:2] == listener_key(listener) for key in self.held)
+
+    def open(self, config: Config) -> None:
+        """Bind the sockets of every listener not held yet: all, or none and
+        FatalError."""
+        bound: list[tuple[str, int, int]] = []
+        try:
+            for listener in config.listeners:
+                if self.holds(listener):
+                    continue
+                for position in range(1 if self.shared else plan_for(listener).processes):
+                    self.get(listener, position, listen=True)
+                    bound.append(self.key(listener, position))
+        except FatalError:
+            for key in bound:
+                self.held.pop(key).close()
+            raise
+
+    def get(self, listener: Listener, position: int, listen: bool = False) -> socket.socket:
+        """The socket of a worker position, bound if need be (FatalError if
+        the address cannot be had)."""
+        key = self.key(listener, position)
+        if key not in self.held:
+            if not self.shared and not self.holds(listener):
+                check_address_free(listener)
+            try:
+                self.held[key] = bind_socket(listener.host, listener.port,
+                                             reuse_port=not self.shared, listen=listen)
+            except OSError as exc:
+                raise FatalError(f"cannot listen on {listener.display_address}: "
+                                 f"{exc.strerror or exc}") from exc
+        return self.held[key]
+
+    def others(self, sock: socket.socket) -> list[socket.socket]:
+        return [other for other in self.held.values() if other is not sock]
+
+    def drop(self, key: tuple[str, int, int]) -> None:
+        """Let go of a socket nobody accepts from for a while (its worker
+        died and waits to be respawned): the kernel then sends its share of
+        connections to the other workers. What was queued on it is lost, as
+        it would be with the worker's own socket."""
+        sock = self.held.pop(key, None)
+        if sock is not None:
+            sock.close()
+
+    def release(self, keep: set[tuple[str, int, int]]) -> None:
+        """Close every socket not in ``keep`` without losing a queued
+        connection: refuse new ones, then close our copy; the workers still
+        on it must be told to stop after this (they take the queue)."""
+        for key in [key for key in self.held if key not in keep]:
+            sock = self.held.pop(key)
+            refuse_new_connections(sock)
+            sock.close()
 
 
 class Supervisor:
@@ -176,9 +267,7 @@ class Supervisor:
         self.wakeup_read = -1
         self.wakeup_write = -1
         self.watcher = DirectoryWatcher(self.on_folders_changed)
-        # One listening socket per listener, inherited by the forked workers,
-        # where they share one (see runtime.shares_listening_socket).
-        self.shared_sockets: dict[tuple[str, int], socket.socket] = {}
+        self.sockets = ListeningSockets()
 
     # -- signals and the watcher: record, wake the loop
 
@@ -209,12 +298,21 @@ class Supervisor:
 
     # -- workers
 
+    def socket_key(self, slot: WorkerSlot) -> tuple[str, int, int]:
+        return self.sockets.key(slot.listener, slot.position)
+
     def spawn(self, slot: WorkerSlot) -> None:
+        try:
+            sock = self.sockets.get(slot.listener, slot.position)
+        except FatalError as exc:
+            log.error("%s; retrying in %.0fs", exc, MAX_BACKOFF)
+            slot.respawn_at = time.monotonic() + MAX_BACKOFF
+            return
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=worker_main,
-            args=(slot.config, slot.listener_index, child_conn, self.announced, os.getpid(),
-                  self.shared_sockets.get(listener_key(slot.listener))),
+            args=(slot.config, slot.listener_index, sock, self.sockets.others(sock), child_conn,
+                  self.announced, os.getpid()),
             name=f"fastsnake-worker-{slot.listener_index}", daemon=False)
         process.start()
         child_conn.close()
@@ -249,7 +347,7 @@ class Supervisor:
             if not slot.retiring and not self.stopping and not any(
                     s.replaces is slot for s in self.slots):
                 log.info("worker %s reached max_requests: replacing it", payload)
-                new = WorkerSlot(slot.config, slot.listener_index, replaces=slot)
+                new = WorkerSlot(slot.config, slot.listener_index, slot.position, replaces=slot)
                 self.slots.append(new)
                 self.spawn(new)
 
@@ -300,6 +398,10 @@ class Supervisor:
             self.step_rolling()
             return
         slot.respawn_at = time.monotonic() + delay
+        key = self.socket_key(slot)
+        if delay and not any(other.process is not None and self.socket_key(other) == key
+                             for other in self.slots):
+            self.sockets.drop(key)
 
     # -- replacing workers
 
@@ -318,7 +420,7 @@ class Supervisor:
         while self.rolling:
             old = self.rolling.pop(0)
             if old in self.slots and not old.retiring:
-                new = WorkerSlot(self.config, old.listener_index, replaces=old)
+                new = WorkerSlot(self.config, old.listener_index, old.position, replaces=old)
                 self.slots.append(new)
                 self.spawn(new)
                 return
@@ -342,11 +444,8 @@ class Supervisor:
             log.error("SIGHUP: the new configuration does not load, keeping the old one: %s",
                       exc)
             return
-        held = {listener_key(listener) for listener in self.config.listeners}
         try:
-            self.open_listeners(dataclasses.replace(config, listeners=tuple(
-                listener for listener in config.listeners
-                if listener_key(listener) not in held)))
+            self.sockets.open(config)  # listeners new in it; the others are held
         except FatalError as exc:
             log.error("SIGHUP: %s; keeping the old configuration", exc)
             return
@@ -370,6 +469,9 @@ class Supervisor:
         old_slots, new_slots = self.pending_reload
         if all(slot.ready or slot.process is None for slot in new_slots):
             self.pending_reload = None
+            # Sockets the new config has no worker for close before their
+            # old workers are told to stop.
+            self.sockets.release({self.socket_key(slot) for slot in new_slots})
             for slot in old_slots:
                 self.retire(slot)
             self.announce()
@@ -385,6 +487,7 @@ class Supervisor:
             return
         self.stopping = True
         self.watcher.stop()
+        self.sockets.release(set())  # before the workers hear: they take the queues
         self.stop_deadline = time.monotonic() + self.config.grace_period + KILL_MARGIN
         for slot in self.slots:
             if slot.process is not None and slot.process.pid:
@@ -425,23 +528,9 @@ class Supervisor:
         for line in banner_lines(self.config):
             print(line, file=sys.stderr, flush=True)
 
-    def open_listeners(self, config: Config) -> None:
-        for listener in config.listeners:
-            if listener_key(listener) in self.shared_sockets:
-                continue
-            if shares_listening_socket():
-                try:
-                    self.shared_sockets[listener_key(listener)] = bind_socket(
-                        listener.host, listener.port, reuse_port=False)
-                except OSError as exc:
-                    raise FatalError(f"cannot listen on {listener.display_address}: "
-                                     f"{exc.strerror or exc}") from exc
-            else:
-                check_address_free(listener)
-
     def run(self) -> int:
         configure_logging(self.config.debug, self.config.server_log)
-        self.open_listeners(self.config)
+        self.sockets.open(self.config)
         self.install_signals()
         # Watch before the workers start, so no edit after the banner is missed.
         self.watch_folders()
@@ -485,8 +574,7 @@ class Supervisor:
                 if slot.process is None and slot.respawn_at is not None and now >= slot.respawn_at:
                     self.spawn(slot)
         self.watcher.stop()
-        for sock in self.shared_sockets.values():
-            sock.close()
+        self.sockets.release(set())
         return self.exit_code
 
     def next_timeout(self) -> float | None:

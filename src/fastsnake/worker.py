@@ -1,10 +1,11 @@
 """One worker process: an event loop serving one listener's sites.
 
-The worker imports its apps itself (config is plain data), binds the
-listener's address with SO_REUSEPORT (the kernel spreads connections among
-workers), and serves until told to stop. Stopping is a drain: stop accepting,
-close idle keep-alive connections, let busy ones finish their response within
-the grace period, then drop whatever is left.
+The worker imports its apps itself (config is plain data), accepts on the
+listening socket it is given (under a supervisor, one the supervisor bound and
+holds; see listening.py), and serves until told to stop. Stopping is a drain:
+take the connections already queued on the socket and stop accepting, close
+idle keep-alive connections, let busy ones finish their response within the
+grace period, then drop whatever is left.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from fastsnake.config import Config, Listener, PythonApp
 from fastsnake.dynamic import DynamicApps
 from fastsnake.errors import FatalError
 from fastsnake.factory import AppFactory, broken_handler
+from fastsnake.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.memory import tune_malloc
 from fastsnake.reloader import DirectoryWatcher
 from fastsnake.routing import RouteCompiler, Router, SiteRoutes
@@ -39,7 +41,6 @@ log = logging.getLogger("fastsnake.worker")
 # so the supervisor stops instead of respawning it in a loop.
 EXIT_STARTUP_FAILED = 3
 TICK_SECONDS = 0.5
-LISTEN_BACKLOG = 2048
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -53,26 +54,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # Windows, or a platform without wheels
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
-
-
-def bind_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if sys.platform == "win32":
-            # There SO_REUSEADDR would let another socket take the port.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-        else:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port and hasattr(socket, "SO_REUSEPORT"):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-        sock.listen(LISTEN_BACKLOG)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def make_limits(config: Config) -> _http.Limits:
@@ -191,8 +172,13 @@ class ServedApps:
 class Worker:
     def __init__(self, config: Config, listener: Listener, sock: socket.socket,
                  apps: ServedApps, own_signals: bool = True,
-                 recycle: Callable[[], None] | None = None) -> None:
+                 recycle: Callable[[], None] | None = None, sole_holder: bool = False) -> None:
         self.own_signals = own_signals  # False: the in-process runner handles them
+        # True when nothing else holds the socket (serving in-process), so it
+        # closes with this worker: new connections are refused here first.
+        # Under a supervisor the supervisor does that, before telling the
+        # last worker on a socket to stop, and only then.
+        self.sole_holder = sole_holder
         self.recycle = recycle
         self.recycle_asked = False
         # max_requests, with up to 10 % less at random, so that workers started
@@ -245,20 +231,42 @@ class Worker:
             from fastsnake.tls import listener_context
 
             ssl_context = listener_context(self.listener.sites)
-        server = await loop.create_server(
-            lambda: _http.HttpProtocol(loop, handler, limits, router),
-            sock=self.sock, backlog=LISTEN_BACKLOG, ssl=ssl_context)
+
+        def protocol() -> _http.HttpProtocol:
+            return _http.HttpProtocol(loop, handler, limits, router)
+
+        server = await loop.create_server(protocol, sock=self.sock, backlog=LISTEN_BACKLOG,
+                                          ssl=ssl_context)
         if self.own_signals and sys.platform != "win32":
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop, signum)
         if ready is not None:
             ready()
         await self.stop_requested.wait()
+        # The connections the kernel queued for us are clients that already
+        # see themselves connected: take them before the socket is closed
+        # (closing it would reset them), with no await in between.
+        if self.sole_holder:
+            refuse_new_connections(self.sock)
+        queued = take_queued(self.sock)
         server.close()
-        _http.begin_drain()
+        _http.begin_drain()  # the queued ones too: one request each, then close
+
+        async def serve_queued(conn: socket.socket) -> None:
+            try:
+                await loop.connect_accepted_socket(protocol, conn, ssl=ssl_context)
+            except Exception:  # gone meanwhile, or a failed TLS handshake
+                conn.close()
+
+        # A queued connection counts in connection_count once its protocol
+        # starts (with TLS, after the handshake): wait for both.
+        handing = [loop.create_task(serve_queued(conn)) for conn in queued]
         deadline = loop.time() + self.config.grace_period
-        while _http.connection_count() and loop.time() < deadline:
+        while ((_http.connection_count() or not all(task.done() for task in handing))
+               and loop.time() < deadline):
             await asyncio.sleep(0.05)
+        for task in handing:
+            task.cancel()
         if _http.connection_count():
             log.warning("grace period over: dropping %d connections", _http.connection_count())
             _http.abort_all()
@@ -287,12 +295,12 @@ def configure_logging(debug: bool, server_log: Any = None) -> None:
         configure_server_log(server_log, debug=debug)
 
 
-def run_worker(config: Config, listener_index: int,
+def run_worker(config: Config, listener_index: int, sock: socket.socket,
                ready: Callable[[], None] | None = None,
                failed: Callable[[str], None] | None = None, tolerant: bool = False,
-               recycle: Callable[[], None] | None = None,
-               shared_socket: socket.socket | None = None) -> int:
-    """Serve until stopped; return the process exit code."""
+               recycle: Callable[[], None] | None = None) -> int:
+    """Serve on ``sock`` (from the supervisor) until stopped; return the
+    process exit code."""
     configure_logging(config.debug, config.server_log)
     listener = config.listeners[listener_index]
     tune_malloc()
@@ -300,20 +308,10 @@ def run_worker(config: Config, listener_index: int,
     asyncio.set_event_loop(loop)
     try:
         apps = ServedApps(config, listener, loop, plan_for(listener), tolerant)
-        # A socket inherited from the supervisor (shared by all workers), or
-        # one of our own in the listener's SO_REUSEPORT group.
-        sock = shared_socket if shared_socket is not None else bind_socket(
-            listener.host, listener.port)
     except FatalError as exc:
         log.error("%s", exc)
         if failed:
             failed(str(exc))
-        return EXIT_STARTUP_FAILED
-    except OSError as exc:
-        message = f"cannot listen on {listener.display_address}: {exc.strerror or exc}"
-        log.error("%s", message)
-        if failed:
-            failed(message)
         return EXIT_STARTUP_FAILED
     except Exception as exc:
         log.exception("cannot start the worker")
