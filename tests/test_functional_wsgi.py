@@ -255,20 +255,12 @@ def test_max_requests_recycles_workers_without_failures(serve):
     server = serve(BASIC.replace("workers %d", "workers 1\n        max_requests 30"))
     pids = set()
     # Bounded: the worker notices its count on its next tick (every 0.5 s).
-    resets = 0
-    for _ in range(5000):  # a new connection each time: each lands on a live worker
-        try:
-            resp = requests.get(server.base_url + "/whoami", timeout=10)
-        except requests.ConnectionError:
-            # Queued on the retiring worker's SO_REUSEPORT socket as it
-            # closed (see test_functional_reload.wait_for_version): rare.
-            resets += 1
-            continue
+    for _ in range(5000):  # a new connection each time: none may be lost
+        resp = requests.get(server.base_url + "/whoami", timeout=10)
         assert resp.status_code == 200
         pids.add(int(resp.text.split()[0]))
         if len(pids) >= 3:
             break
     assert len(pids) >= 3  # replaced at least twice
-    assert resets <= 3
     assert "reached max_requests" in server.log
     assert server.wait_for_text("retired")
