@@ -101,6 +101,30 @@ def test_sighup_loses_no_new_connection(serve, tmp_path, env):
     assert not (server.worker_pids() & first)
 
 
+def test_sighup_changing_the_worker_count_loses_no_new_connection(serve, tmp_path):
+    # More workers: new sockets join as their workers get ready. Fewer: the
+    # sockets left over stop taking handshakes before their workers stop.
+    server = start(serve, tmp_path)
+    hammer = FreshConnections(server.port, threads=8)
+    try:
+        hammer.wait_for_more(200)
+        for version, workers in ((2, 3), (3, 1), (4, 2)):
+            (tmp_path / "Caddyfile").write_text(CADDYFILE.format(
+                port=server.port, extra="").replace("workers 2", f"workers {workers}"))
+            (tmp_path / "app" / "main.py").write_text(APP.format(version=version))
+            mark = len(server.lines)
+            before = server.worker_pids()
+            server.signal(signal.SIGHUP)
+            assert wait_for_retired(server, len(before), mark)
+            hammer.wait_for_more(300)
+            assert len(server.worker_pids()) == workers
+            recent = {a.split()[1] for a in hammer.answers[-300:] if a.startswith(f"v{version}")}
+            assert len(recent) == workers  # every new worker takes its share
+    finally:
+        hammer.finish()
+    assert hammer.failures == []
+
+
 def test_autoreload_rolling_replacement_loses_no_new_connection(serve, tmp_path):
     server = start(serve, tmp_path, extra="autoreload")
     first = server.worker_pids()
