@@ -11,6 +11,7 @@ import os
 import pathlib
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -129,9 +130,12 @@ class FreshConnections:
     closed early, timed out. A refused connect is counted apart: that is what
     a stopped server does."""
 
-    def __init__(self, port: int, path: str = "/", threads: int = 4) -> None:
+    def __init__(self, port: int, path: str = "/", threads: int = 4,
+                 tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.port = port
-        self.request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        self.tls = tls
+        self.host = host  # the Host header, and the TLS server name
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
                         "Connection: close\r\n\r\n").encode()
         self.answers: list[str] = []
         self.failures: list[str] = []
@@ -153,6 +157,8 @@ class FreshConnections:
                 self.record(failure=f"connect: {exc!r}")
                 continue
             try:
+                if self.tls is not None:
+                    sock = self.tls.wrap_socket(sock, server_hostname=self.host)
                 with sock:
                     sock.sendall(self.request)
                     data = bytearray()

@@ -10,12 +10,15 @@ any connection reset from a closing listener shows up as a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import ssl
 import sys
 
 import pytest
 
 from tests.server import FreshConnections
+from tests.test_tls import make_cert
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="SO_REUSEPORT spreading and /proc are Linux's")
@@ -197,3 +200,28 @@ def test_sigterm_answers_every_accepted_connection(serve, tmp_path, env):
     # connection it accepted (the kernel completed the handshake) is answered.
     assert hammer.failures == []
     assert hammer.count() >= 300
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_queued_tls_connections_are_served_through_sighup_and_sigterm(serve, tmp_path):
+    cert, key = make_cert(tmp_path, "localhost")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text(APP.format(version=1))
+    site = CADDYFILE.replace(":{port} {{", "localhost:{port} {{\n    tls " + f"{cert} {key}")
+    server = serve(site.format(port="$PORT", extra=""))
+    hammer = FreshConnections(server.port, threads=8, host="localhost",
+                              tls=ssl.create_default_context(cafile=str(cert)))
+    try:
+        hammer.wait_for_more(100)
+        (tmp_path / "app" / "main.py").write_text(APP.format(version=2))
+        mark = len(server.lines)
+        server.signal(signal.SIGHUP)
+        assert wait_for_retired(server, 2, mark)
+        hammer.wait_for_more(100)
+        server.signal(signal.SIGTERM)
+        assert server.proc.wait(30) == 0
+    finally:
+        hammer.finish()
+    assert hammer.failures == []
+    versions, _ = versions_and_pids(hammer.answers)
+    assert versions == {"v1", "v2"}

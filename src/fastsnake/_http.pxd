@@ -96,6 +96,7 @@ cdef class HttpProtocol:
     cdef readonly object peer        # (host, port) or None
     cdef readonly object sockname
     cdef readonly bint secure        # a TLS connection: no sendfile, scheme https
+    cdef object __weakref__          # a draining worker tracks TLS handshakes weakly
     cdef bint closed
     cdef bint closing                # no new requests: shutdown or Connection: close
     cdef bint reading_paused

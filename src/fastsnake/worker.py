@@ -18,6 +18,7 @@ import random
 import signal
 import socket
 import sys
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,6 +42,8 @@ log = logging.getLogger("fastsnake.worker")
 # so the supervisor stops instead of respawning it in a loop.
 EXIT_STARTUP_FAILED = 3
 TICK_SECONDS = 0.5
+# Stopping: how long an idle connection may still start a request.
+DRAIN_IDLE_GRACE = 1.0
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -232,8 +235,16 @@ class Worker:
 
             ssl_context = listener_context(self.listener.sites)
 
+        # With TLS a protocol exists from the accept, but starts (and counts
+        # in connection_count) only once the handshake is done; those still
+        # shaking hands are kept here, weakly: a failed handshake just drops it.
+        handshaking: weakref.WeakSet[_http.HttpProtocol] = weakref.WeakSet()
+
         def protocol() -> _http.HttpProtocol:
-            return _http.HttpProtocol(loop, handler, limits, router)
+            proto = _http.HttpProtocol(loop, handler, limits, router)
+            if ssl_context is not None:
+                handshaking.add(proto)
+            return proto
 
         server = await loop.create_server(protocol, sock=self.sock, backlog=LISTEN_BACKLOG,
                                           ssl=ssl_context)
@@ -250,7 +261,7 @@ class Worker:
             refuse_new_connections(self.sock)
         queued = take_queued(self.sock)
         server.close()
-        _http.begin_drain()  # the queued ones too: one request each, then close
+        _http.begin_drain(DRAIN_IDLE_GRACE)  # queued ones too: a request each, then close
 
         async def serve_queued(conn: socket.socket) -> None:
             try:
@@ -258,12 +269,18 @@ class Worker:
             except Exception:  # gone meanwhile, or a failed TLS handshake
                 conn.close()
 
-        # A queued connection counts in connection_count once its protocol
-        # starts (with TLS, after the handshake): wait for both.
         handing = [loop.create_task(serve_queued(conn)) for conn in queued]
-        deadline = loop.time() + self.config.grace_period
-        while ((_http.connection_count() or not all(task.done() for task in handing))
-               and loop.time() < deadline):
+
+        def starting() -> bool:
+            # Connections not speaking HTTP yet (queued ones being handed
+            # over, TLS handshakes) get the idle grace of begin_drain.
+            return loop.time() < settle and (
+                not all(task.done() for task in handing)
+                or any(proto.sockname is None for proto in handshaking))
+
+        now = loop.time()
+        deadline, settle = now + self.config.grace_period, now + DRAIN_IDLE_GRACE
+        while (_http.connection_count() or starting()) and loop.time() < deadline:
             await asyncio.sleep(0.05)
         for task in handing:
             task.cancel()
