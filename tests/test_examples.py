@@ -172,6 +172,12 @@ def test_django_guestbook_csrf_sessions_and_static(serve, tmp_path):
     css = requests.get(base + "/static/guestbook/style.css", timeout=10)
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
     assert css.content == (tmp_path / "guestbook/static/guestbook/style.css").read_bytes()
+    assert css.headers["ETag"]  # file_server, not Django, answers /static/
+    admin_css = requests.get(base + "/static/admin/css/base.css", timeout=10,
+                             headers={"Accept-Encoding": "gzip"})
+    assert admin_css.status_code == 200 and admin_css.headers["Content-Encoding"] == "gzip"
+    login = requests.get(base + "/admin/login/", timeout=10)
+    assert login.status_code == 200 and "/static/admin/css/" in login.text
     assert requests.get(base + "/static/nothing.css", timeout=10).status_code == 404
     assert requests.get(base + "/static/../mysite/settings.py", timeout=10).status_code == 404
     stop_cleanly(server)

@@ -1,7 +1,9 @@
 """Settings for the fastsnake Django example.
 
-No database: the guestbook keeps its entries in the visitor's session, and
-sessions are stored in signed cookies. Every worker process must sign them
+The guestbook needs no database: it keeps its entries in the visitor's
+session, and sessions are stored in signed cookies. The admin is installed
+for its login page and static files (run ``manage.py migrate`` before
+creating a user); its SQLite file is only made when something asks for it. Every worker process must sign them
 with the same SECRET_KEY, so set DJANGO_SECRET_KEY to one fixed secret in
 production (never a value generated at startup).
 """
@@ -16,6 +18,10 @@ DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "guestbook",
 ]
@@ -25,6 +31,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -36,17 +44,22 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {"context_processors": [
+            "django.template.context_processors.request",
+            "django.contrib.auth.context_processors.auth",
+            "django.contrib.messages.context_processors.messages",
+        ]},
     },
 ]
 
-DATABASES = {}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3",
+                         "NAME": BASE_DIR / "db.sqlite3"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_HTTPONLY = True
 
-# `python manage.py collectstatic` copies every app's static/ folder here;
-# mysite/urls.py serves it under /static/.
+# `python manage.py collectstatic` copies every app's static/ folder (the
+# admin's too) here; the Caddyfile's file_server serves it under /static/.
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 

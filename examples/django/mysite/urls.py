@@ -1,20 +1,14 @@
-"""URLs: the guestbook, and the collected static files.
+"""URLs: the guestbook. The collected static files (``manage.py
+collectstatic`` puts them in ``staticfiles/``) are served by the Caddyfile's
+``file_server`` under /static/, never by Django."""
 
-fastsnake has no ``file_server`` directive yet, so Django serves /static/
-itself with ``django.views.static.serve``, whatever DEBUG says (the
-``static()`` helper only works with DEBUG on). Run ``manage.py
-collectstatic`` first. Once fastsnake has ``file_server``, a Caddyfile
-route for /static/* will replace this pattern.
-"""
-
-from django.conf import settings
-from django.urls import path, re_path
-from django.views.static import serve
+from django.contrib import admin
+from django.urls import path
 from guestbook import views
 
 urlpatterns = [
+    path("admin/", admin.site.urls),
     path("", views.index, name="index"),
     path("sign/", views.sign, name="sign"),
     path("forget/", views.forget, name="forget"),
-    re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}),
 ]
