@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import sys
 
 from fastsnake.memory import tune_malloc
@@ -13,3 +14,19 @@ def test_malloc_tuning_applies_and_respects_the_users_environment(monkeypatch):
     assert tune_malloc() is has_mallopt
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     assert tune_malloc() is False
+
+
+def test_startup_objects_are_frozen_out_of_later_collections():
+    # In a child interpreter: freezing the test runner's own heap would change
+    # how the rest of the suite collects.
+    import subprocess
+
+    code = ("import gc, json; from fastsnake.memory import settle_after_startup, "
+            "YOUNG_THRESHOLD; before = gc.get_freeze_count(); settle_after_startup(); "
+            "print(json.dumps([before, gc.get_freeze_count(), gc.get_threshold()[0], "
+            "YOUNG_THRESHOLD]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    before, after, young, expected = json.loads(out)
+    assert before == 0 and after > 1000
+    assert young == expected

@@ -31,7 +31,7 @@ from fastsnake.dynamic import DynamicApps
 from fastsnake.errors import FatalError
 from fastsnake.factory import AppFactory, broken_handler
 from fastsnake.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
-from fastsnake.memory import tune_malloc
+from fastsnake.memory import settle_after_startup, tune_malloc
 from fastsnake.reloader import DirectoryWatcher
 from fastsnake.routing import RouteCompiler, Router, SiteRoutes
 from fastsnake.runtime import Plan, is_dynamic, plan_for
@@ -228,6 +228,7 @@ class Worker:
         except Exception as exc:
             log.exception("cannot start the apps")
             raise FatalError(f"cannot start the apps: {type(exc).__name__}: {exc}") from exc
+        settle_after_startup()
         limits = self.limits
         ssl_context = None
         if self.listener.tls:
