@@ -125,3 +125,21 @@ def test_expect_continue_on_first_receive():
                          b"Expect: 100-continue\r\n\r\n", b"ok"])
     assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
     assert out.endswith(b"ok")
+
+
+def test_many_chunks_sent_in_one_step_arrive_whole_and_in_order():
+    """The protocol gathers a streamed response's writes of one loop turn
+    (and flushes past 64 KiB): nothing may be lost, doubled or reordered."""
+    from tests.protocol_harness import parse_responses, run_exchange
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(300):
+            await send({"type": "http.response.body", "body": b"%04d" % i + b"x" * 508,
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b"end"})
+
+    raw = run_exchange(app, [b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"], interface="asgi")
+    ((status, headers, body),) = parse_responses(raw)
+    assert status == 200 and headers["transfer-encoding"] == "chunked"
+    assert body == b"".join(b"%04d" % i + b"x" * 508 for i in range(300)) + b"end"

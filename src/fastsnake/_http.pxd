@@ -133,6 +133,8 @@ cdef class HttpProtocol:
     cdef HttpRequest request
     cdef bint response_started
     cdef ResponseFilter filter       # routing's per-response work, usually None
+    cdef list cork                   # a streamed response's writes of this loop turn
+    cdef Py_ssize_t cork_size
     cdef bint response_chunked
     cdef bint response_no_body
     cdef bint response_close
@@ -163,6 +165,8 @@ cdef class HttpProtocol:
     cdef int expire(self)
 
     # The response API adapters call.
+    cdef int corked(self, object data) except -1
+    cdef int flush_cork(self) except -1
     cdef int send_continue(self) except -1
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1

@@ -312,6 +312,7 @@ cdef class HttpProtocol:
         self.parse_state = S_CLOSED
         g_connections.discard(self)
         cdef Exchange exchange = self.exchange
+        self.cork = None
         self.finish_filter(0)
         if exchange is not None:
             self.exchange = None
@@ -687,8 +688,48 @@ cdef class HttpProtocol:
             headers = self.filter.on_head(self.request, status_line, headers, length)
             if self.filter.compressor is not None:
                 length = -1
-        self.transport.write(self.make_head(status_line, headers, length))
+        self.corked(self.make_head(status_line, headers, length))
         return 0
+
+    # A streamed response (start_response, write_body..., end_response) is
+    # "corked": its writes of one turn of the event loop are gathered and go
+    # to the transport together at the end of the turn (or at end_response,
+    # or past CORK_LIMIT). An app that sends 64 small chunks in one step then
+    # costs one system call instead of 64. Every other write flushes first,
+    # so bytes keep their order.
+
+    cdef int corked(self, object data) except -1:
+        if self.cork is None:
+            self.cork = [data]
+            self.cork_size = len(data)
+            self.loop.call_soon(self.flush_soon)
+        else:
+            self.cork.append(data)
+            self.cork_size += len(data)
+        if self.cork_size >= CORK_LIMIT:
+            self.flush_cork()
+        return 0
+
+    cdef int flush_cork(self) except -1:
+        cdef list cork = self.cork
+        if cork is None:
+            return 0
+        self.cork = None
+        self.cork_size = 0
+        if self.closed:
+            return 0
+        if len(cork) == 1:
+            self.transport.write(cork[0])
+        else:
+            self.transport.writelines(cork)
+        return 0
+
+    def flush_soon(self):
+        try:
+            self.flush_cork()
+        except BaseException:
+            log.exception("internal error while writing a response")
+            self.transport.abort()
 
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1:
         """A whole response in one write, then end it."""
@@ -735,17 +776,20 @@ cdef class HttpProtocol:
                 self.response_close = True
             self.response_remaining -= n
             if n:
-                self.transport.write(data)
+                self.corked(data)
         elif self.response_chunked:
-            self.transport.writelines((b"%x\r\n" % n, data, b"\r\n"))
+            self.corked(b"%x\r\n" % n)
+            self.corked(data)
+            self.corked(b"\r\n")
         else:
-            self.transport.write(data)
+            self.corked(data)
         return 0
 
     cdef int send_file(self, int fd, long long offset) except -1:
         """Send the rest of the response body (its Content-Length) from a
         file, with sendfile while the transport has nothing queued; then call
         exchange.on_file_sent(). The adapter keeps the file open until then."""
+        self.flush_cork()  # sendfile goes around the transport: nothing may wait
         sock = None if self.secure else self.transport.get_extra_info("socket")
         # (Over TLS the bytes must go through the transport to be encrypted.)
         self.socket_fd = sock.fileno() if sock is not None and os_sendfile is not None else -1
@@ -808,6 +852,7 @@ cdef class HttpProtocol:
         cdef object rest = None
         if self.closed:
             return 0
+        self.flush_cork()
         self.transport.write(head)
         self.response_started = True
         self.upgraded = exchange
@@ -838,18 +883,22 @@ cdef class HttpProtocol:
                 tail = filter.finish()
                 if tail and self.response_chunked:
                     filter.size += len(tail)
-                    self.transport.writelines((b"%x\r\n" % len(tail), tail, b"\r\n"))
+                    self.corked(b"%x\r\n" % len(tail))
+                    self.corked(tail)
+                    self.corked(b"\r\n")
                 elif tail and not self.response_no_body:
                     filter.size += len(tail)
-                    self.transport.write(tail)  # HTTP/1.0: the body ends at close
+                    self.corked(tail)  # HTTP/1.0: the body ends at close
             filter.completed(self.request, self.body_received)
         if self.closed:
+            self.cork = None
             self.exchange = None
             return 0
         if self.response_chunked:
-            self.transport.write(b"0\r\n\r\n")
+            self.corked(b"0\r\n\r\n")
         elif self.response_remaining > 0:
             self.response_close = True  # the body fell short of its Content-Length
+        self.flush_cork()
         self.exchange = None
         self.request = None
         if self.response_close or self.closing or self.parse_state != S_DONE:
@@ -881,6 +930,9 @@ cdef class HttpProtocol:
     cdef int abort_response(self) except -1:
         """The response cannot be completed: drop the connection."""
         self.exchange = None
+        # What the app already produced still goes out before the close, so
+        # the client sees a response cut short rather than none at all.
+        self.flush_cork()
         self.finish_filter(0)
         if not self.closed:
             self.parse_state = S_CLOSED
@@ -932,6 +984,7 @@ cdef class HttpProtocol:
         # moment, then close; a reset would destroy the response in flight.
         self.parse_state = S_CLOSED
         self.pending_data = None
+        self.flush_cork()
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self.set_deadline(D_LINGER, LINGER_SECONDS)

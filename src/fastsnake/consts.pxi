@@ -17,3 +17,6 @@ cdef Py_ssize_t BODY_SPOOL_THRESHOLD = 1024 * 1024
 # A streamed request body buffered past this pauses reading until the app
 # takes it (ASGI receive()).
 cdef Py_ssize_t BODY_HIGH_WATER = 256 * 1024
+
+# A streamed response's writes are gathered for one loop turn, up to this.
+cdef Py_ssize_t CORK_LIMIT = 64 * 1024
