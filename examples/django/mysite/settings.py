@@ -3,9 +3,10 @@
 The guestbook needs no database: it keeps its entries in the visitor's
 session, and sessions are stored in signed cookies. The admin is installed
 for its login page and static files (run ``manage.py migrate`` before
-creating a user); its SQLite file is only made when something asks for it. Every worker process must sign them
-with the same SECRET_KEY, so set DJANGO_SECRET_KEY to one fixed secret in
-production (never a value generated at startup).
+creating a user); its SQLite file is only made when something asks for it.
+Every worker process must sign the cookies with the same SECRET_KEY, so set
+DJANGO_SECRET_KEY to one fixed secret in production (never a value generated
+at startup).
 """
 
 import os
