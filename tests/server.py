@@ -195,3 +195,20 @@ class FreshConnections:
         self.stop.set()
         for thread in self.threads:
             thread.join(30)
+
+
+HARDENING_SITE = """
+:$PORT {
+    python {
+        module_%s "hardening_apps:%s_app"
+        working_dir "$APPS"
+        workers 1
+    }
+}
+"""
+
+
+def start_hardening_server(folder: pathlib.Path, interface: str,
+                           global_options: str = "") -> RunningServer:
+    """One worker serving tests/apps/hardening_apps.py's WSGI or ASGI app."""
+    return start_server(folder, global_options + HARDENING_SITE % (interface, interface))

@@ -10,33 +10,19 @@ import pytest
 
 from tests.apps import hardening_apps
 from tests.protocol_harness import parse_responses, run_exchange
-from tests.server import RunningServer, start_server
-
-SERVER = """
-:$PORT {
-    python {
-        module_%s "hardening_apps:%s_app"
-        working_dir "$APPS"
-        workers 1
-    }
-}
-"""
-
-
-def start(folder, interface: str) -> RunningServer:
-    return start_server(folder, SERVER % (interface, interface))
+from tests.server import RunningServer, start_hardening_server
 
 
 @pytest.fixture(scope="module")
 def wsgi_server(tmp_path_factory):
-    server = start(tmp_path_factory.mktemp("security-wsgi"), "wsgi")
+    server = start_hardening_server(tmp_path_factory.mktemp("security-wsgi"), "wsgi")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def asgi_server(tmp_path_factory):
-    server = start(tmp_path_factory.mktemp("security-asgi"), "asgi")
+    server = start_hardening_server(tmp_path_factory.mktemp("security-asgi"), "asgi")
     yield server
     server.stop()
 

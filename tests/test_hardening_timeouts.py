@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from tests.protocol_harness import parse_responses
-from tests.server import RunningServer, start_server
+from tests.server import start_hardening_server
 
 TIMEOUTS = """
 {
@@ -24,31 +24,19 @@ TIMEOUTS = """
             idle 1s
         }
     }
-}
-:$PORT {
-    python {
-        module_%s "hardening_apps:%s_app"
-        working_dir "$APPS"
-        workers 1
-    }
-}
-"""
-
-
-def start(folder, interface: str) -> RunningServer:
-    return start_server(folder, TIMEOUTS % (interface, interface))
+}"""
 
 
 @pytest.fixture(scope="module")
 def wsgi_server(tmp_path_factory):
-    server = start(tmp_path_factory.mktemp("timeouts-wsgi"), "wsgi")
+    server = start_hardening_server(tmp_path_factory.mktemp("timeouts-wsgi"), "wsgi", TIMEOUTS)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def asgi_server(tmp_path_factory):
-    server = start(tmp_path_factory.mktemp("timeouts-asgi"), "asgi")
+    server = start_hardening_server(tmp_path_factory.mktemp("timeouts-asgi"), "asgi", TIMEOUTS)
     yield server
     server.stop()
 
