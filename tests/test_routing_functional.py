@@ -382,3 +382,23 @@ def test_encode_gzip_level_is_used(tmp_path):
     assert (encode.formats, encode.gzip_level) == (("gzip",), 9)
     with pytest.raises(CaddyfileError, match="Caddyfile:3: encode: gzip level must be 1 to 9"):
         parse_config(":80 {\n  encode {\n    gzip 12\n  }\n}\n", str(tmp_path / "Caddyfile"))
+
+
+def test_encode_zstd_needs_python_3_14(tmp_path, caplog):
+    import logging
+
+    from fastsnake.config import parse_config
+    from fastsnake.directives import zstd_available
+    from fastsnake.errors import CaddyfileError
+
+    path = str(tmp_path / "Caddyfile")
+    with caplog.at_level(logging.INFO, logger="fastsnake.config"):
+        config = parse_config(":80 {\n  encode zstd gzip\n}\n", path)
+    formats = config.listeners[0].sites[0].routes[0].handler.formats
+    if zstd_available():
+        assert formats == ("zstd", "gzip")
+    else:
+        assert formats == ("gzip",)
+        assert "zstd needs Python 3.14+; using gzip only" in caplog.text
+        with pytest.raises(CaddyfileError, match="Caddyfile:2: encode zstd needs Python 3.14"):
+            parse_config(":80 {\n  encode zstd\n}\n", path)

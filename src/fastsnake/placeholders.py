@@ -44,7 +44,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import formatdate
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import parse_qsl
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
@@ -132,8 +134,6 @@ def remote_part(request: Any, part: str) -> str:
 
 def query_value(request: Any, key: str) -> str:
     """The first value of a query parameter, decoded (Caddy's {query.X})."""
-    from urllib.parse import parse_qsl
-
     for name, value in parse_qsl(request.query.decode("latin-1"), keep_blank_values=True):
         if name == key:
             return value
@@ -141,8 +141,6 @@ def query_value(request: Any, key: str) -> str:
 
 
 def cookie_value(request: Any, name: str) -> str:
-    from http.cookies import CookieError, SimpleCookie
-
     for header, value in request.headers:
         if header.lower() != b"cookie":
             continue

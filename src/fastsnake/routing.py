@@ -29,6 +29,8 @@ from fastsnake._http import Handler, ResponseFilter
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
 from fastsnake.config import PythonApp, Route
 from fastsnake.config_routes import SetRoot, Subroute
+from fastsnake.files import FileServer, clean_path, root_value_safe
+from fastsnake.files_common import inside
 from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
 
 # Caddy's default ``encode`` match: the content types worth compressing.
@@ -254,8 +256,6 @@ class RouteCompiler:
         return lambda request, walk: handler
 
     def build_fileserverspec(self, spec: Any) -> Callable[[Any, Walk], Any]:
-        from fastsnake.files import FileServer
-
         server = FileServer(spec)
 
         def run(request: Any, walk: Walk) -> Any:
@@ -276,8 +276,6 @@ class RouteCompiler:
     # -- middleware
 
     def build_setroot(self, spec: SetRoot) -> Callable[[Any, Walk], Any]:
-        from fastsnake.files import root_value_safe
-
         template = Template(spec.path)
 
         def run(request: Any, walk: Walk) -> None:
@@ -407,9 +405,6 @@ def body_type(body: str) -> list[tuple[bytes, bytes]]:
 def existing_file(root: str, path: str) -> bool:
     """Whether the URL path names a file (or, ending in "/", a directory)
     inside ``root``; nothing outside the root counts, whatever the spelling."""
-    from fastsnake.files import clean_path
-    from fastsnake.files_common import inside
-
     try:
         parts = clean_path(unquote(path, "latin-1"))
     except Exception:
