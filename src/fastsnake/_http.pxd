@@ -155,7 +155,8 @@ cdef class HttpProtocol:
     cdef int feed_loop(self) except -1
     cdef parse_failed(self, llhttp.llhttp_errno_t err)
     cdef close_gracefully(self)
-    cdef bytearray make_head(self, bytes status_line, list headers, long long length)
+    cdef bytes make_head(self, bytes status_line, list headers, long long length, bytes body)
+    cdef bytes body_to_send(self, bytes body)
     cdef int start_request(self) except -1
     cdef int finish_message(self) except -1
     cdef int reset_request(self)

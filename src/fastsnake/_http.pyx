@@ -184,6 +184,7 @@ cdef class Limits:
 
 
 include "_http_parse.pxi"
+include "_http_head.pxi"
 include "_filter.pxi"
 
 
@@ -511,56 +512,59 @@ cdef class HttpProtocol:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return 0
 
-    cdef bytearray make_head(self, bytes status_line, list headers, long long length):
+    cdef bytes make_head(self, bytes status_line, list headers, long long length,
+                         bytes body):
         """Serialise the response head and decide the body's framing.
 
         Raises ValueError (before anything is written) for a header that
         could split the response. length: the body's size when the adapter
-        knows it, else -1.
+        knows it, else -1. body: None, or the whole body, copied behind the
+        head as far as the framing lets it be sent (see body_to_send).
         """
         cdef HttpRequest req = self.request
-        cdef int status
+        cdef int status = status_code(status_line)
         cdef bytes name
         cdef bytes value
-        cdef Py_ssize_t n
+        cdef int kind
         cdef long long app_length = -1
         cdef bint has_date = False
         cdef bint has_server = False
         cdef bint close
-        if PyBytes_GET_SIZE(status_line) < 3 or has_forbidden_byte(status_line):
-            raise ValueError(f"invalid status line {status_line!r}")
-        status = int(status_line[:3])
-        head = bytearray(b"HTTP/1.1 ")
-        head += status_line
-        head += b"\r\n"
+        cdef bytes framing_line = None
+        cdef bytes connection_line = None
+        cdef char length_digits[24]
+        cdef Py_ssize_t length_size = 0
+        # "HTTP/1.1 " status CRLF ... CRLF
+        cdef Py_ssize_t size = 9 + PyBytes_GET_SIZE(status_line) + 4
+        cdef bytes out
+        cdef char* at
         for name, value in headers:
-            if (PyBytes_GET_SIZE(name) == 0 or has_forbidden_byte(name)
-                    or has_forbidden_byte(value) or b":" in name or b" " in name):
+            if (not valid_header_name(<const unsigned char*>PyBytes_AS_STRING(name),
+                                      PyBytes_GET_SIZE(name))
+                    or not valid_header_value(<const unsigned char*>PyBytes_AS_STRING(value),
+                                              PyBytes_GET_SIZE(value))):
                 raise ValueError(f"invalid response header {name!r}: {value!r}")
-            n = PyBytes_GET_SIZE(name)
-            if n == 14 and name.lower() == b"content-length":
-                app_length = int(value)
-                if app_length < 0:
-                    raise ValueError(f"invalid Content-Length {value!r}")
+            kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+            if kind == H_PLAIN:
+                pass
+            elif kind == H_CONTENT_LENGTH:
+                app_length = parse_content_length(value)
                 continue  # re-emitted below, once
-            elif n == 17 and name.lower() == b"transfer-encoding":
+            elif kind == H_TRANSFER_ENCODING:
                 continue  # framing is ours to choose
-            elif n == 10 and name.lower() == b"connection":
+            elif kind == H_CONNECTION:
                 if b"close" in value.lower():
                     self.response_close = True
                 continue
-            elif n == 4 and name.lower() == b"date":
+            elif kind == H_DATE:
                 has_date = True
-            elif n == 6 and name.lower() == b"server":
+            else:
                 has_server = True
-            head += name
-            head += b": "
-            head += value
-            head += b"\r\n"
+            size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
         if not has_server and (self.filter is None or not self.filter.drop_server):
-            head += SERVER_LINE
+            size += PyBytes_GET_SIZE(SERVER_LINE)
         if not has_date:
-            head += g_date_line
+            size += PyBytes_GET_SIZE(g_date_line)
         self.response_no_body = (req.method == b"HEAD" or status < 200 or status == 204
                                  or status == 304)
         if app_length >= 0:
@@ -572,25 +576,83 @@ cdef class HttpProtocol:
             # had, which only the app knows; send none unless it gave one.
             self.response_remaining = 0
         elif length >= 0:
-            head += b"content-length: %d\r\n" % length
+            length_size = format_decimal(length_digits, length)
+            size += 18 + length_size  # "content-length: " N CRLF
             # HEAD (and 304) announce the length but send no body.
             self.response_remaining = 0 if self.response_no_body else length
         elif self.response_no_body:
             self.response_remaining = 0
         elif req.http_minor == 1:
-            head += b"transfer-encoding: chunked\r\n"
+            framing_line = b"transfer-encoding: chunked\r\n"
             self.response_chunked = True
         else:
             self.response_close = True  # HTTP/1.0: the body ends when we close
         close = self.response_close or not req.keep_alive or self.closing
         self.response_close = close
         if close:
-            head += b"connection: close\r\n"
+            connection_line = b"connection: close\r\n"
         elif req.http_minor == 0:
-            head += b"connection: keep-alive\r\n"
-        head += b"\r\n"
+            connection_line = b"connection: keep-alive\r\n"
+        if framing_line is not None:
+            size += PyBytes_GET_SIZE(framing_line)
+        if connection_line is not None:
+            size += PyBytes_GET_SIZE(connection_line)
+        if body is not None:
+            body = self.body_to_send(body)
+            size += PyBytes_GET_SIZE(body)
         self.response_started = True
-        return head
+
+        out = PyBytes_FromStringAndSize(NULL, size)
+        at = PyBytes_AS_STRING(out)
+        at = put(at, "HTTP/1.1 ", 9)
+        at = put_bytes(at, status_line)
+        at = put(at, "\r\n", 2)
+        for name, value in headers:
+            kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+            if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
+                continue
+            at = put_bytes(at, name)
+            at = put(at, ": ", 2)
+            at = put_bytes(at, value)
+            at = put(at, "\r\n", 2)
+        if not has_server and (self.filter is None or not self.filter.drop_server):
+            at = put_bytes(at, SERVER_LINE)
+        if not has_date:
+            at = put_bytes(at, g_date_line)
+        if length_size:
+            at = put(at, "content-length: ", 16)
+            at = put(at, length_digits, length_size)
+            at = put(at, "\r\n", 2)
+        if framing_line is not None:
+            at = put_bytes(at, framing_line)
+        if connection_line is not None:
+            at = put_bytes(at, connection_line)
+        at = put(at, "\r\n", 2)
+        if body is not None:
+            at = put_bytes(at, body)
+        if at != PyBytes_AS_STRING(out) + size:
+            raise AssertionError("response head size miscounted")
+        return out
+
+    cdef bytes body_to_send(self, bytes body):
+        """What of a whole body (its head just made) goes on the wire:
+        nothing for HEAD, 204 and 304, at most the Content-Length the app
+        promised (then the connection closes, so extra bytes are never taken
+        for a response)."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
+        if self.response_no_body or n == 0:
+            return b""
+        if 0 <= self.response_remaining < n:
+            body = body[:self.response_remaining]
+            n = self.response_remaining
+            self.response_close = True
+        if self.response_remaining >= 0:
+            self.response_remaining -= n
+        if self.response_chunked:
+            # Only when the app's own headers asked for nothing: cannot
+            # happen with a known length, kept for safety.
+            raise AssertionError("a whole body with chunked framing")
+        return body
 
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
         if self.closed:
@@ -599,7 +661,7 @@ cdef class HttpProtocol:
             headers = self.filter.on_head(self.request, status_line, headers, length)
             if self.filter.compressor is not None:
                 length = -1
-        self.corked(self.make_head(status_line, headers, length))
+        self.corked(self.make_head(status_line, headers, length, None))
         return 0
 
     # A streamed response (start_response, write_body..., end_response) is
@@ -652,19 +714,16 @@ cdef class HttpProtocol:
             if self.filter.compressor is not None:
                 body = self.filter.compress_all(body)
             self.filter.size += PyBytes_GET_SIZE(body)
-        head = self.make_head(status_line, headers, PyBytes_GET_SIZE(body))
-        if not self.response_no_body and PyBytes_GET_SIZE(body):
-            if 0 <= self.response_remaining < PyBytes_GET_SIZE(body):
-                body = body[:self.response_remaining]
-                self.response_close = True
-            head += body
-            if self.response_remaining >= 0:
-                self.response_remaining -= PyBytes_GET_SIZE(body)
-            if self.response_chunked:
-                # Only when the app's own headers asked for nothing: cannot
-                # happen with a known length, kept for safety.
-                raise AssertionError("send_response with chunked framing")
-        self.transport.write(head)
+        if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
+            self.transport.write(self.make_head(status_line, headers, PyBytes_GET_SIZE(body),
+                                                body))
+        else:
+            head = self.make_head(status_line, headers, PyBytes_GET_SIZE(body), None)
+            body = self.body_to_send(body)
+            if PyBytes_GET_SIZE(body):
+                self.transport.writelines((head, body))
+            else:
+                self.transport.write(head)
         return self.end_response()
 
     cdef int write_body(self, object data) except -1:
