@@ -52,6 +52,23 @@ def test_keep_alive_reuses_one_connection(serve):
     conn.close()
 
 
+def test_server_name_and_remote_port_on_one_connection(serve):
+    # The protocol remembers the last Host's name and the client's port per
+    # connection: a client that changes Host between keep-alive requests
+    # must still be seen as it is.
+    server = serve(basic())
+    hosts = [b"a.test:1", b"a.test:1", b"[::1]:8080", b"b.test", b"a.test"]
+    with server.connect() as sock:
+        sock.sendall(b"".join(b"GET /whoami HTTP/1.1\r\nHost: %s\r\n\r\n" % host
+                              for host in hosts[:-1])
+                     + b"GET /whoami HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        client_port = sock.getsockname()[1]
+        responses = parse_responses(read_until_closed(sock))
+    seen = [body.decode().split()[1:] for _, _, body in responses]
+    assert seen == [[str(client_port), name]
+                    for name in ("a.test", "a.test", "[::1]", "b.test", "a.test")]
+
+
 def test_pipelined_requests(serve):
     server = serve(basic())
     with server.connect() as sock:

@@ -115,3 +115,15 @@ def test_body_over_limit_is_413():
     chunked = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
     assert refused(chunked, limits) == 413
+
+
+def test_header_names_are_lowercased_and_values_kept():
+    from tests.protocol_harness import capture_requests
+
+    long_name = b"X-" + b"Long" * 30  # past the parser's stack buffer
+    raw = (b"GET / HTTP/1.1\r\nHOST: a\r\nX-Mixed-Case: Value Kept\r\nA: B\r\n"
+           + long_name + b": v\r\n\r\n")
+    request, = capture_requests(raw)
+    assert request.headers == [(b"host", b"a"), (b"x-mixed-case", b"Value Kept"),
+                               (b"a", b"B"), (long_name.lower(), b"v")]
+    assert request.host == b"a"

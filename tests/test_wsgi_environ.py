@@ -171,3 +171,4 @@ def test_app_content_length_is_kept_and_http10_stream_is_close_delimited():
     out = run_exchange(streamer, [b"GET / HTTP/1.0\r\n\r\n"])
     assert b"transfer-encoding" not in out.lower() and out.endswith(b"\r\n\r\nabcd")
     assert b"connection: close" in out
+

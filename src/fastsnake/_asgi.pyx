@@ -96,10 +96,11 @@ cdef mount(dict scope, HttpRequest request):
     scope["raw_path"] = full
 
 
-cdef list lowered_headers(list headers):
-    cdef bytes name
-    cdef bytes value
-    return [(name.lower(), value) for name, value in headers]
+cdef list scope_headers(list headers):
+    # The parser lowercases names already; a copy, because apps and
+    # middleware may change the scope's list (Starlette's MutableHeaders
+    # does) and the access log still reads the request's own.
+    return list(headers)
 
 
 cdef object address(object addr):
@@ -160,7 +161,7 @@ cdef class AsgiHandler(Handler):
             "path": decode_path(request.path),
             "raw_path": request.path,
             "query_string": request.query,
-            "headers": lowered_headers(request.headers),
+            "headers": scope_headers(request.headers),
             "extensions": HTTP_EXTENSIONS,
         }
         if request.script_name:

@@ -148,7 +148,7 @@ cdef class WebSocketExchange(AppRun):
             "path": decode_path(request.path),
             "raw_path": request.path,
             "query_string": request.query,
-            "headers": lowered_headers(request.headers),
+            "headers": scope_headers(request.headers),
             "subprotocols": subprotocols,
             "extensions": WS_EXTENSIONS,
         }

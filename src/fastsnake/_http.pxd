@@ -10,7 +10,7 @@ cdef class HttpRequest:
     cdef readonly bytes target          # request-target as received
     cdef public bytes path              # target up to '?' (routing may rewrite it)
     cdef public bytes query             # after '?', b"" if none (routing may rewrite it)
-    cdef readonly list headers          # [(name, value)] as received, bytes
+    cdef readonly list headers          # [(name, value)], bytes, names lowercased
     cdef readonly bytes host            # the Host header's value, b"" if absent
     cdef readonly int http_minor        # 0 or 1
     cdef readonly bint keep_alive
@@ -97,6 +97,11 @@ cdef class HttpProtocol:
     cdef readonly object sockname
     cdef readonly bint secure        # a TLS connection: no sendfile, scheme https
     cdef object __weakref__          # a draining worker tracks TLS handshakes weakly
+    # Per-connection memos for the adapters (a keep-alive connection asks
+    # the same questions on every request): see peer_port_text, host_name.
+    cdef str peer_port
+    cdef bytes named_host
+    cdef str named_host_name
     cdef bint closed
     cdef bint closing                # no new requests: shutdown or Connection: close
     cdef bint reading_paused
@@ -180,6 +185,8 @@ cdef class HttpProtocol:
     cdef int abort_response(self) except -1
     cdef int finish_filter(self, int status) except -1
     cdef int send_error(self, int status, str detail) except -1
+    cdef str peer_port_text(self)
+    cdef str host_name(self, bytes host)
     cdef bint is_writable(self)
     cdef bint is_closed(self)
     cdef object get_transport(self)

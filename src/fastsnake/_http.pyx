@@ -43,7 +43,6 @@ import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr
 
 from fastsnake cimport _llhttp as llhttp
 
@@ -493,6 +492,28 @@ cdef class HttpProtocol:
         return 0
 
     # -- responses (called by adapters)
+
+    cdef str peer_port_text(self):
+        """The client's port as text ("" without one), worked out once."""
+        if self.peer_port is None:
+            peer = self.peer
+            self.peer_port = str(peer[1]) if peer and len(peer) > 1 else ""
+        return self.peer_port
+
+    cdef str host_name(self, bytes host):
+        """A Host value without its port, as text; an IPv6 literal keeps its
+        brackets. Remembers the last one: clients send the same each time."""
+        cdef Py_ssize_t end
+        if host is self.named_host or host == self.named_host:
+            return self.named_host_name
+        if host[:1] == b"[":
+            end = host.find(b"]")
+            name = host[:end + 1].decode("latin-1")
+        else:
+            name = host.partition(b":")[0].decode("latin-1")
+        self.named_host = host
+        self.named_host_name = name
+        return name
 
     cdef bint is_writable(self):
         return not self.writing_paused and not self.closed

@@ -106,6 +106,28 @@ cdef int fail(HttpProtocol proto, int status, str reason) noexcept:
     return llhttp.HPE_USER
 
 
+cdef bytes lowered_bytes(const char* at, size_t length):
+    """A header name as bytes, lowercased: names are case-insensitive (RFC
+    9110 5.1), ASGI wants them lowercase, and every later lookup can then
+    compare bytes as they are."""
+    cdef char buf[64]
+    cdef char* p
+    cdef size_t i
+    cdef bytes out
+    if length <= 64:
+        for i in range(length):
+            buf[i] = at[i] + 32 if 65 <= at[i] <= 90 else at[i]
+        return PyBytes_FromStringAndSize(buf, length)
+    # Longer than 64 bytes, so a new object (CPython shares only the empty
+    # and one-byte ones), not yet hashed: lowering it in place is safe.
+    out = PyBytes_FromStringAndSize(at, length)
+    p = PyBytes_AS_STRING(out)
+    for i in range(length):
+        if 65 <= p[i] <= 90:
+            p[i] += 32
+    return out
+
+
 cdef int cb_message_begin(llhttp.llhttp_t* parser) noexcept:
     cdef HttpProtocol proto = proto_of(parser)
     proto.reset_request()
@@ -142,7 +164,7 @@ cdef int cb_header_field(llhttp.llhttp_t* parser, const char* at, size_t length)
             return fail(proto, 431, "header section too large")
         if proto.parse_state == S_BODY:
             return 0  # a trailer field: counted, then dropped (see below)
-        chunk = PyBytes_FromStringAndSize(at, length)
+        chunk = lowered_bytes(at, length)
         proto.header_name = chunk if proto.header_name is None else proto.header_name + chunk
     except BaseException as exc:
         proto.stashed_error = exc
@@ -190,10 +212,10 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
         proto.headers.append((name, value))
         # A few fields change how the message is framed or answered.
         n = PyBytes_GET_SIZE(name)
-        if n == 4 and name.lower() == b"host":
+        if n == 4 and name == b"host":
             proto.host_count += 1
             proto.host = value
-        elif n == 17 and name.lower() == b"transfer-encoding":
+        elif n == 17 and name == b"transfer-encoding":
             # RFC 9112 6.1: we know only "chunked", and it must be the final
             # (here: the only) coding; anything else is 501 (RFC 9110 15.6.2).
             # Field values lose their OWS (SP, HTAB; RFC 9110 5.5), so
@@ -210,11 +232,11 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
             proto.saw_transfer_encoding = True
             proto.transfer_encoding_ok = value.lower() == b"chunked" and (
                 proto.transfer_encoding_ok)
-        elif n == 6 and name.lower() == b"expect":
+        elif n == 6 and name == b"expect":
             if value.strip().lower() != b"100-continue":
                 return fail(proto, 417, "unsupported expectation")
             proto.expect_continue = True
-        elif n == 7 and name.lower() == b"upgrade":
+        elif n == 7 and name == b"upgrade":
             proto.upgrade = value
     except BaseException as exc:
         proto.stashed_error = exc
@@ -268,8 +290,7 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
                     return fail(proto, 400, "invalid request-target")
                 host, target = absolute
                 for i in range(len(proto.headers)):
-                    if PyBytes_GET_SIZE(proto.headers[i][0]) == 4 and (
-                            proto.headers[i][0].lower() == b"host"):
+                    if proto.headers[i][0] == b"host":
                         proto.headers[i] = (proto.headers[i][0], host)
         req = HttpRequest.__new__(HttpRequest)
         req.method = method_name(parser.method)
@@ -357,10 +378,3 @@ g_settings.on_headers_complete = cb_headers_complete
 g_settings.on_body = cb_body
 g_settings.on_message_complete = cb_message_complete
 
-
-cdef bint has_forbidden_byte(bytes data):
-    # CR, LF and NUL would let an app split a response (RFC 9110 5.5).
-    cdef const char* p = PyBytes_AS_STRING(data)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-    return (memchr(p, 13, n) != NULL or memchr(p, 10, n) != NULL
-            or memchr(p, 0, n) != NULL)

@@ -30,6 +30,7 @@ import tempfile
 from urllib.parse import unquote_to_bytes
 
 from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsLatin1String
 
 from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
 
@@ -249,16 +250,12 @@ cdef class WsgiExchange(Exchange):
         peer = proto.peer
         if peer:
             environ["REMOTE_ADDR"] = peer[0]
-            environ["REMOTE_PORT"] = str(peer[1])
+            environ["REMOTE_PORT"] = proto.peer_port_text()
         else:
             environ["REMOTE_ADDR"] = ""
         host = req.host
         if host:
-            if host[:1] == b"[":  # an IPv6 literal keeps its brackets
-                end = host.find(b"]")
-                environ["SERVER_NAME"] = host[:end + 1].decode("latin-1")
-            else:
-                environ["SERVER_NAME"] = host.partition(b":")[0].decode("latin-1")
+            environ["SERVER_NAME"] = proto.host_name(host)
         else:
             sockname = proto.sockname
             environ["SERVER_NAME"] = sockname[0] if sockname else ""
@@ -470,7 +467,7 @@ cdef class WsgiExchange(Exchange):
             name, value = item
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"header names and values must be str, got {item!r}")
-            encoded.append((name.encode("latin-1"), value.encode("latin-1")))
+            encoded.append((PyUnicode_AsLatin1String(name), PyUnicode_AsLatin1String(value)))
         self.status_line = line
         self.headers = encoded
         return self.write

@@ -426,12 +426,12 @@ def render_header_value(template: Template, request: Any, code: int) -> bytes:
 def apply_request_header_ops(request: Any, ops: list[tuple[int, bytes, bytes, Template, Any]]
                              ) -> None:
     headers = request.headers
-    for code, lname, name, template, pattern in ops:
+    for code, lname, _name, template, pattern in ops:
         value = render_header_value(template, request, code)
         if code in (0, 2):  # set, delete
             headers[:] = [(n, v) for n, v in headers if n.lower() != lname]
         if code in (0, 1) or (code == 3 and not any(n.lower() == lname for n, _ in headers)):
-            headers.append((name, value))
+            headers.append((lname, value))  # request header names are lowercase
         elif code == 4:
             headers[:] = [(n, pattern.sub(value, v) if n.lower() == lname else v)
                           for n, v in headers]

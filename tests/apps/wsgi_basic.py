@@ -23,7 +23,7 @@ def hello(environ, start_response):
 
 def whoami(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return [f"{os.getpid()} {environ['REMOTE_PORT']}".encode()]
+    return [f"{os.getpid()} {environ['REMOTE_PORT']} {environ['SERVER_NAME']}".encode()]
 
 
 def digest(environ, start_response):
