@@ -43,6 +43,7 @@ import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
+from libc.string cimport memchr
 
 from fastsnake cimport _llhttp as llhttp
 

@@ -253,6 +253,7 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
     cdef tuple absolute
     cdef Py_ssize_t q
     cdef Py_ssize_t i
+    cdef const char* mark
     try:
         if parser.http_major != 1:
             return fail(proto, 505, "HTTP version not supported")
@@ -276,7 +277,7 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
             return fail(proto, 400, "invalid Host")
         url = proto.url if proto.url is not None else b""
         target = url
-        if url[:1] != b"/":
+        if PyBytes_GET_SIZE(url) == 0 or PyBytes_AS_STRING(url)[0] != 47:  # not "/..."
             if url == b"*":
                 # RFC 9112 3.2.4: the asterisk-form is for OPTIONS only.
                 if parser.method != HTTP_OPTIONS:
@@ -295,13 +296,14 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
         req = HttpRequest.__new__(HttpRequest)
         req.method = method_name(parser.method)
         req.target = url
-        q = target.find(b"?")
-        if q < 0:
+        mark = <const char*>memchr(PyBytes_AS_STRING(target), 63, PyBytes_GET_SIZE(target))
+        if mark == NULL:  # no "?"
             req.path = target
             req.query = b""
         else:
-            req.path = target[:q]
-            req.query = target[q + 1:]
+            q = mark - PyBytes_AS_STRING(target)
+            req.path = PyBytes_FromStringAndSize(PyBytes_AS_STRING(target), q)
+            req.query = PyBytes_FromStringAndSize(mark + 1, PyBytes_GET_SIZE(target) - q - 1)
         req.headers = proto.headers
         req.host = host
         req.http_minor = parser.http_minor

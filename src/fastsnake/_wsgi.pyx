@@ -38,7 +38,6 @@ include "consts.pxi"
 include "_wsgi_input.pxi"
 
 cdef object log = logging.getLogger("fastsnake.error")
-cdef object BytesIO = io.BytesIO
 cdef object TemporaryFile = tempfile.TemporaryFile
 
 cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
@@ -151,6 +150,17 @@ cdef class WsgiHandler(Handler):
             "SCRIPT_NAME": "",
             "SERVER_PORT": str(server_port),
             "SERVER_SOFTWARE": server_software,
+            # Set for every request (build_environ): present here so that the
+            # copy each request starts from already has their slots, and
+            # filling them in replaces values instead of growing the dict.
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "SERVER_NAME": "",
+            "REMOTE_ADDR": "",
+            "REMOTE_PORT": "",
+            "wsgi.input": None,
         }
 
     cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
@@ -220,7 +230,7 @@ cdef class WsgiExchange(Exchange):
             self.body.seek(0)
             return self.body
         if self.body is None:
-            return BytesIO()
+            return empty_input()
         return BodyInput(self.body, self.body_size)
 
     cdef Py_ssize_t body_length(self):
@@ -252,7 +262,7 @@ cdef class WsgiExchange(Exchange):
             environ["REMOTE_ADDR"] = peer[0]
             environ["REMOTE_PORT"] = proto.peer_port_text()
         else:
-            environ["REMOTE_ADDR"] = ""
+            del environ["REMOTE_PORT"]  # (REMOTE_ADDR stays "")
         host = req.host
         if host:
             environ["SERVER_NAME"] = proto.host_name(host)

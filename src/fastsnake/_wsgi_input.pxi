@@ -90,3 +90,14 @@ cdef class BodyInput:
         if not line:
             raise StopIteration
         return line
+
+
+cdef list NO_CHUNKS = []  # never changed: BodyInput only reads its list
+
+
+cdef BodyInput empty_input():
+    """wsgi.input for a request without a body (no __init__ call: this is
+    every GET)."""
+    cdef BodyInput stream = BodyInput.__new__(BodyInput)
+    stream.chunks = NO_CHUNKS
+    return stream
