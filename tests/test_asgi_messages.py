@@ -115,6 +115,26 @@ def test_broken_apps_get_500(messages, status):
     assert b"a\r\nb" not in out
 
 
+def test_app_that_raises_when_called_gets_500_and_the_connection_serves_on():
+    calls = []
+
+    def app(scope, receive, send):  # not a coroutine function: raises at once
+        calls.append(scope["path"])
+        if scope["path"] == "/raise":
+            raise ValueError("broken before any await")
+
+        async def answer():
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+        return answer()
+
+    out = run_asgi(app, [b"GET /raise HTTP/1.1\r\nHost: h\r\n\r\n"
+                         b"GET /fine HTTP/1.1\r\nHost: h\r\n\r\n"])
+    assert [(status, body) for status, _, body in parse_responses(out)] == [
+        (500, b"500 Internal Server Error\n"), (200, b"ok")]
+    assert calls == ["/raise", "/fine"]
+
+
 def test_expect_continue_on_first_receive():
     async def app(scope, receive, send):
         message = await receive()

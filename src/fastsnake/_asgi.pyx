@@ -106,7 +106,9 @@ cdef list scope_headers(list headers):
 cdef object address(object addr):
     if not addr:
         return None
-    return (addr[0], addr[1])
+    if type(addr) is tuple and len(<tuple>addr) == 2:
+        return addr  # an IPv4 address as the transport gave it (immutable, so shared)
+    return (addr[0], addr[1])  # IPv6 gives (host, port, flowinfo, scope_id)
 
 
 cdef int wake(object waiter) except -1:
@@ -191,29 +193,35 @@ cdef class AppRun(Exchange):
         if self.handler.generation is not None:
             self.leased = self.handler.generation
             self.leased.acquire()
-        coro = self.handler.app(scope, self.receive, self.send)
+        # The task runs run_app, which settles the exchange itself when the
+        # app returns: no done callback, so no extra loop turn per request.
         if EAGER_TASKS:
-            task = Task(coro, loop=self.loop, eager_start=True)
+            task = Task(self.run_app(scope), loop=self.loop, eager_start=True)
         else:
-            task = self.loop.create_task(coro)
-        if task.done():
-            self.app_done(task)
-        else:
-            self.task = task
-            task.add_done_callback(self.app_done)
+            task = self.loop.create_task(self.run_app(scope))
+        if not task.done():
+            self.task = task  # (the loop holds tasks only weakly)
         return 0
 
-    def app_done(self, task):
+    async def run_app(self, scope):
+        """The app's call and its outcome: the whole life of the task."""
+        cdef bint cancelled = False
+        failure = None
+        try:
+            await self.handler.app(scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException as exc:
+            failure = exc
         self.task = None
         try:
-            if task.cancelled():
-                self.app_finished(None, cancelled=True)
-            else:
-                self.app_finished(task.exception())
+            self.app_finished(failure, cancelled)
         finally:
             if self.leased is not None:
                 leased, self.leased = self.leased, None
                 leased.release()
+        if isinstance(failure, (KeyboardInterrupt, SystemExit)):
+            raise failure  # as a plain Task would: these stop the worker
 
     cdef str describe(self):
         req = self.request
