@@ -13,11 +13,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httptools
 import pytest
 from inprocess import BROWSER_REQUEST, FakeTransport
+from peers import import_peer
 
 from fastsnake import _http
+
+# httptools is compiled: from this env, else from the uvicorn bench venv
+# (same interpreter); its benchmark is skipped when neither has it.
+httptools: Any = import_peer("httptools", "uvicorn")
 
 
 def test_fastsnake_protocol_parse(benchmark: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -55,6 +59,8 @@ class Collector:
 
 
 def test_httptools_parse(benchmark: Any) -> None:
+    if httptools is None:
+        pytest.skip("httptools is not installed (python bench/run.py installs it)")
     collector = Collector()
     parser = httptools.HttpRequestParser(collector)
     collector.parser = parser

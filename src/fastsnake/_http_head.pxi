@@ -6,7 +6,6 @@
 # objects. A small body is copied in after the head, so a whole response is
 # one object and one write.
 
-from cpython.bytes cimport _PyBytes_Resize
 from libc.string cimport memcpy
 
 
