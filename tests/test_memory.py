@@ -28,5 +28,6 @@ def test_startup_objects_are_frozen_out_of_later_collections():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     before, after, young, expected = json.loads(out)
-    assert before == 0 and after > 1000
+    # (3.12+ may start with a few objects frozen already.)
+    assert after > before + 1000
     assert young == expected
