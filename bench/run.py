@@ -3,6 +3,7 @@
     python bench/run.py                      # every scenario, 3 rounds x 5 s
     python bench/run.py --quick              # CI smoke: 1 round x 2 s, 2 scenarios
     python bench/run.py --scenarios wsgi-hello,ws-echo --servers fastsnake,granian
+    python bench/run.py --load-generator h2load   # the same under nghttp2's h2load
 
 Each server runs one worker pinned to core 0, the load generator is pinned to
 core 1; servers start fresh for every (scenario, server, round), and rounds are
@@ -25,6 +26,7 @@ import tempfile
 import time
 from typing import Any
 
+import h2load
 import procs
 import report
 import venvs
@@ -47,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds per measured run (default 5)")
     parser.add_argument("--connections", type=int, default=64,
                         help="connections where the scenario names none (default 64)")
+    parser.add_argument("--load-generator", choices=("wrk", "h2load"), default="wrk",
+                        help="HTTP load generator (default wrk; h2load cross-checks it "
+                             "on the scenarios that need no Lua script)")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG")
     parser.add_argument("--from-json", metavar="PATH",
                         help="run nothing: print the table of an earlier results JSON")
@@ -70,6 +75,9 @@ def plan(args: argparse.Namespace) -> list[tuple[Scenario, list[Server]]]:
     out = []
     for name in names:
         scenario = SCENARIOS[name]
+        if args.load_generator == "h2load" and (scenario.script or scenario.websocket):
+            print(f"bench: {name} skipped: h2load cannot run it", file=sys.stderr)
+            continue
         servers = [SERVERS[s] for s in scenario.servers if s in wanted]
         if args.quick:
             servers = [s for s in servers if s.installed()]
@@ -78,7 +86,7 @@ def plan(args: argparse.Namespace) -> list[tuple[Scenario, list[Server]]]:
     return out
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info(load_generator: str) -> dict[str, Any]:
     model = ""
     for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -88,12 +96,13 @@ def machine_info() -> dict[str, Any]:
     commit = subprocess.run(["git", "-C", str(BENCH.parent), "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip()
     return {"nproc": int(nproc or 0), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "wrk": wrk.version(),
+            "python": platform.python_version(),
+            "wrk": wrk.version() if load_generator == "wrk" else h2load.version(),
             "fastsnake_commit": commit, "loadavg_at_start": os.getloadavg()}
 
 
 def measure(scenario: Scenario, port: int, duration: float,
-            connections: int) -> wrk.LoadResult:
+            connections: int, load_generator: str = "wrk") -> wrk.LoadResult:
     gen_cpus = "0,1" if scenario.shared_cpus else "1"
     if scenario.websocket:
         argv = ["taskset", "-c", gen_cpus, sys.executable, str(BENCH / "wsload.py"),
@@ -108,6 +117,11 @@ def measure(scenario: Scenario, port: int, duration: float,
             p50_ms=out["p50_ms"], p99_ms=out["p99_ms"],
             non_2xx=out["failed"] + out["bad_echo"],
             socket_errors={"lost": out["lost"]}, client_cpu=out["cpu"])
+    if load_generator == "h2load":
+        argv = h2load.command(f"http://127.0.0.1:{port}/", connections=connections,
+                              duration=duration, threads=2 if scenario.shared_cpus else 1,
+                              cpus=gen_cpus)
+        return h2load.run(argv, timeout=duration + 60)
     argv = wrk.command(f"http://127.0.0.1:{port}/", connections=connections,
                        duration=duration, threads=2 if scenario.shared_cpus else 1,
                        script=scenario.script_path(), cpus=gen_cpus)
@@ -130,9 +144,9 @@ def run_one(scenario: Scenario, server: Server, args: argparse.Namespace) -> dic
     try:
         running.wait_ready(port)
         record["ready_seconds"] = time.monotonic() - launched
-        measure(scenario, port, WARMUP, connections)
+        measure(scenario, port, WARMUP, connections, args.load_generator)
         cpu_before, started = running.cpu_seconds(), time.monotonic()
-        load = measure(scenario, port, args.duration, connections)
+        load = measure(scenario, port, args.duration, connections, args.load_generator)
         used = running.cpu_seconds() - cpu_before
         record["server_cpu"] = used / (time.monotonic() - started)
         record["per_cpu_second"] = load.requests / used if used > 0 else None
@@ -191,16 +205,20 @@ def main(argv: list[str] | None = None) -> int:
         return reprint(args.from_json)
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("bench needs wrk and taskset (apt-get install -y wrk util-linux)")
+    if args.load_generator == "h2load" and shutil.which("h2load") is None:
+        raise SystemExit("--load-generator h2load needs h2load "
+                         "(apt-get install -y nghttp2-client)")
     work = plan(args)
     servers = list({s.name: s for _, group in work for s in group}.values())
     if not args.quick:
         for server in servers:
             server.install()
     document: dict[str, Any] = {
-        "machine": machine_info(),
+        "machine": machine_info(args.load_generator),
         "versions": {s.name: venvs.versions(s.python(), s.distributions) for s in servers},
         "settings": {"rounds": args.rounds, "duration": args.duration, "warmup": WARMUP,
                      "connections": args.connections, "quick": args.quick,
+                     "load_generator": args.load_generator,
                      "server_cpus": "0", "load_cpus": "1"},
         "scenarios": {s.name: {**dataclasses.asdict(s), "servers": [v.name for v in group]}
                       for s, group in work},
