@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 import pytest
 import requests
@@ -138,6 +139,47 @@ def test_malformed_request_gets_status_and_close(serve, raw, status):
     assert got == status
     assert headers["connection"] == "close"
     assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+
+
+def closed_for_good(sock) -> bool:
+    """After the server's FIN: whether the server's socket is gone (our next
+    bytes draw a reset) rather than lingering (reading and dropping them)."""
+    sock.settimeout(2)
+    try:
+        for _ in range(5):
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(0.1)
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("request_head", [
+    b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET /hello HTTP/1.0\r\n\r\n",
+], ids=["http11-close", "http10"])
+def test_a_client_that_closes_gets_its_answer_and_an_immediate_close(serve, request_head):
+    # RFC 9112 9.6: this client sends nothing after this request, so there is
+    # nothing to linger for: the server closes at once.
+    server = serve(basic())
+    with server.connect() as sock:
+        sock.sendall(request_head)
+        (status, headers, body), = parse_responses(read_until_closed(sock))
+        assert (status, headers["connection"], body) == (200, "close", b"hello")
+        assert closed_for_good(sock)
+
+
+def test_a_server_side_close_still_lingers_for_pipelined_requests(serve):
+    # The app's Connection: close comes as a surprise to a client that has
+    # pipelined more: the server reads and drops it instead of resetting the
+    # connection (which could destroy the response in flight).
+    server = serve(basic())
+    with server.connect() as sock:
+        sock.sendall(b"GET /close HTTP/1.1\r\nHost: a\r\n\r\n"
+                     b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        (status, headers, body), = parse_responses(read_until_closed(sock))
+        assert (status, headers["connection"]) == (200, "close")
+        assert not closed_for_good(sock)
 
 
 def test_app_errors_are_500_and_logged_and_serving_goes_on(serve):

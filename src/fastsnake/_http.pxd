@@ -104,6 +104,7 @@ cdef class HttpProtocol:
     cdef str named_host_name
     cdef bint closed
     cdef bint closing                # no new requests: shutdown or Connection: close
+    cdef bint client_closes          # this request's client said it sends no more
     cdef bint reading_paused
     cdef bint writing_paused
     cdef int pause_reasons
@@ -160,6 +161,7 @@ cdef class HttpProtocol:
     cdef int feed_loop(self) except -1
     cdef parse_failed(self, llhttp.llhttp_errno_t err)
     cdef close_gracefully(self)
+    cdef int close_now(self) except -1
     cdef bytes make_head(self, bytes status_line, list headers, long long length, bytes body)
     cdef bytes body_to_send(self, bytes body)
     cdef int start_request(self) except -1

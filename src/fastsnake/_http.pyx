@@ -445,6 +445,7 @@ cdef class HttpProtocol:
         self.trailer_count = 0
         self.error_status = 0
         self.stashed_error = None
+        self.client_closes = False
         self.response_started = False
         self.response_chunked = False
         self.response_no_body = False
@@ -894,6 +895,14 @@ cdef class HttpProtocol:
         self.exchange = None
         self.request = None
         if self.response_close or self.closing or self.parse_state != S_DONE:
+            if (self.client_closes and self.parse_state == S_DONE
+                    and (self.pending_data is None
+                         or PyBytes_GET_SIZE(self.pending_data) <= self.pending_offset)):
+                # The client said this was its last request and all of it
+                # has been read: nothing more is coming, so nothing can turn
+                # the close into a reset. Close now (the transport still
+                # sends what it holds first) instead of lingering.
+                return self.close_now()
             # Also when the request body was not read to its end: the rest of
             # it would be taken for the next request.
             self.close_gracefully()
@@ -969,6 +978,13 @@ cdef class HttpProtocol:
         if exchange is not None:
             exchange.on_connection_lost()
         self.close_gracefully()
+        return 0
+
+    cdef int close_now(self) except -1:
+        self.parse_state = S_CLOSED
+        self.set_deadline(D_NONE, 0)
+        self.flush_cork()
+        self.transport.close()
         return 0
 
     cdef close_gracefully(self):

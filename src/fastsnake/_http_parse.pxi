@@ -312,8 +312,10 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
         req.secure = proto.secure
         req.script_name = b""
         req.body_limit = -1
-        req.keep_alive = (llhttp.llhttp_should_keep_alive(parser) and not parser.upgrade
-                          and not proto.closing)
+        # RFC 9112 9.6: a client that sends "close" (or speaks HTTP/1.0
+        # without keep-alive) sends no further request on the connection.
+        proto.client_closes = not llhttp.llhttp_should_keep_alive(parser)
+        req.keep_alive = not proto.client_closes and not parser.upgrade and not proto.closing
         req.chunked = (parser.flags & llhttp.F_CHUNKED) != 0
         if parser.flags & llhttp.F_CONTENT_LENGTH:
             # Past 2**63 - 1 the value would turn negative in a long long

@@ -98,9 +98,15 @@ def headers(environ, start_response):
     return ["\n".join(lines).encode("latin-1")]
 
 
+def close(environ, start_response):
+    """Asks the server to close the connection after this response."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close")])
+    return [b"bye"]
+
+
 ROUTES = {
     "/hello": hello, "/whoami": whoami, "/digest": digest, "/big": big, "/stream": stream,
     "/file": file,
     "/boom": boom, "/boom-late": boom_late, "/bad-header": bad_header, "/slow": slow,
-    "/headers": headers,
+    "/headers": headers, "/close": close,
 }
