@@ -16,7 +16,7 @@ class HttpRequest:
     target: bytes
     path: bytes
     query: bytes
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # names lowercased by the parser, values as sent
     host: bytes
     http_minor: int
     keep_alive: bool
