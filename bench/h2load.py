@@ -11,9 +11,9 @@ close) have no h2load form.
 from __future__ import annotations
 
 import re
-import resource
 import subprocess
 
+import wrk
 from wrk import TIME, LoadResult, to_ms
 
 
@@ -49,16 +49,7 @@ def command(url: str, *, connections: int, duration: float, threads: int = 1,
 
 
 def run(argv: list[str], timeout: float) -> LoadResult:
-    """Run h2load; its CPU time comes from the children's rusage."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"h2load exited {done.returncode}: {done.stderr.strip()}")
-    result = parse(done.stdout)
-    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    result.client_cpu = used / result.seconds if result.seconds else None
-    return result
+    return wrk.run(argv, timeout, read=parse)
 
 
 def version() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import resource
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -65,14 +66,16 @@ def command(url: str, *, connections: int, duration: float, threads: int = 1,
     return [*argv, url]
 
 
-def run(argv: list[str], timeout: float) -> LoadResult:
-    """Run a load generator; its CPU time comes from the children's rusage."""
+def run(argv: list[str], timeout: float,
+        read: Callable[[str], LoadResult] = parse) -> LoadResult:
+    """Run a load generator (``taskset -c N tool ...``) and ``read`` its
+    report; its CPU time comes from the children's rusage."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{argv[3]} exited {done.returncode}: {done.stderr.strip()}")
-    result = parse(done.stdout)
+    result = read(done.stdout)
     used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     result.client_cpu = used / result.seconds if result.seconds else None
     return result

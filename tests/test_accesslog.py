@@ -417,6 +417,7 @@ def test_console_format(tmp_path: Path) -> None:
     fields = json.loads(match[2])
     assert list(fields) == ["request", "bytes_read", "user_id", "duration", "size", "status",
                             "resp_headers"]
+    # duration is the 0.5 handed to log() above, echoed: a value, not a timing.
     assert (fields["status"], fields["size"], fields["duration"]) == (502, 7, 0.5)
 
 

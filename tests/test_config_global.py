@@ -156,6 +156,7 @@ def test_global_option_errors(project: Path, body: str, message: str) -> None:
     ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
+    """Caddy's duration syntax to seconds: a parser's output, not a timing."""
     assert parse_duration(text) == pytest.approx(seconds)
 
 

@@ -162,8 +162,6 @@ cdef class HttpProtocol:
     cdef parse_failed(self, llhttp.llhttp_errno_t err)
     cdef close_gracefully(self)
     cdef int close_now(self) except -1
-    cdef bytes make_head(self, bytes status_line, list headers, long long length, bytes body)
-    cdef bytes body_to_send(self, bytes body)
     cdef int start_request(self) except -1
     cdef int finish_message(self) except -1
     cdef int reset_request(self)
@@ -180,7 +178,6 @@ cdef class HttpProtocol:
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1
     cdef int send_file(self, int fd, long long offset) except -1
-    cdef int pump_file(self) except -1
     cdef int switch_protocols(self, Exchange exchange, bytes head) except -1
     cdef long long body_remaining(self)
     cdef int end_response(self) except -1

@@ -56,22 +56,6 @@ cdef extern from "llhttp.h":
         HTTP_OPTIONS
 
 cdef object log = logging.getLogger("fastsnake.http")
-cdef object os_sendfile = getattr(os, "sendfile", None)
-cdef object os_pread = getattr(os, "pread", None)
-
-
-cdef object read_at(int fd, Py_ssize_t size, long long offset):
-    # os.pread where it exists; Windows has none, and only this pump reads
-    # the file, so seeking first is safe there.
-    if os_pread is not None:
-        return os_pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)
-    return os.read(fd, size)
-
-# sendfile() at most this much per call, so one big file cannot hog the loop.
-cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
-# When the socket is full, fall back to buffered writes of this size.
-cdef Py_ssize_t FILE_READ_CHUNK = 256 * 1024
 # A chunked body's framing (chunk-size lines, extensions, CRLFs, trailers) may
 # exceed its data by at most this much: bounds chunk lines and floods of tiny
 # chunks, each of which costs a callback (as Go's "too much non-data").
@@ -185,6 +169,7 @@ cdef class Limits:
 
 include "_http_parse.pxi"
 include "_http_head.pxi"
+include "_http_sendfile.pxi"
 include "_filter.pxi"
 
 
@@ -288,7 +273,7 @@ cdef class HttpProtocol:
             self.set_deadline(D_NONE, 0)
         if self.sending_file:
             try:
-                self.pump_file()
+                feed_file(self)
             except BaseException:
                 log.exception("error while sending a file")
                 self.transport.abort()
@@ -535,148 +520,6 @@ cdef class HttpProtocol:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return 0
 
-    cdef bytes make_head(self, bytes status_line, list headers, long long length,
-                         bytes body):
-        """Serialise the response head and decide the body's framing.
-
-        Raises ValueError (before anything is written) for a header that
-        could split the response. length: the body's size when the adapter
-        knows it, else -1. body: None, or the whole body, copied behind the
-        head as far as the framing lets it be sent (see body_to_send).
-        """
-        cdef HttpRequest req = self.request
-        cdef int status = status_code(status_line)
-        cdef bytes name
-        cdef bytes value
-        cdef int kind
-        cdef long long app_length = -1
-        cdef bint has_date = False
-        cdef bint has_server = False
-        cdef bint close
-        cdef bytes framing_line = None
-        cdef bytes connection_line = None
-        cdef char length_digits[24]
-        cdef Py_ssize_t length_size = 0
-        # "HTTP/1.1 " status CRLF ... CRLF
-        cdef Py_ssize_t size = 9 + PyBytes_GET_SIZE(status_line) + 4
-        cdef bytes out
-        cdef char* at
-        for name, value in headers:
-            if (not valid_header_name(<const unsigned char*>PyBytes_AS_STRING(name),
-                                      PyBytes_GET_SIZE(name))
-                    or not valid_header_value(<const unsigned char*>PyBytes_AS_STRING(value),
-                                              PyBytes_GET_SIZE(value))):
-                raise ValueError(f"invalid response header {name!r}: {value!r}")
-            kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
-            if kind == H_PLAIN:
-                pass
-            elif kind == H_CONTENT_LENGTH:
-                app_length = parse_content_length(value)
-                continue  # re-emitted below, once
-            elif kind == H_TRANSFER_ENCODING:
-                continue  # framing is ours to choose
-            elif kind == H_CONNECTION:
-                if b"close" in value.lower():
-                    self.response_close = True
-                continue
-            elif kind == H_DATE:
-                has_date = True
-            else:
-                has_server = True
-            size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
-        if not has_server and (self.filter is None or not self.filter.drop_server):
-            size += PyBytes_GET_SIZE(SERVER_LINE)
-        if not has_date:
-            size += PyBytes_GET_SIZE(g_date_line)
-        self.response_no_body = (req.method == b"HEAD" or status < 200 or status == 204
-                                 or status == 304)
-        if app_length >= 0:
-            length = app_length
-        if status < 200 or status == 204:
-            self.response_remaining = 0
-        elif status == 304 and app_length < 0:
-            # RFC 9110 8.6: a 304 may only repeat the length a 200 would have
-            # had, which only the app knows; send none unless it gave one.
-            self.response_remaining = 0
-        elif length >= 0:
-            length_size = format_decimal(length_digits, length)
-            size += 18 + length_size  # "content-length: " N CRLF
-            # HEAD (and 304) announce the length but send no body.
-            self.response_remaining = 0 if self.response_no_body else length
-        elif self.response_no_body:
-            self.response_remaining = 0
-        elif req.http_minor == 1:
-            framing_line = b"transfer-encoding: chunked\r\n"
-            self.response_chunked = True
-        else:
-            self.response_close = True  # HTTP/1.0: the body ends when we close
-        close = self.response_close or not req.keep_alive or self.closing
-        self.response_close = close
-        if close:
-            connection_line = b"connection: close\r\n"
-        elif req.http_minor == 0:
-            connection_line = b"connection: keep-alive\r\n"
-        if framing_line is not None:
-            size += PyBytes_GET_SIZE(framing_line)
-        if connection_line is not None:
-            size += PyBytes_GET_SIZE(connection_line)
-        if body is not None:
-            body = self.body_to_send(body)
-            size += PyBytes_GET_SIZE(body)
-        self.response_started = True
-
-        out = PyBytes_FromStringAndSize(NULL, size)
-        at = PyBytes_AS_STRING(out)
-        at = put(at, "HTTP/1.1 ", 9)
-        at = put_bytes(at, status_line)
-        at = put(at, "\r\n", 2)
-        for name, value in headers:
-            kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
-            if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
-                continue
-            at = put_bytes(at, name)
-            at = put(at, ": ", 2)
-            at = put_bytes(at, value)
-            at = put(at, "\r\n", 2)
-        if not has_server and (self.filter is None or not self.filter.drop_server):
-            at = put_bytes(at, SERVER_LINE)
-        if not has_date:
-            at = put_bytes(at, g_date_line)
-        if length_size:
-            at = put(at, "content-length: ", 16)
-            at = put(at, length_digits, length_size)
-            at = put(at, "\r\n", 2)
-        if framing_line is not None:
-            at = put_bytes(at, framing_line)
-        if connection_line is not None:
-            at = put_bytes(at, connection_line)
-        at = put(at, "\r\n", 2)
-        if body is not None:
-            at = put_bytes(at, body)
-        if at != PyBytes_AS_STRING(out) + size:
-            raise AssertionError("response head size miscounted")
-        return out
-
-    cdef bytes body_to_send(self, bytes body):
-        """What of a whole body (its head just made) goes on the wire:
-        nothing for HEAD, 204 and 304, at most the Content-Length the app
-        promised (then the connection closes, so extra bytes are never taken
-        for a response)."""
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
-        if self.response_no_body or n == 0:
-            return b""
-        if 0 <= self.response_remaining < n:
-            body = body[:self.response_remaining]
-            n = self.response_remaining
-            self.response_close = True
-        if self.response_remaining >= 0:
-            self.response_remaining -= n
-        if self.response_chunked:
-            # Only when the app's own headers asked for nothing: cannot
-            # happen with a known length, kept for safety.
-            raise AssertionError("a whole body with chunked framing")
-        return body
-
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
         if self.closed:
             return 0
@@ -684,7 +527,7 @@ cdef class HttpProtocol:
             headers = self.filter.on_head(self.request, status_line, headers, length)
             if self.filter.compressor is not None:
                 length = -1
-        self.corked(self.make_head(status_line, headers, length, None))
+        self.corked(make_head(self, status_line, headers, length, None))
         return 0
 
     # A streamed response (start_response, write_body..., end_response) is
@@ -738,11 +581,11 @@ cdef class HttpProtocol:
                 body = self.filter.compress_all(body)
             self.filter.size += PyBytes_GET_SIZE(body)
         if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
-            self.transport.write(self.make_head(status_line, headers, PyBytes_GET_SIZE(body),
-                                                body))
+            self.transport.write(make_head(self, status_line, headers, PyBytes_GET_SIZE(body),
+                                           body))
         else:
-            head = self.make_head(status_line, headers, PyBytes_GET_SIZE(body), None)
-            body = self.body_to_send(body)
+            head = make_head(self, status_line, headers, PyBytes_GET_SIZE(body), None)
+            body = body_to_send(self, body)
             if PyBytes_GET_SIZE(body):
                 self.transport.writelines((head, body))
             else:
@@ -780,64 +623,8 @@ cdef class HttpProtocol:
 
     cdef int send_file(self, int fd, long long offset) except -1:
         """Send the rest of the response body (its Content-Length) from a
-        file, with sendfile while the transport has nothing queued; then call
-        exchange.on_file_sent(). The adapter keeps the file open until then."""
-        self.flush_cork()  # sendfile goes around the transport: nothing may wait
-        sock = None if self.secure else self.transport.get_extra_info("socket")
-        # (Over TLS the bytes must go through the transport to be encrypted.)
-        self.socket_fd = sock.fileno() if sock is not None and os_sendfile is not None else -1
-        self.file_fd = fd
-        self.file_offset = offset
-        self.file_left = self.body_remaining()
-        if self.filter is not None and self.filter.compressor is not None:
-            # Compressed: read and compress; the length is the source file's.
-            self.socket_fd = -1
-            self.file_left = (self.filter.source_length if self.filter.source_length >= 0
-                              else MAX_CONTENT_LENGTH)
-        self.sending_file = True
-        return self.pump_file()
-
-    cdef int pump_file(self) except -1:
-        cdef Py_ssize_t sent
-        while self.file_left > 0:
-            if self.closed:
-                self.sending_file = False
-                return 0
-            if self.writing_paused:
-                return 0  # resume_writing pumps again
-            sent = 0
-            if self.socket_fd >= 0 and self.transport.get_write_buffer_size() == 0:
-                # Nothing queued in the transport: the socket is ours to write
-                # to directly, and bytes stay in order.
-                try:
-                    sent = os_sendfile(self.socket_fd, self.file_fd, self.file_offset,
-                                       min(self.file_left, SENDFILE_CHUNK))
-                except BlockingIOError:
-                    sent = 0
-                except OSError as exc:
-                    log.debug("sendfile failed: %s", exc)
-                    self.sending_file = False
-                    self.transport.abort()
-                    return 0
-                if sent > 0 and self.response_remaining >= 0:
-                    self.response_remaining -= sent
-                if sent > 0 and self.filter is not None:
-                    self.filter.size += sent
-            if sent == 0:
-                # Socket full (or bytes queued): a buffered write makes the
-                # transport tell us when it drains.
-                data = read_at(self.file_fd, min(self.file_left, FILE_READ_CHUNK),
-                               self.file_offset)
-                if not data:
-                    break  # the file shrank: end_response will close
-                sent = len(data)
-                self.write_body(data)
-            self.file_offset += sent
-            self.file_left -= sent
-        self.sending_file = False
-        if self.exchange is not None:
-            self.exchange.on_file_sent()
-        return 0
+        file, then call exchange.on_file_sent() (see _http_sendfile.pxi)."""
+        return start_file(self, fd, offset)
 
     cdef int switch_protocols(self, Exchange exchange, bytes head) except -1:
         """Write a 101 head and hand the connection to exchange: every byte

@@ -192,7 +192,6 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
     cdef HttpProtocol proto = proto_of(parser)
     cdef bytes name
     cdef bytes value
-    cdef Py_ssize_t n
     try:
         if proto.parse_state == S_BODY:
             # A trailer field (after a chunked body). RFC 9110 6.5.1: never
@@ -211,11 +210,11 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
             return fail(proto, 431, "too many header fields")
         proto.headers.append((name, value))
         # A few fields change how the message is framed or answered.
-        n = PyBytes_GET_SIZE(name)
-        if n == 4 and name == b"host":
+        # (Names are lowercase: see lowered_bytes.)
+        if name == b"host":
             proto.host_count += 1
             proto.host = value
-        elif n == 17 and name == b"transfer-encoding":
+        elif name == b"transfer-encoding":
             # RFC 9112 6.1: we know only "chunked", and it must be the final
             # (here: the only) coding; anything else is 501 (RFC 9110 15.6.2).
             # Field values lose their OWS (SP, HTAB; RFC 9110 5.5), so
@@ -232,11 +231,11 @@ cdef int cb_header_value_complete(llhttp.llhttp_t* parser) noexcept:
             proto.saw_transfer_encoding = True
             proto.transfer_encoding_ok = value.lower() == b"chunked" and (
                 proto.transfer_encoding_ok)
-        elif n == 6 and name == b"expect":
+        elif name == b"expect":
             if value.strip().lower() != b"100-continue":
                 return fail(proto, 417, "unsupported expectation")
             proto.expect_continue = True
-        elif n == 7 and name == b"upgrade":
+        elif name == b"upgrade":
             proto.upgrade = value
     except BaseException as exc:
         proto.stashed_error = exc

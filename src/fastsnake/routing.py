@@ -425,16 +425,17 @@ def render_header_value(template: Template, request: Any, code: int) -> bytes:
 
 def apply_request_header_ops(request: Any, ops: list[tuple[int, bytes, bytes, Template, Any]]
                              ) -> None:
+    # Request header names are lowercase (the parser lowers them), so they
+    # compare with the op's lowered name as they are, and added ones match.
     headers = request.headers
     for code, lname, _name, template, pattern in ops:
         value = render_header_value(template, request, code)
         if code in (0, 2):  # set, delete
-            headers[:] = [(n, v) for n, v in headers if n.lower() != lname]
-        if code in (0, 1) or (code == 3 and not any(n.lower() == lname for n, _ in headers)):
-            headers.append((lname, value))  # request header names are lowercase
+            headers[:] = [(n, v) for n, v in headers if n != lname]
+        if code in (0, 1) or (code == 3 and not any(n == lname for n, _ in headers)):
+            headers.append((lname, value))
         elif code == 4:
-            headers[:] = [(n, pattern.sub(value, v) if n.lower() == lname else v)
-                          for n, v in headers]
+            headers[:] = [(n, pattern.sub(value, v) if n == lname else v) for n, v in headers]
 
 
 class SiteRoutes:

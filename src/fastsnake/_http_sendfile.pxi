@@ -1,0 +1,87 @@
+# The file pump of the HTTP protocol, included by _http.pyx: a response body
+# sent from a file (wsgi.file_wrapper, ASGI pathsend, file_server) with
+# sendfile(2) while the transport has nothing queued, and through buffered
+# writes when the socket is full, over TLS or when the body is compressed.
+# Module-level functions on the protocol's fields (Cython allows no include
+# inside a class body), as _http_head.pxi.
+
+cdef object os_sendfile = getattr(os, "sendfile", None)
+cdef object os_pread = getattr(os, "pread", None)
+
+
+cdef object read_at(int fd, Py_ssize_t size, long long offset):
+    # os.pread where it exists; Windows has none, and only this pump reads
+    # the file, so seeking first is safe there.
+    if os_pread is not None:
+        return os_pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+# sendfile() at most this much per call, so one big file cannot hog the loop.
+cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
+# When the socket is full, fall back to buffered writes of this size.
+cdef Py_ssize_t FILE_READ_CHUNK = 256 * 1024
+
+
+cdef int start_file(HttpProtocol proto, int fd, long long offset) except -1:
+    """Send the rest of the response body (its Content-Length) from a
+    file, with sendfile while the transport has nothing queued; then call
+    exchange.on_file_sent(). The adapter keeps the file open until then."""
+    proto.flush_cork()  # sendfile goes around the transport: nothing may wait
+    sock = None if proto.secure else proto.transport.get_extra_info("socket")
+    # (Over TLS the bytes must go through the transport to be encrypted.)
+    proto.socket_fd = sock.fileno() if sock is not None and os_sendfile is not None else -1
+    proto.file_fd = fd
+    proto.file_offset = offset
+    proto.file_left = proto.body_remaining()
+    if proto.filter is not None and proto.filter.compressor is not None:
+        # Compressed: read and compress; the length is the source file's.
+        proto.socket_fd = -1
+        proto.file_left = (proto.filter.source_length if proto.filter.source_length >= 0
+                           else MAX_CONTENT_LENGTH)
+    proto.sending_file = True
+    return feed_file(proto)
+
+
+cdef int feed_file(HttpProtocol proto) except -1:
+    """Write the file on while the socket takes it (again from resume_writing)."""
+    cdef Py_ssize_t sent
+    while proto.file_left > 0:
+        if proto.closed:
+            proto.sending_file = False
+            return 0
+        if proto.writing_paused:
+            return 0  # resume_writing pumps again
+        sent = 0
+        if proto.socket_fd >= 0 and proto.transport.get_write_buffer_size() == 0:
+            # Nothing queued in the transport: the socket is ours to write
+            # to directly, and bytes stay in order.
+            try:
+                sent = os_sendfile(proto.socket_fd, proto.file_fd, proto.file_offset,
+                                   min(proto.file_left, SENDFILE_CHUNK))
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                log.debug("sendfile failed: %s", exc)
+                proto.sending_file = False
+                proto.transport.abort()
+                return 0
+            if sent > 0 and proto.response_remaining >= 0:
+                proto.response_remaining -= sent
+            if sent > 0 and proto.filter is not None:
+                proto.filter.size += sent
+        if sent == 0:
+            # Socket full (or bytes queued): a buffered write makes the
+            # transport tell us when it drains.
+            data = read_at(proto.file_fd, min(proto.file_left, FILE_READ_CHUNK),
+                           proto.file_offset)
+            if not data:
+                break  # the file shrank: end_response will close
+            sent = len(data)
+            proto.write_body(data)
+        proto.file_offset += sent
+        proto.file_left -= sent
+    proto.sending_file = False
+    if proto.exchange is not None:
+        proto.exchange.on_file_sent()
+    return 0
