@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config import Config, parse_config
+from fastsnake.config import Config
+from fastsnake.config_loader import parse_config
 from fastsnake.errors import CaddyfileError
 
 

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from fastsnake import cli
-from fastsnake.config import Config, Interface, load_config, parse_config
+from fastsnake.config import Config, Interface
+from fastsnake.config_loader import load_config, parse_config
 from fastsnake.errors import FatalError
 from fastsnake.quickstart import (
     SOURCE_NAME,

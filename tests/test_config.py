@@ -21,9 +21,8 @@ from fastsnake.config import (
     Site,
     Timeouts,
     default_workers,
-    load_config,
-    parse_config,
 )
+from fastsnake.config_loader import load_config, parse_config
 from fastsnake.errors import CaddyfileError, FatalError
 from tests.config_helpers import build, build_error
 

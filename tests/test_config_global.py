@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fastsnake.config import Config, Limits, Timeouts
-from fastsnake.config_global import parse_duration, parse_size
+from fastsnake.config_args import parse_duration, parse_size
 from tests.config_helpers import build, build_error
 
 

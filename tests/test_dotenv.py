@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from fastsnake.config import parse_config
+from fastsnake.config_loader import parse_config
 from fastsnake.dotenv import DotenvError, parse_dotenv
 from fastsnake.errors import CaddyfileError
 

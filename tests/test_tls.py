@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config import parse_config
+from fastsnake.config_loader import parse_config
 from fastsnake.errors import CaddyfileError
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

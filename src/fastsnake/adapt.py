@@ -13,7 +13,9 @@ import dataclasses
 import json
 from typing import Any
 
+from fastsnake import directives as dv
 from fastsnake.config import Config, Listener, PythonApp, Route, Site
+from fastsnake.config_routes import SetRoot, Subroute
 
 
 def duration(seconds: float) -> str:
@@ -38,9 +40,6 @@ def python_handler(app: PythonApp) -> dict[str, Any]:
 
 def handler_json(handler: Any) -> list[dict[str, Any]]:
     """A directive's handlers as Caddy's JSON names them."""
-    from fastsnake import directives as dv
-    from fastsnake.config_routes import SetRoot, Subroute
-
     if isinstance(handler, PythonApp):
         return [python_handler(handler)]
     if isinstance(handler, Subroute):

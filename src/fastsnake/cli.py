@@ -143,7 +143,7 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
 def run(config_path: str, debug: bool = False) -> int:
     import dataclasses
 
-    from fastsnake.config import load_config
+    from fastsnake.config_loader import load_config
 
     config = load_config(config_path)
     if debug:
@@ -156,7 +156,7 @@ def run(config_path: str, debug: bool = False) -> int:
 def serve_config(config: Config) -> int:
     """Serve until stopped (both `run` and `serve` end here): worker processes
     under the supervisor, or in this process where there is no fork."""
-    from fastsnake.runtime import serve as serve_with_runtime
+    from fastsnake.serve import serve as serve_with_runtime
 
     return serve_with_runtime(config)
 
@@ -196,7 +196,7 @@ def fmt(path: str, overwrite: bool) -> int:
 
 
 def validate(config_path: str) -> int:
-    from fastsnake.config import load_config
+    from fastsnake.config_loader import load_config
 
     config = load_config(config_path)
     apps = sum(len(listener.apps) for listener in config.listeners)
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fmt(args.path, args.overwrite)
         if args.command == "adapt":
             from fastsnake.adapt import to_json
-            from fastsnake.config import load_config
+            from fastsnake.config_loader import load_config
 
             print(to_json(load_config(args.config), pretty=args.pretty))
             return 0

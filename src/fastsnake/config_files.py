@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config_global import check_placeholders, expect_no_args, expect_one_arg, refuse_block
+from fastsnake.config_args import check_placeholders, expect_no_args, expect_one_arg, refuse_block
 from fastsnake.placeholders import has_placeholders
 
 __all__ = [

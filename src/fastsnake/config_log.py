@@ -46,12 +46,7 @@ import re
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config_global import (
-    expect_no_args,
-    expect_one_arg,
-    parse_duration,
-    parse_size,
-)
+from fastsnake.config_args import expect_no_args, expect_one_arg, parse_duration, parse_size
 
 __all__ = [
     "LEVELS",

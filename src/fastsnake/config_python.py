@@ -41,7 +41,7 @@ import sys
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Runtime
-from fastsnake.config_global import check_placeholders, expect_no_args, expect_one_arg, parse_size
+from fastsnake.config_args import check_placeholders, expect_no_args, expect_one_arg, parse_size
 from fastsnake.dotenv import DotenvError, parse_dotenv
 from fastsnake.errors import CaddyfileError
 

@@ -12,41 +12,26 @@ at one level form a group of which at most one runs per request.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any, NoReturn
 
+from fastsnake import directives as dv
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import Route
+from fastsnake.config_files import parse_file_server, parse_root
+from fastsnake.config_log import parse_log_directive
+from fastsnake.config_order import CADDY_DIRECTIVES, directive_order
+from fastsnake.config_python import parse_python
+from fastsnake.directives import parse_tls
 from fastsnake.errors import CaddyfileError
+from fastsnake.matchers import is_matcher_token, parse_named_matcher, path_pattern_error
 
 log = logging.getLogger("fastsnake.config")
 
-# Caddy's standard directive order (caddyserver.com/docs/caddyfile/directives),
-# with caddy-snake's ``python`` registered before ``route``.
-DIRECTIVE_ORDER = (
-    "tracing map vars fs root log_append skip_log log_skip log_name header "
-    "copy_response_headers request_body timeouts redir method rewrite uri try_files basic_auth "
-    "forward_auth request_header encode push intercept templates invoke handle handle_path "
-    "python route abort error copy_response respond metrics reverse_proxy php_fastcgi "
-    "file_server acme_server"
-).split()
-
-
-def directive_order(changes: tuple[tuple[str, str, str], ...] = ()) -> dict[str, int]:
-    """Each directive's position, after the global ``order`` option's changes."""
-    order = list(DIRECTIVE_ORDER)
-    for name, position, other in changes:
-        order.remove(name)
-        if position == "first":
-            order.insert(0, name)
-        elif position == "last":
-            order.append(name)
-        else:
-            order.insert(order.index(other) + (position == "after"), name)
-    return {name: index for index, name in enumerate(order)}
 
 # Directives whose lone argument may start with "/" without being a matcher.
 _PATH_VALUED = frozenset({"root", "rewrite", "redir"})
@@ -135,8 +120,6 @@ class RouteParser:
     def block(self, segments: tuple[Segment, ...] | list[Segment], matchers: dict[str, Any],
               ordered: bool, site: BlockResult | None = None,
               has_braces: bool = True) -> tuple[Route, ...]:
-        from fastsnake.matchers import parse_named_matcher
-
         visible = dict(matchers)
         defined_here: set[str] = set()
         for segment in segments:
@@ -156,8 +139,6 @@ class RouteParser:
             if head.text == "log":
                 if site is None:
                     _fail(head, "log is a site-level directive; it cannot be inside a block")
-                from fastsnake.config_log import parse_log_directive
-
                 spec = parse_log_directive(segment, self.base_dir, self.log_count)
                 if spec.auto_named:
                     self.log_count += 1  # Caddy numbers only the logs it names itself
@@ -173,8 +154,6 @@ class RouteParser:
                     _fail(head, "tls is a site-level directive; it cannot be inside a block")
                 if site.tls is not None:
                     _fail(head, f"tls is already set for this site at {site.tls.location}")
-                from fastsnake.directives import parse_tls
-
                 site.tls = parse_tls(segment, self.base_dir)
                 continue
             routes.append(self.directive(segment, visible, has_braces))
@@ -194,8 +173,6 @@ class RouteParser:
     def split_matcher(self, segment: Segment, matchers: dict[str, Any]
                       ) -> tuple[Segment, tuple[str, ...], Any, str]:
         """Take the matcher token (``*``, ``/path``, ``@name``) out of the segment."""
-        from fastsnake.matchers import is_matcher_token, path_pattern_error
-
         d = Dispenser(segment)
         d.next()
         line = d.remaining_args_as_tokens()
@@ -218,15 +195,11 @@ class RouteParser:
 
     def unsupported(self, head: Token, has_braces: bool) -> NoReturn:
         """A Caddy directive fastsnake lacks, or a word that is no directive."""
-        import difflib
-
-        from fastsnake.config import _CADDY_DIRECTIVES
-
         hint = ""
         if not has_braces:
             hint = (" (if you meant to define a second site, put curly braces around each "
                     "site's directives)")
-        if head.text in _CADDY_DIRECTIVES or not has_braces:
+        if head.text in CADDY_DIRECTIVES or not has_braces:
             _fail(head, f'directive "{head.text}" is not supported by fastsnake{hint}')
         close = difflib.get_close_matches(head.text, [*self.parsers(), "log", "tls", "bind"], 1)
         suggestion = f" (did you mean '{close[0]}'?)" if close else ""
@@ -235,8 +208,6 @@ class RouteParser:
     # -- per-directive parsers: (segment without matcher, matchers, paths) -> handler
 
     def parsers(self) -> dict[str, Callable[[Segment, dict[str, Any], tuple[str, ...]], Any]]:
-        from fastsnake import directives as dv
-
         return {
             "python": self.python,
             "route": lambda s, m, p: Subroute(self.nested(s, m, ordered=True)),
@@ -260,19 +231,13 @@ class RouteParser:
         }
 
     def python(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
-        from fastsnake.config_python import parse_python
-
         return parse_python(segment, self.base_dir)
 
     def root(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
-        from fastsnake.config_files import parse_root
-
         return SetRoot(parse_root(segment, self.base_dir))
 
     def file_server(self, segment: Segment, matchers: dict[str, Any],
                     paths: tuple[str, ...]) -> Any:
-        from fastsnake.config_files import parse_file_server
-
         return parse_file_server(segment, self.base_dir)
 
     def nested(self, segment: Segment, matchers: dict[str, Any], ordered: bool

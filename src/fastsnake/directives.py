@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config_global import check_placeholders, parse_size
+from fastsnake.config_args import check_placeholders, parse_size
 
 # -- the data -----------------------------------------------------------------
 

@@ -26,7 +26,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from fastsnake.config import Config, Interface, parse_config
+from fastsnake.apps import import_target
+from fastsnake.config import GENERATED_SOURCE, Config, Interface
+from fastsnake.config_loader import parse_config
 from fastsnake.errors import FatalError
 
 __all__ = [
@@ -41,7 +43,7 @@ __all__ = [
 
 # The name that errors and the Config's ``source`` give the generated text;
 # relative paths in it are taken from the current directory.
-SOURCE_NAME = "(fastsnake serve)"
+SOURCE_NAME = GENERATED_SOURCE
 
 DEFAULT_LISTEN = ":8000"
 _ANY_HOST = ("", "0.0.0.0", "::", "[::]", "*")
@@ -201,8 +203,6 @@ def detect_target(target: str, working_dir: str | None = None) -> tuple[Interfac
 
 def _detect_main() -> None:
     """The child side of detect_target: ``-c ... TARGET FOLDER``."""
-    from fastsnake.apps import import_target
-
     target, folder = sys.argv[1], sys.argv[2]
     # The app may print while it is imported: keep that off the result's pipe.
     result_fd = os.dup(1)

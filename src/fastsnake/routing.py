@@ -31,6 +31,7 @@ from fastsnake.config import PythonApp, Route
 from fastsnake.config_routes import SetRoot, Subroute
 from fastsnake.files import FileServer, clean_path, root_value_safe
 from fastsnake.files_common import inside
+from fastsnake.matchers import parse_named_matcher, path_matcher
 from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
 
 # Caddy's default ``encode`` match: the content types worth compressing.
@@ -174,12 +175,8 @@ class RouteCompiler:
 
     def matcher(self, route: Route) -> Callable[[Any], bool] | None:
         if route.matcher is not None:
-            from fastsnake.matchers import parse_named_matcher
-
             return parse_named_matcher(route.matcher, "")[1].matches
         if route.paths and "*" not in route.paths:
-            from fastsnake.matchers import path_matcher
-
             return path_matcher(route.paths).matches
         return None
 

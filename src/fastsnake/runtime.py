@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from fastsnake.config import Config, Interface, Listener, PythonApp, Runtime
+from fastsnake.config import Interface, Listener, PythonApp, Runtime
 from fastsnake.placeholders import has_placeholders
 
 log = logging.getLogger("fastsnake.runtime")
@@ -80,13 +80,3 @@ def rolling_reload_folders(listener: Listener) -> set[str]:
             if a.autoreload and not is_dynamic(a)}
 
 
-def serve(config: Config) -> int:
-    """Serve a config until stopped: worker processes under a supervisor
-    where there is fork, else everything in this process."""
-    if uses_worker_processes():
-        from fastsnake.supervisor import Supervisor
-
-        return Supervisor(config).run()
-    from fastsnake.inprocess import serve_in_process
-
-    return serve_in_process(config)

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from fastsnake.config import Config, Listener, load_config
+from fastsnake.config import GENERATED_SOURCE, Config, Listener
+from fastsnake.config_loader import load_config
 from fastsnake.errors import FatalError
 from fastsnake.listening import bind_socket, refuse_new_connections
 from fastsnake.reloader import DirectoryWatcher
@@ -431,10 +432,8 @@ class Supervisor:
         Under ``fastsnake serve`` there is no file to read again: the workers
         are replaced with the same options, which re-imports the app's code
         (as gunicorn's HUP does)."""
-        from fastsnake.quickstart import SOURCE_NAME
-
         try:
-            if self.config.source == SOURCE_NAME:
+            if self.config.source == GENERATED_SOURCE:
                 log.info("SIGHUP: no Caddyfile to re-read (fastsnake serve); restarting the "
                          "workers with the same options")
                 config = self.config

@@ -25,6 +25,7 @@ from typing import Any
 
 from fastsnake import _http
 from fastsnake._http import Handler
+from fastsnake.accesslog import AccessLogger, configure_server_log
 from fastsnake.apps import AppSlot, Generation
 from fastsnake.config import Config, Listener, PythonApp
 from fastsnake.dynamic import DynamicApps
@@ -115,8 +116,6 @@ class ServedApps:
         return None, Router(sites)
 
     def access_logger(self, spec: Any) -> Any:
-        from fastsnake.accesslog import AccessLogger
-
         logger = AccessLogger(spec, server_log=self.config.server_log)
         self.loggers.append(logger)
         return logger
@@ -232,6 +231,7 @@ class Worker:
         limits = self.limits
         ssl_context = None
         if self.listener.tls:
+            # Only TLS listeners pay for importing ssl (a few MiB per worker).
             from fastsnake.tls import listener_context
 
             ssl_context = listener_context(self.listener.sites)
@@ -308,8 +308,6 @@ def configure_logging(debug: bool, server_log: Any = None) -> None:
         format="%(asctime)s fastsnake[%(process)d] %(levelname)s %(name)s: %(message)s")
     if server_log is not None:
         # The global ``log`` option: where and how the server's own log goes.
-        from fastsnake.accesslog import configure_server_log
-
         configure_server_log(server_log, debug=debug)
 
 

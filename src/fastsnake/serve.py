@@ -1,0 +1,20 @@
+"""Serve a Config until stopped: the one place that picks the process model.
+
+Worker processes under a supervisor where the platform can fork; everything
+in this process otherwise (Windows, or a platform without SO_REUSEPORT).
+"""
+
+from __future__ import annotations
+
+from fastsnake.config import Config
+from fastsnake.inprocess import serve_in_process
+from fastsnake.runtime import uses_worker_processes
+from fastsnake.supervisor import Supervisor
+
+
+def serve(config: Config) -> int:
+    """Serve a config until stopped: worker processes under a supervisor
+    where there is fork, else everything in this process."""
+    if uses_worker_processes():
+        return Supervisor(config).run()
+    return serve_in_process(config)
