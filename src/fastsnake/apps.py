@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import glob
 import importlib
 import logging
 import os
@@ -18,18 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastsnake.config import PythonApp
+from fastsnake.config_python import venv_site_packages
 from fastsnake.errors import AppImportError
 
 log = logging.getLogger("fastsnake.apps")
-
-
-def venv_site_packages(venv: str) -> list[str]:
-    """The site-packages folders of a virtual environment (POSIX or Windows)."""
-    found = sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages")))
-    windows = os.path.join(venv, "Lib", "site-packages")
-    if os.path.isdir(windows):
-        found.append(windows)
-    return found
 
 
 def prepare_paths(app: PythonApp) -> None:

@@ -288,5 +288,13 @@ def _directory(d: Dispenser, value: str, base_dir: str, *, venv: bool) -> str:
 
 
 def _is_venv(path: str) -> bool:
-    pattern = os.path.join(glob.escape(path), "lib", "python*", "site-packages")
-    return bool(glob.glob(pattern)) or os.path.isdir(os.path.join(path, "Lib", "site-packages"))
+    return bool(venv_site_packages(path))
+
+
+def venv_site_packages(venv: str) -> list[str]:
+    """The site-packages folders of a virtual environment (POSIX or Windows)."""
+    found = sorted(glob.glob(os.path.join(glob.escape(venv), "lib", "python*", "site-packages")))
+    windows = os.path.join(venv, "Lib", "site-packages")
+    if os.path.isdir(windows):
+        found.append(windows)
+    return found
