@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config import Config
-from fastsnake.config_loader import parse_config
+from fastsnake.config.loader import parse_config
+from fastsnake.config.model import Config
 from fastsnake.errors import CaddyfileError
 
 

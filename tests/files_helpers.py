@@ -14,8 +14,8 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from fastsnake.config_files import FileServerSpec
-from fastsnake.files import FileResponse, FileServer
+from fastsnake.config.files import FileServerSpec
+from fastsnake.files.server import FileResponse, FileServer
 
 MTIME_NS = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123456789Z
 MTIME = MTIME_NS // 1_000_000_000

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from fastsnake.accesslog import AccessLogger, canonical_header, configure_server_log
 from fastsnake.caddyfile import parse
-from fastsnake.config_global import parse_global_options
-from fastsnake.config_log import AccessLogSpec, LogOutput, ServerLogSpec, parse_log_directive
+from fastsnake.config.global_options import parse_global_options
+from fastsnake.config.log import AccessLogSpec, LogOutput, ServerLogSpec, parse_log_directive
 from fastsnake.errors import CaddyfileError, ConfigError
+from fastsnake.routing.accesslog import AccessLogger, canonical_header, configure_server_log
 from tests.protocol_harness import capture_requests
 
 # -- parsing ----------------------------------------------------------------
@@ -446,7 +446,7 @@ def test_unopenable_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_renamed_file_is_reopened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fastsnake.accesslog as accesslog
+    import fastsnake.routing.accesslog as accesslog
 
     monkeypatch.setattr(accesslog, "_REOPEN_CHECK", 0.0)
     request = real_request(GET)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from fastsnake.adapt import adapt
-from fastsnake.config_loader import parse_config
+from fastsnake.config.loader import parse_config
 
 CADDYFILE = """
 {

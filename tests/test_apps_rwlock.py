@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from fastsnake.apps import AppSlot, Generation
-from fastsnake.config import Interface, PythonApp
+from fastsnake.apps.loader import AppSlot, Generation
+from fastsnake.config.model import Interface, PythonApp
 
 
 def run(coro):

@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fastsnake.config_loader import parse_config
+from fastsnake.config.loader import parse_config
 from fastsnake.errors import CaddyfileError
 from tests.server import TEST_APPS
 

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from fastsnake import cli
-from fastsnake.config import Config, Interface
-from fastsnake.config_loader import load_config, parse_config
+from fastsnake.config.loader import load_config, parse_config
+from fastsnake.config.model import Config, Interface
 from fastsnake.errors import FatalError
 from fastsnake.quickstart import (
     SOURCE_NAME,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config import (
+from fastsnake.config.loader import load_config, parse_config
+from fastsnake.config.model import (
     Config,
     Interface,
     Limits,
@@ -22,7 +23,6 @@ from fastsnake.config import (
     Timeouts,
     default_workers,
 )
-from fastsnake.config_loader import load_config, parse_config
 from fastsnake.errors import CaddyfileError, FatalError
 from tests.config_helpers import build, build_error
 

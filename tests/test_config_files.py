@@ -1,5 +1,5 @@
 """file_server, root and hide globs in the Caddyfile: segments in, specs or
-exact errors out (fastsnake.config_files). Serving is in test_files.py.
+exact errors out (fastsnake.config.files). Serving is in test_files.py.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fastsnake.caddyfile import parse
-from fastsnake.config_files import FileServerSpec, compile_glob, parse_file_server, parse_root
+from fastsnake.config.files import FileServerSpec, compile_glob, parse_file_server, parse_root
 from fastsnake.errors import CaddyfileError
-from fastsnake.files import FileServer
+from fastsnake.files.server import FileServer
 from tests.files_helpers import get, write
 
 # -- hide globs (Go's filepath.Match) ----------------------------------------------

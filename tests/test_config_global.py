@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config import Config, Limits, Timeouts
-from fastsnake.config_args import parse_duration, parse_size
+from fastsnake.config.args import parse_duration, parse_size
+from fastsnake.config.model import Config, Limits, Timeouts
 from tests.config_helpers import build, build_error
 
 

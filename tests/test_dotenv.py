@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from fastsnake.config_loader import parse_config
-from fastsnake.dotenv import DotenvError, parse_dotenv
+from fastsnake.config.dotenv import DotenvError, parse_dotenv
+from fastsnake.config.loader import parse_config
 from fastsnake.errors import CaddyfileError
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config_files import FileServerSpec
-from fastsnake.files import FileServer, clean_path, content_type, etag_for
+from fastsnake.config.files import FileServerSpec
+from fastsnake.files.server import FileServer, clean_path, content_type, etag_for
 from tests.files_helpers import (
     ETAG,
     HELLO,
@@ -112,7 +112,7 @@ def test_root_through_a_symlink(site: Path, tmp_path: Path) -> None:
 
 
 def test_windows_components_refused() -> None:
-    from fastsnake.files import _Bad
+    from fastsnake.files.server import _Bad
 
     for bad in ("a\\..\\b", "C:", "file.txt::$DATA", "x.txt.", "x.txt ", "CON", "nul.txt",
                 "PROGRA~1", "com1"):

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from fastsnake import matchers
 from fastsnake._http import HttpRequest
 from fastsnake.caddyfile import parse
 from fastsnake.errors import CaddyfileError
-from fastsnake.matchers import (
+from fastsnake.request import matchers
+from fastsnake.request.matchers import (
     Matcher,
     _re2_to_python,
     clean_path,
@@ -26,7 +26,7 @@ from fastsnake.matchers import (
     path_matcher,
     path_pattern_error,
 )
-from fastsnake.placeholders import Template
+from fastsnake.request.placeholders import Template
 from tests.protocol_harness import capture_requests
 
 PEER = ("203.0.113.7", 40000)

@@ -1,4 +1,4 @@
-"""The glibc allocator tuning each worker applies (fastsnake.memory)."""
+"""The glibc allocator tuning each worker applies (fastsnake.server.memory)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ctypes
 import json
 import sys
 
-from fastsnake.memory import tune_malloc
+from fastsnake.server.memory import tune_malloc
 
 
 def test_malloc_tuning_applies_and_respects_the_users_environment(monkeypatch):
@@ -21,7 +21,7 @@ def test_startup_objects_are_frozen_out_of_later_collections():
     # how the rest of the suite collects.
     import subprocess
 
-    code = ("import gc, json; from fastsnake.memory import settle_after_startup, "
+    code = ("import gc, json; from fastsnake.server.memory import settle_after_startup, "
             "YOUNG_THRESHOLD; before = gc.get_freeze_count(); settle_after_startup(); "
             "print(json.dumps([before, gc.get_freeze_count(), gc.get_threshold()[0], "
             "YOUNG_THRESHOLD]))")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fastsnake.placeholders import PlaceholderError, RegexpCaptures, Template, path_safe
+from fastsnake.request.placeholders import PlaceholderError, RegexpCaptures, Template, path_safe
 
 
 class Request:

@@ -374,7 +374,7 @@ def test_request_body_inside_a_python_block(serve):
 
 
 def test_encode_gzip_level_is_used(tmp_path):
-    from fastsnake.config_loader import parse_config
+    from fastsnake.config.loader import parse_config
     from fastsnake.errors import CaddyfileError
 
     config = parse_config(":80 {\n  encode {\n    gzip 9\n  }\n}\n", str(tmp_path / "Caddyfile"))
@@ -387,8 +387,8 @@ def test_encode_gzip_level_is_used(tmp_path):
 def test_encode_zstd_needs_python_3_14(tmp_path, caplog):
     import logging
 
-    from fastsnake.config_loader import parse_config
-    from fastsnake.directives import zstd_available
+    from fastsnake.config.directives import zstd_available
+    from fastsnake.config.loader import parse_config
     from fastsnake.errors import CaddyfileError
 
     path = str(tmp_path / "Caddyfile")

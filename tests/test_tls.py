@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fastsnake.config_loader import parse_config
+from fastsnake.config.loader import parse_config
 from fastsnake.errors import CaddyfileError
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -129,7 +129,7 @@ def test_mixing_http_and_https_on_one_port_is_refused(tmp_path):
 def test_protocols_bound_the_tls_versions(tmp_path):
     import ssl
 
-    from fastsnake.tls import listener_context
+    from fastsnake.server.tls import listener_context
 
     cert, key = make_cert(tmp_path, "a.test")
     text = f"a.test:9443 {{\n    tls {cert} {key} {{\n        protocols tls1.2 tls1.2\n    }}\n}}\n"

@@ -13,9 +13,9 @@ import dataclasses
 import json
 from typing import Any
 
-from fastsnake import directives as dv
-from fastsnake.config import Config, Listener, PythonApp, Route, Site
-from fastsnake.config_routes import SetRoot, Subroute
+from fastsnake.config import directives as dv
+from fastsnake.config.model import Config, Listener, PythonApp, Route, Site
+from fastsnake.config.routes import SetRoot, Subroute
 
 
 def duration(seconds: float) -> str:

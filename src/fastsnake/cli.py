@@ -23,7 +23,7 @@ from fastsnake import __version__
 from fastsnake.errors import FatalError
 
 if TYPE_CHECKING:
-    from fastsnake.config import Config
+    from fastsnake.config.model import Config
 
 COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve")
 DEFAULT_CONFIG = "Caddyfile"
@@ -143,7 +143,7 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
 def run(config_path: str, debug: bool = False) -> int:
     import dataclasses
 
-    from fastsnake.config_loader import load_config
+    from fastsnake.config.loader import load_config
 
     config = load_config(config_path)
     if debug:
@@ -156,13 +156,13 @@ def run(config_path: str, debug: bool = False) -> int:
 def serve_config(config: Config) -> int:
     """Serve until stopped (both `run` and `serve` end here): worker processes
     under the supervisor, or in this process where there is no fork."""
-    from fastsnake.serve import serve as serve_with_runtime
+    from fastsnake.server.serve import serve as serve_with_runtime
 
     return serve_with_runtime(config)
 
 
 def serve(args: argparse.Namespace) -> int:
-    from fastsnake.config import Interface
+    from fastsnake.config.model import Interface
     from fastsnake.quickstart import ServeOptions, load
 
     options = ServeOptions(
@@ -196,7 +196,7 @@ def fmt(path: str, overwrite: bool) -> int:
 
 
 def validate(config_path: str) -> int:
-    from fastsnake.config_loader import load_config
+    from fastsnake.config.loader import load_config
 
     config = load_config(config_path)
     apps = sum(len(listener.apps) for listener in config.listeners)
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fmt(args.path, args.overwrite)
         if args.command == "adapt":
             from fastsnake.adapt import to_json
-            from fastsnake.config_loader import load_config
+            from fastsnake.config.loader import load_config
 
             print(to_json(load_config(args.config), pretty=args.pretty))
             return 0

@@ -26,9 +26,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from fastsnake.apps import import_target
-from fastsnake.config import GENERATED_SOURCE, Config, Interface
-from fastsnake.config_loader import parse_config
+from fastsnake.apps.loader import import_target
+from fastsnake.config.loader import parse_config
+from fastsnake.config.model import GENERATED_SOURCE, Config, Interface
 from fastsnake.errors import FatalError
 
 __all__ = [

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from fastsnake.config import PythonApp
-from fastsnake.config_python import venv_site_packages
+from fastsnake.config.model import PythonApp
+from fastsnake.config.python import venv_site_packages
 from fastsnake.errors import AppImportError
 
 log = logging.getLogger("fastsnake.apps")

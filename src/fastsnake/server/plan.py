@@ -20,8 +20,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from fastsnake.config import Interface, Listener, PythonApp, Runtime
-from fastsnake.placeholders import has_placeholders
+from fastsnake.config.model import Interface, Listener, PythonApp, Runtime
+from fastsnake.request.placeholders import has_placeholders
 
 log = logging.getLogger("fastsnake.runtime")
 

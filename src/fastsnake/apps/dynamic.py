@@ -33,11 +33,11 @@ from collections import OrderedDict
 from typing import Any
 
 from fastsnake._respond import plain_text
-from fastsnake.apps import Generation, evict_modules_under
-from fastsnake.config import PythonApp
-from fastsnake.factory import AppFactory
-from fastsnake.placeholders import PlaceholderError, Template, has_placeholders, path_safe
-from fastsnake.reloader import DirectoryWatcher
+from fastsnake.apps.factory import AppFactory
+from fastsnake.apps.loader import Generation, evict_modules_under
+from fastsnake.apps.reloader import DirectoryWatcher
+from fastsnake.config.model import PythonApp
+from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders, path_safe
 
 log = logging.getLogger("fastsnake.dynamic")
 

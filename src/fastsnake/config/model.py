@@ -64,7 +64,7 @@ class Route:
     """One directive in a site's chain and the matcher that guards it.
 
     ``handler`` is what the directive does: a PythonApp, or one of the
-    directives in ``fastsnake.directives`` / ``config_routes`` (a Subroute
+    directives in ``fastsnake.config.directives`` / ``config.routes`` (a Subroute
     for route, handle and handle_path). ``paths`` is an inline path matcher,
     ``matcher`` a named one; neither means every request matches.
     """
@@ -99,7 +99,7 @@ class Site:
 
     hosts: tuple[str, ...]
     routes: tuple[Route, ...]
-    access_logs: tuple[Any, ...] = ()   # config_log.AccessLogSpec for each ``log``
+    access_logs: tuple[Any, ...] = ()   # config.log.AccessLogSpec for each ``log``
     tls: Any = None                     # directives.TlsFiles: served over HTTPS
 
 

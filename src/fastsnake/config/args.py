@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from fastsnake.caddyfile import Dispenser
-from fastsnake.placeholders import PlaceholderError, Template
+from fastsnake.request.placeholders import PlaceholderError, Template
 
 
 def expect_no_args(d: Dispenser) -> None:

@@ -40,8 +40,8 @@ import re
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config_args import check_placeholders, expect_no_args, expect_one_arg, refuse_block
-from fastsnake.placeholders import has_placeholders
+from fastsnake.config.args import check_placeholders, expect_no_args, expect_one_arg, refuse_block
+from fastsnake.request.placeholders import has_placeholders
 
 __all__ = [
     "DEFAULT_INDEX",

@@ -18,9 +18,9 @@ from typing import Any
 from fastsnake._asgi import AsgiHandler
 from fastsnake._respond import plain_text
 from fastsnake._wsgi import WsgiHandler
-from fastsnake.apps import AppLoader, Generation
-from fastsnake.config import Interface, Listener, PythonApp
-from fastsnake.lifespan import Lifespan
+from fastsnake.apps.lifespan import Lifespan
+from fastsnake.apps.loader import AppLoader, Generation
+from fastsnake.config.model import Interface, Listener, PythonApp
 
 log = logging.getLogger("fastsnake.apps")
 

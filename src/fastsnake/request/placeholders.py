@@ -29,7 +29,7 @@ Long names and their Caddyfile shorthands:
     env.X                        {env.X}        read once, when compiled
 
 Regexp captures live in ``request.vars`` under their long names, where
-``fastsnake.matchers`` puts them when a ``path_regexp`` or ``header_regexp``
+``fastsnake.request.matchers`` puts them when a ``path_regexp`` or ``header_regexp``
 matches; which names exist is only known then, so any is accepted here and
 one nothing has captured renders empty, as in Caddy.
 """

@@ -46,13 +46,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from fastsnake.config import GENERATED_SOURCE, Config, Listener
-from fastsnake.config_loader import load_config
+from fastsnake.apps.reloader import DirectoryWatcher
+from fastsnake.config.loader import load_config
+from fastsnake.config.model import GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
-from fastsnake.listening import bind_socket, refuse_new_connections
-from fastsnake.reloader import DirectoryWatcher
-from fastsnake.runtime import plan_for, rolling_reload_folders, shares_listening_socket
-from fastsnake.worker import EXIT_STARTUP_FAILED, banner_lines, configure_logging, run_worker
+from fastsnake.server.listening import bind_socket, refuse_new_connections
+from fastsnake.server.plan import plan_for, rolling_reload_folders, shares_listening_socket
+from fastsnake.server.worker import EXIT_STARTUP_FAILED, banner_lines, configure_logging, run_worker
 
 log = logging.getLogger("fastsnake.supervisor")
 

@@ -1,9 +1,9 @@
-"""Path helpers shared by :mod:`fastsnake.files` and :mod:`fastsnake.files_browse`.
+"""Path helpers shared by :mod:`fastsnake.files` and :mod:`fastsnake.files.browse`.
 
 Serving a file and listing a directory apply the same two checks: whether a
 path lies inside the root, and whether ``hide`` hides it. They live here so
 that both modules import them and neither imports the other's internals
-(files.py imports files_browse; files_browse imports only this module).
+(files.py imports files.browse; files.browse imports only this module).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from fastsnake.config_files import compile_glob
+from fastsnake.config.files import compile_glob
 
 __all__ = ["SAFE_URL", "SEP", "Hide", "hidden", "inside", "is_link", "relative"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 
-from fastsnake.config import Site
+from fastsnake.config.model import Site
 
 
 def site_context(cert: str, key: str, min_version: str, max_version: str = ""

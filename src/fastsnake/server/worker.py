@@ -25,17 +25,17 @@ from typing import Any
 
 from fastsnake import _http
 from fastsnake._http import Handler
-from fastsnake.accesslog import AccessLogger, configure_server_log
-from fastsnake.apps import AppSlot, Generation
-from fastsnake.config import Config, Listener, PythonApp
-from fastsnake.dynamic import DynamicApps
+from fastsnake.apps.dynamic import DynamicApps
+from fastsnake.apps.factory import AppFactory, broken_handler
+from fastsnake.apps.loader import AppSlot, Generation
+from fastsnake.apps.reloader import DirectoryWatcher
+from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
-from fastsnake.factory import AppFactory, broken_handler
-from fastsnake.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
-from fastsnake.memory import settle_after_startup, tune_malloc
-from fastsnake.reloader import DirectoryWatcher
-from fastsnake.routing import RouteCompiler, Router, SiteRoutes
-from fastsnake.runtime import Plan, is_dynamic, plan_for
+from fastsnake.routing.accesslog import AccessLogger, configure_server_log
+from fastsnake.routing.router import RouteCompiler, Router, SiteRoutes
+from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
+from fastsnake.server.memory import settle_after_startup, tune_malloc
+from fastsnake.server.plan import Plan, is_dynamic, plan_for
 
 log = logging.getLogger("fastsnake.worker")
 
@@ -232,7 +232,7 @@ class Worker:
         ssl_context = None
         if self.listener.tls:
             # Only TLS listeners pay for importing ssl (a few MiB per worker).
-            from fastsnake.tls import listener_context
+            from fastsnake.server.tls import listener_context
 
             ssl_context = listener_context(self.listener.sites)
 

@@ -30,7 +30,7 @@ written to a file another worker just compressed). fastsnake therefore
 accepts and checks every ``roll_*`` option but rotates nothing; a notice at
 startup says so, and names the remedy: logrotate. Lines are appended with
 ``O_APPEND``, so ``copytruncate`` is safe, and a renamed file is noticed and
-reopened by each writer within a second (see ``fastsnake.accesslog``).
+reopened by each writer within a second (see ``fastsnake.routing.accesslog``).
 
 What Caddy has and fastsnake does not (``sampling``, ``core``, ``output
 net``, ``format filter``/``append``/``transform``, encoder options) is refused
@@ -46,7 +46,7 @@ import re
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config_args import expect_no_args, expect_one_arg, parse_duration, parse_size
+from fastsnake.config.args import expect_no_args, expect_one_arg, parse_duration, parse_size
 
 __all__ = [
     "LEVELS",

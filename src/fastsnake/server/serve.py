@@ -6,10 +6,10 @@ in this process otherwise (Windows, or a platform without SO_REUSEPORT).
 
 from __future__ import annotations
 
-from fastsnake.config import Config
-from fastsnake.inprocess import serve_in_process
-from fastsnake.runtime import uses_worker_processes
-from fastsnake.supervisor import Supervisor
+from fastsnake.config.model import Config
+from fastsnake.server.inprocess import serve_in_process
+from fastsnake.server.plan import uses_worker_processes
+from fastsnake.server.supervisor import Supervisor
 
 
 def serve(config: Config) -> int:

@@ -1,7 +1,7 @@
 """Caddy's ``path`` matcher: what a request path is compared as, and how.
 
 It is its own module because the path matcher has semantics of its own,
-separate from parsing a Caddyfile's matcher sets (``fastsnake.matchers``, which
+separate from parsing a Caddyfile's matcher sets (``fastsnake.request.matchers``, which
 imports this one; nothing here imports that). Path matching guards routes
 (``@admin path /admin/*``), so it sees what an app will act on:
 
@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-from fastsnake.placeholders import has_placeholders
+from fastsnake.request.placeholders import has_placeholders
 
 if TYPE_CHECKING:
     from fastsnake._http import HttpRequest

@@ -15,12 +15,18 @@ import signal
 import sys
 from typing import Any
 
-from fastsnake.config import Config
+from fastsnake.config.model import Config
 from fastsnake.errors import ConfigError, FatalError
-from fastsnake.listening import bind_socket
-from fastsnake.memory import tune_malloc
-from fastsnake.runtime import plan_for
-from fastsnake.worker import ServedApps, Worker, banner_lines, configure_logging, new_event_loop
+from fastsnake.server.listening import bind_socket
+from fastsnake.server.memory import tune_malloc
+from fastsnake.server.plan import plan_for
+from fastsnake.server.worker import (
+    ServedApps,
+    Worker,
+    banner_lines,
+    configure_logging,
+    new_event_loop,
+)
 
 log = logging.getLogger("fastsnake.inprocess")
 

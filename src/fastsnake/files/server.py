@@ -16,7 +16,7 @@ Theory of operation, in Caddy's order (``modules/caddyhttp/fileserver``):
    those resolving inside the root and treats the rest as missing, so nothing
    outside the root is served. The resolved path must not be hidden either.
 4. A directory serves its first index file, else a listing (``browse``,
-   :mod:`fastsnake.files_browse`), else 404. Canonical URIs: 308 (Caddy's
+   :mod:`fastsnake.files.browse`), else 404. Canonical URIs: 308 (Caddy's
    ``redirect()``; keeps the method) to add a directory's slash or drop a
    file's, query kept, to the path the client sent; none when a rewrite
    changed the last element (Caddy #4205).
@@ -66,11 +66,11 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from fastsnake.config_files import PRECOMPRESSORS, FileServerSpec
-from fastsnake.files_browse import DIR_ENTRY_LIMIT, list_entries, render_listing
-from fastsnake.files_common import SAFE_URL, Hide, hidden, inside, is_link, relative
-from fastsnake.files_common import SEP as SEP  # re-exported: it was defined here
-from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
+from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
+from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
+from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
+from fastsnake.files.paths import SEP as SEP  # re-exported: it was defined here
+from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
 
 __all__ = ["FileResponse", "FileServer", "clean_path", "content_type", "etag_for",
            "root_value_safe"]
@@ -373,7 +373,7 @@ class FileServer:
     def _listing(self, method: bytes, real: str, st: os.stat_result, filename: str,
                  parts: list[str], root_dir: str, original: str, req: dict[bytes, str],
                  hide: list[Hide]) -> FileResponse | None:
-        """Caddy's browse (rendered by :mod:`fastsnake.files_browse`): HTML, or
+        """Caddy's browse (rendered by :mod:`fastsnake.files.browse`): HTML, or
         JSON items for ``Accept: application/json``."""
         try:
             items, latest = list_entries(real, st, filename, parts, root_dir, hide,

@@ -13,7 +13,7 @@ honour (``expression``, ``file``, ``vars``...) is refused, not left to never mat
 
 Path matching guards routes (``@admin path /admin/*``), so it sees what an app
 will act on: the percent-*decoded*, cleaned path, case-insensitively. Those
-semantics live in ``fastsnake.matchers_path`` (re-exported here: ``PathMatcher``,
+semantics live in ``fastsnake.request.path_matcher`` (re-exported here: ``PathMatcher``,
 ``path_matcher``, ``path_pattern_error``, ``clean_path``).
 
 Regexps are RE2 in a Caddyfile; here Python's ``re`` runs them on the request's
@@ -21,7 +21,7 @@ Regexps are RE2 in a Caddyfile; here Python's ``re`` runs them on the request's
 ``\\z``, POSIX classes and ``$`` (outside multi-line mode: the very end of the
 text). Captures go to ``request.vars`` as Caddy's placeholders,
 ``http.regexp.<name>.<group>`` and ``http.regexp.<group>`` (``{re.name.1}``),
-latin-1 text like every placeholder, for ``fastsnake.placeholders``.
+latin-1 text like every placeholder, for ``fastsnake.request.placeholders``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.errors import CaddyfileError
-from fastsnake.matchers_path import (
+from fastsnake.request.path_matcher import (
     _WINDOWS,
     PathMatcher,
     _windows_path,
@@ -43,7 +43,7 @@ from fastsnake.matchers_path import (
     path_matcher,
     path_pattern_error,
 )
-from fastsnake.placeholders import RegexpCaptures, has_placeholders, host_of
+from fastsnake.request.placeholders import RegexpCaptures, has_placeholders, host_of
 
 if TYPE_CHECKING:
     from fastsnake._http import HttpRequest

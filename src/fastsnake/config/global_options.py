@@ -5,7 +5,7 @@ fastsnake reads the options that change how it serves (ports, grace period,
 sense for Caddy itself are so common in real Caddyfiles (``admin off``,
 ``auto_https off``, ``email``, ``order``) that refusing them would make every
 copied Caddyfile fail: those are accepted and ignored with a logged notice.
-``log`` configures fastsnake's own log (see ``fastsnake.config_log``). Any
+``log`` configures fastsnake's own log (see ``fastsnake.config.log``). Any
 other Caddy option is refused as unsupported, and anything else as
 unrecognized (in Caddy's words), because a silently ignored option is a
 misconfiguration nobody notices.
@@ -18,16 +18,16 @@ import os
 from dataclasses import dataclass, field, replace
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config import Config, Limits, Timeouts
-from fastsnake.config_args import (
+from fastsnake.config.args import (
     expect_no_args,
     expect_one_arg,
     parse_duration,
     parse_size,
     refuse_block,
 )
-from fastsnake.config_log import ServerLogSpec, parse_global_log
-from fastsnake.config_order import DIRECTIVE_ORDER
+from fastsnake.config.log import ServerLogSpec, parse_global_log
+from fastsnake.config.model import Config, Limits, Timeouts
+from fastsnake.config.order import DIRECTIVE_ORDER
 
 __all__ = ["GlobalOptions", "parse_global_options"]
 

@@ -2,7 +2,7 @@
 Caddyfile segment into frozen data.
 
 Every parser here takes the directive's segment with its matcher token
-already removed (``config_routes`` owns matchers), checks everything that can
+already removed (``config.routes`` owns matchers), checks everything that can
 be checked at load -- argument counts, status codes, sizes, placeholders,
 regular expressions -- and raises ``file:line`` errors. What the directives
 *do* per request lives in ``routing``.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment
-from fastsnake.config_args import check_placeholders, parse_size
+from fastsnake.config.args import check_placeholders, parse_size
 
 # -- the data -----------------------------------------------------------------
 

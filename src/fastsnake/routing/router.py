@@ -24,15 +24,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
-from fastsnake import directives as dv
 from fastsnake._http import Handler, ResponseFilter
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
-from fastsnake.config import PythonApp, Route
-from fastsnake.config_routes import SetRoot, Subroute
-from fastsnake.files import FileServer, clean_path, root_value_safe
-from fastsnake.files_common import inside
-from fastsnake.matchers import parse_named_matcher, path_matcher
-from fastsnake.placeholders import PlaceholderError, Template, has_placeholders
+from fastsnake.config import directives as dv
+from fastsnake.config.model import PythonApp, Route
+from fastsnake.config.routes import SetRoot, Subroute
+from fastsnake.files.paths import inside
+from fastsnake.files.server import FileServer, clean_path, root_value_safe
+from fastsnake.request.matchers import parse_named_matcher, path_matcher
+from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
 
 # Caddy's default ``encode`` match: the content types worth compressing.
 COMPRESSIBLE_TYPES = tuple(

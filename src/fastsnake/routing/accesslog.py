@@ -24,7 +24,7 @@ always empty; the ``tls`` object of HTTPS requests is not logged.
 Several worker processes append to one file, so each line is exactly one
 ``os.write`` on an ``O_APPEND`` descriptor: the kernel places every write at
 the current end, whole, and lines never interleave. fastsnake does not rotate
-files (see ``fastsnake.config_log``): ``copytruncate`` works as is, and a file
+files (see ``fastsnake.config.log``): ``copytruncate`` works as is, and a file
 renamed away is noticed (one ``stat`` a second at most) and reopened.
 
 Logging must never break serving: a failed write is reported once through
@@ -42,7 +42,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from fastsnake.config_log import LEVELS, AccessLogSpec, LogOutput, ServerLogSpec
+from fastsnake.config.log import LEVELS, AccessLogSpec, LogOutput, ServerLogSpec
 from fastsnake.errors import ConfigError
 
 __all__ = [

@@ -20,7 +20,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
     }
 
 ``<matcher>`` is Caddy's matcher token (a path pattern, ``*`` or ``@name``);
-config_routes takes it off the segment before this module sees it.
+config.routes takes it off the segment before this module sees it.
 
 Everything that can be checked before serving is checked here, so a typo is a
 ``file:line`` error at startup rather than a 500 at the first request: the
@@ -40,9 +40,9 @@ import re
 import sys
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Runtime
-from fastsnake.config_args import check_placeholders, expect_no_args, expect_one_arg, parse_size
-from fastsnake.dotenv import DotenvError, parse_dotenv
+from fastsnake.config.args import check_placeholders, expect_no_args, expect_one_arg, parse_size
+from fastsnake.config.dotenv import DotenvError, parse_dotenv
+from fastsnake.config.model import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Runtime
 from fastsnake.errors import CaddyfileError
 
 __all__ = ["default_runtime", "has_placeholder", "parse_python"]

@@ -13,11 +13,11 @@ import os
 from typing import NoReturn
 
 from fastsnake.caddyfile import Token, parse
-from fastsnake.config import Config, Listener, Runtime, Site, default_workers, python_apps
-from fastsnake.config_global import parse_global_options
-from fastsnake.config_order import CADDY_DIRECTIVES
-from fastsnake.config_python import default_runtime
-from fastsnake.config_routes import RouteParser
+from fastsnake.config.global_options import parse_global_options
+from fastsnake.config.model import Config, Listener, Runtime, Site, default_workers, python_apps
+from fastsnake.config.order import CADDY_DIRECTIVES
+from fastsnake.config.python import default_runtime
+from fastsnake.config.routes import RouteParser
 from fastsnake.errors import CaddyfileError
 
 

@@ -5,7 +5,7 @@ that module answers a request and, for a directory without an index, calls
 :func:`list_entries` and :func:`render_listing`, then adds the caching
 headers, 304 and HEAD itself. The dependency goes one way: files.py imports
 this module, this module imports nothing from files.py; the path checks both
-need (``hide``, staying inside the root) are in :mod:`fastsnake.files_common`.
+need (``hide``, staying inside the root) are in :mod:`fastsnake.files.paths`.
 
 As Caddy's browse (``modules/caddyhttp/fileserver/browse*.go``):
 - at most ``file_limit`` entries (default 10000), read in directory order
@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from fastsnake.files_common import SAFE_URL, Hide, hidden, inside, is_link, relative
+from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
 
 __all__ = ["DIR_ENTRY_LIMIT", "list_entries", "render_listing"]
 

@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any, NoReturn
 
-from fastsnake import directives as dv
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config import Route
-from fastsnake.config_files import parse_file_server, parse_root
-from fastsnake.config_log import parse_log_directive
-from fastsnake.config_order import CADDY_DIRECTIVES, directive_order
-from fastsnake.config_python import parse_python
-from fastsnake.directives import parse_tls
+from fastsnake.config import directives as dv
+from fastsnake.config.directives import parse_tls
+from fastsnake.config.files import parse_file_server, parse_root
+from fastsnake.config.log import parse_log_directive
+from fastsnake.config.model import Route
+from fastsnake.config.order import CADDY_DIRECTIVES, directive_order
+from fastsnake.config.python import parse_python
 from fastsnake.errors import CaddyfileError
-from fastsnake.matchers import is_matcher_token, parse_named_matcher, path_pattern_error
+from fastsnake.request.matchers import is_matcher_token, parse_named_matcher, path_pattern_error
 
 log = logging.getLogger("fastsnake.config")
 
