@@ -74,6 +74,7 @@ class fastsnake_build_ext(build_ext):
 
 setup(
     ext_modules=[
+        Extension("fastsnake._exchange", [f"{SRC}/_exchange.pyx"]),
         Extension("fastsnake._http", [f"{SRC}/_http.pyx"]),
         Extension("fastsnake._wsgi", [f"{SRC}/_wsgi.pyx"]),
         Extension("fastsnake._asgi", [f"{SRC}/_asgi.pyx"]),

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvloop
 
-from fastsnake import _http
+from fastsnake import _exchange, _http
 from fastsnake._asgi import AsgiHandler
 from fastsnake._wsgi import WsgiHandler
 
@@ -99,16 +99,16 @@ def split_every_byte(data: bytes) -> list[list[bytes]]:
 # -- HttpRequest objects made by the real parser ----------------------------------
 
 
-class _Recorder(_http.Handler):
+class _Recorder(_exchange.Handler):
     """Keeps each HttpRequest the protocol hands over, and answers 200."""
 
     def __init__(self) -> None:
         from fastsnake._respond import RespondHandler
 
-        self.requests: list[_http.HttpRequest] = []
+        self.requests: list[_exchange.HttpRequest] = []
         self.respond = RespondHandler(200)
 
-    def new_exchange(self, proto: _http.HttpProtocol, request: _http.HttpRequest) -> Any:
+    def new_exchange(self, proto: _http.HttpProtocol, request: _exchange.HttpRequest) -> Any:
         self.requests.append(request)
         return self.respond.new_exchange(proto, request)
 
@@ -143,7 +143,7 @@ class _PeerShim(asyncio.Protocol):
 
 
 def capture_requests(raw: bytes, tcp: bool = True, peer: object = None
-                     ) -> list[_http.HttpRequest]:
+                     ) -> list[_exchange.HttpRequest]:
     """The HttpRequests the real protocol makes of ``raw``, on a real socket
     (TCP by default, so the peer is a real address; ``peer`` overrides it)."""
     loop = uvloop.new_event_loop()

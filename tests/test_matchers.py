@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fastsnake._http import HttpRequest
+from fastsnake._exchange import HttpRequest
 from fastsnake.caddyfile import parse
 from fastsnake.errors import CaddyfileError
 from fastsnake.request import matchers

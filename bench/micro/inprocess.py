@@ -154,14 +154,14 @@ class CaptureHandler:
     """Build a fastsnake HttpRequest (and its protocol) by parsing real bytes."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, request: bytes) -> None:
-        from fastsnake import _http
+        from fastsnake import _exchange, _http
 
-        class Capture(_http.Handler):
+        class Capture(_exchange.Handler):
             captured: Any = None
 
             def new_exchange(self, proto: Any, req: Any) -> Any:
                 Capture.captured = req
-                return _http.Exchange()
+                return _exchange.Exchange()
 
         self.protocol = _http.HttpProtocol(loop, Capture(), _http.Limits(), None)
         self.protocol.connection_made(FakeTransport())

@@ -36,9 +36,9 @@ from urllib.parse import unquote
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memchr
 
-from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
+from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
-include "consts.pxi"
+include "includes/consts.pxi"
 
 cdef object log = logging.getLogger("fastsnake.error")
 
@@ -85,7 +85,7 @@ cdef bytes status_line_for(object status):
     if line is None:
         if type(status) is not int or not 100 <= status <= 999:
             raise ValueError(f"invalid status {status!r}")
-        from fastsnake._http import reason_phrase
+        from fastsnake._exchange import reason_phrase
         line = b"%d %s" % (status, reason_phrase(status))
         g_status_lines[status] = line
     return line
@@ -157,25 +157,25 @@ cdef class AsgiHandler(Handler):
         self.state = state
         self.max_message_size = max_message_size
 
-    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         if request.upgrade is not None and request.upgrade.lower() == b"websocket":
-            return new_websocket_exchange(self, proto, request)
+            return new_websocket_exchange(self, channel, request)
         cdef HttpExchange exchange = HttpExchange.__new__(HttpExchange)
-        exchange.proto = proto
+        exchange.channel = channel
         exchange.request = request
         exchange.handler = self
         exchange.loop = self.loop
         exchange.body_complete = request.content_length <= 0 and not request.chunked
         exchange.chunks = []
-        exchange.scope = self.http_scope(proto, request)
+        exchange.scope = self.http_scope(channel, request)
         return exchange
 
-    cdef dict http_scope(self, HttpProtocol proto, HttpRequest request):
+    cdef dict http_scope(self, Channel channel, HttpRequest request):
         cdef dict scope = HTTP_SCOPE_TEMPLATE.copy()
         if request.http_minor != 1:
             scope["http_version"] = "1.0"
-        scope["server"] = address(proto.sockname)
-        scope["client"] = address(proto.peer)
+        scope["server"] = address(channel.sockname)
+        scope["client"] = address(channel.peer)
         if request.secure:
             scope["scheme"] = "https"
         scope["method"] = method_str(request.method)
@@ -189,9 +189,9 @@ cdef class AsgiHandler(Handler):
             scope["state"] = self.state.copy()
         return scope
 
-    def scope_for(self, HttpProtocol proto, HttpRequest request):
+    def scope_for(self, Channel channel, HttpRequest request):
         """The HTTP scope a request would get (for tests and tools)."""
-        return self.http_scope(proto, request)
+        return self.http_scope(channel, request)
 
 
 cdef class AppRun(Exchange):
@@ -287,7 +287,7 @@ cdef class HttpExchange(AppRun):
         self.chunks.append(chunk)
         self.buffered += len(chunk)
         if self.buffered > BODY_HIGH_WATER:
-            self.proto.pause_for(PAUSE_BODY)
+            self.channel.pause_for(PAUSE_BODY)
         wake(self.receive_waiter)
         return 0
 
@@ -325,13 +325,13 @@ cdef class HttpExchange(AppRun):
         if not self.receive_started:
             self.receive_started = True
             if not self.body_complete or self.chunks:
-                self.proto.send_continue()
+                self.channel.send_continue()
         while True:
             if self.chunks:
                 body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
                 self.chunks = []
                 if self.buffered > BODY_HIGH_WATER:
-                    self.proto.resume_for(PAUSE_BODY)
+                    self.channel.resume_for(PAUSE_BODY)
                 self.buffered = 0
                 if self.body_complete:
                     self.final_body_delivered = True
@@ -362,21 +362,21 @@ cdef class HttpExchange(AppRun):
                 # A bad header raises here, before anything is written, and
                 # the app's failure then becomes a 500.
                 if not more:
-                    self.proto.send_response(
+                    self.channel.send_response(
                         self.status_line, self.headers,
                         body if type(body) is bytes else bytes(body))
                     self.head_sent = True
                     self.response_complete = True
                     wake(self.receive_waiter)
                     return
-                self.proto.start_response(self.status_line, self.headers, -1)
+                self.channel.start_response(self.status_line, self.headers, -1)
                 self.head_sent = True
             if body:
-                self.proto.write_body(body)
+                self.channel.write_body(body)
             if not more:
                 self.finish_response()
                 return
-            if not self.proto.is_writable() and not self.disconnected:
+            if not self.channel.is_writable() and not self.disconnected:
                 self.drain_waiter = self.loop.create_future()
                 try:
                     await self.drain_waiter
@@ -402,10 +402,10 @@ cdef class HttpExchange(AppRun):
             raise ClientDisconnected("the client has gone away")
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            self.proto.start_response(self.status_line, self.headers, size)
+            self.channel.start_response(self.status_line, self.headers, size)
             self.head_sent = True
             self.file_waiter = self.loop.create_future()
-            self.proto.send_file(f.fileno(), 0)
+            self.channel.send_file(f.fileno(), 0)
             try:
                 if not self.file_waiter.done():
                     await self.file_waiter
@@ -416,7 +416,7 @@ cdef class HttpExchange(AppRun):
 
     cdef int finish_response(self) except -1:
         self.response_complete = True
-        self.proto.end_response()
+        self.channel.end_response()
         wake(self.receive_waiter)
         return 0
 
@@ -429,7 +429,7 @@ cdef class HttpExchange(AppRun):
             self.disconnected = True
             if exc is not None:
                 self.report(exc)
-            self.proto.abort_response()
+            self.channel.abort_response()
             return 0
         if exc is not None:
             self.report(exc)
@@ -439,13 +439,13 @@ cdef class HttpExchange(AppRun):
         if exc is None or self.response_complete or self.disconnected:
             return 0
         if self.head_sent:
-            self.proto.abort_response()
+            self.channel.abort_response()
         else:
             self.head_sent = True
             self.response_complete = True
-            self.proto.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+            self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
                                      INTERNAL_ERROR_BODY)
         return 0
 
 
-include "_asgi_ws.pxi"
+include "includes/asgi_websocket.pxi"

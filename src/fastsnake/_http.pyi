@@ -1,43 +1,15 @@
 """HTTP/1.1 server protocol on llhttp (Cython extension).
 
-Adapters (``fastsnake._wsgi``, later ``fastsnake._asgi``) subclass
-:class:`Handler` and ``Exchange`` at the C level; Python code builds a
-:class:`HttpProtocol` per connection and calls the module functions from the
-worker's periodic tick and drain.
+The connection side of the exchange seam: an :class:`HttpProtocol` per
+connection parses requests and is the ``fastsnake._exchange.Channel`` of the
+one exchange it carries at a time. Python code builds one per connection and
+calls the module functions from the worker's periodic tick and drain.
 """
 
 import asyncio
 from typing import Any, Protocol
 
-class HttpRequest:
-    """The parsed head of one request."""
-
-    method: bytes
-    target: bytes
-    path: bytes
-    query: bytes
-    headers: list[tuple[bytes, bytes]]  # names lowercased by the parser, values as sent
-    host: bytes
-    http_minor: int
-    keep_alive: bool
-    expect_continue: bool
-    chunked: bool
-    content_length: int
-    upgrade: bytes | None
-    peer: tuple[str, int] | None
-    secure: bool
-    script_name: bytes
-    vars: dict[str, str] | None
-    body_limit: int
-    response_filter: object | None
-
-class Exchange:
-    """One request/response on a connection (an adapter's per-request object)."""
-
-class Handler:
-    """Makes an Exchange for each request; one per served app."""
-
-    def new_exchange(self, proto: HttpProtocol, request: HttpRequest) -> Exchange: ...
+from fastsnake._exchange import Handler, HttpRequest
 
 class Router(Protocol):
     def select(self, request: HttpRequest) -> Handler | None: ...
@@ -65,7 +37,7 @@ class Limits:
         idle_timeout: float | None = 300.0,
     ) -> None: ...
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(asyncio.Protocol):  # and, in C, a _exchange.Channel
     """Serves HTTP/1.1 on one connection.
 
     ``handler`` serves every request when ``router`` is None; otherwise
@@ -94,19 +66,3 @@ def begin_drain(idle_grace: float = 1.0) -> None:
 
 def abort_all() -> None:
     """Drop every connection at once."""
-
-def reason_phrase(status: int) -> bytes:
-    """The standard reason phrase for a status code."""
-
-class ResponseFilter:
-    """Routing's work on one response: header operations, compression, access log."""
-
-    def __init__(
-        self,
-        header_ops: list[tuple[int, bytes, bytes, bytes, object]] | None = None,
-        encoding: bytes | None = None,
-        compressible: object | None = None,
-        minimum_length: int = 512,
-        logger: object | None = None,
-        level: int = 0,
-    ) -> None: ...

@@ -46,6 +46,9 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memchr
 
 from fastsnake cimport _llhttp as llhttp
+from fastsnake._exchange cimport Channel, EmptyResponse, Exchange, Handler, HttpRequest, ResponseFilter
+
+from fastsnake._exchange import reason_phrase
 
 
 cdef extern from "llhttp.h":
@@ -71,7 +74,7 @@ cdef uint64_t MAX_CONTENT_LENGTH = 0x7FFFFFFFFFFFFFFF
 # app, so name the common ones.
 cdef bytes ALLOW_LINE = b"allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
 
-include "consts.pxi"
+include "includes/consts.pxi"
 
 cdef enum:
     # Parse states.
@@ -91,64 +94,7 @@ cdef enum:
     D_LINGER = 5
 
 
-include "_http_state.pxi"
-
-
-# ------------------------------------------------------------ request object
-
-cdef class HttpRequest:
-    """The parsed head of one request (see _http.pyi)."""
-
-    def __repr__(self):
-        return f"<HttpRequest {self.method!r} {self.target!r} HTTP/1.{self.http_minor}>"
-
-
-# -------------------------------------------------------- adapter interfaces
-
-cdef class Exchange:
-    """Base of an adapter's per-request object; every hook defaults to no-op."""
-
-    cdef int begin(self) except -1:
-        # Called once the protocol has registered the exchange: the place to
-        # start an app that may answer at once (even before begin returns).
-        return 0
-
-    cdef int on_body(self, bytes chunk) except -1:
-        return 0
-
-    cdef int on_body_complete(self) except -1:
-        return 0
-
-    cdef int on_writable(self) except -1:
-        return 0
-
-    cdef int on_connection_lost(self) except -1:
-        return 0
-
-    cdef int on_file_sent(self) except -1:
-        return 0
-
-    cdef int on_eof(self) except -1:
-        # The client sent FIN: it will send nothing more (it may still read).
-        return 0
-
-    cdef int on_data(self, bytes data) except -1:
-        # Bytes after a protocol switch (only upgraded exchanges get them).
-        return 0
-
-
-cdef class Handler:
-    """Base of an adapter's per-app object."""
-
-    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
-        raise NotImplementedError
-
-
-cdef class EmptyResponse(Exchange):
-    # What Caddy gives a request that no route handles: 200 with no body.
-    cdef int on_body_complete(self) except -1:
-        self.proto.send_response(b"200 OK", [], b"")
-        return 0
+include "includes/connections.pxi"
 
 
 cdef class Limits:
@@ -167,10 +113,9 @@ cdef class Limits:
         self.idle_timeout = idle_timeout or 0.0
 
 
-include "_http_parse.pxi"
-include "_http_head.pxi"
-include "_http_sendfile.pxi"
-include "_filter.pxi"
+include "includes/http1_parse.pxi"
+include "includes/http1_head.pxi"
+include "includes/sendfile.pxi"
 
 
 # ------------------------------------------------------------------ protocol
@@ -394,7 +339,7 @@ cdef class HttpProtocol:
                     return self.send_error(413, "request body too large")
         if handler is None:
             exchange = EmptyResponse.__new__(EmptyResponse)
-            exchange.proto = self
+            exchange.channel = self
             exchange.request = req
         else:
             exchange = handler.new_exchange(self, req)

@@ -7,7 +7,7 @@ been read."""
 
 import os
 
-from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
+from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
 
 cdef class RespondExchange(Exchange):
@@ -16,8 +16,8 @@ cdef class RespondExchange(Exchange):
     cdef int on_body_complete(self) except -1:
         cdef RespondHandler handler = self.handler
         if handler.close:
-            self.proto.closing = True  # "respond { close }": no keep-alive after it
-        self.proto.send_response(handler.status_line, handler.headers, handler.body)
+            self.channel.closing = True  # "respond { close }": no keep-alive after it
+        self.channel.send_response(handler.status_line, handler.headers, handler.body)
         return 0
 
 
@@ -31,15 +31,15 @@ cdef class RespondHandler(Handler):
 
     def __init__(self, int status, bytes body=b"", headers=(), bytes reason=b"",
                  bint close=False):
-        from fastsnake._http import reason_phrase
+        from fastsnake._exchange import reason_phrase
         self.status_line = b"%d %s" % (status, reason or reason_phrase(status))
         self.headers = [(bytes(name), bytes(value)) for name, value in headers]
         self.body = body
         self.close = close
 
-    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef RespondExchange exchange = RespondExchange.__new__(RespondExchange)
-        exchange.proto = proto
+        exchange.channel = channel
         exchange.request = request
         exchange.handler = self
         return exchange
@@ -54,14 +54,14 @@ def plain_text(int status, str message):
 cdef class AbortExchange(Exchange):
     cdef int begin(self) except -1:
         # Caddy's ``abort``: the connection is dropped with no response.
-        self.proto.abort_response()
+        self.channel.abort_response()
         return 0
 
 
 cdef class AbortHandler(Handler):
-    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef AbortExchange exchange = AbortExchange.__new__(AbortExchange)
-        exchange.proto = proto
+        exchange.channel = channel
         exchange.request = request
         return exchange
 
@@ -76,19 +76,19 @@ cdef class FileExchange(Exchange):
             self.fd = os.open(handler.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             # Gone (or unreadable) since file_server looked at it.
-            self.proto.send_error(404 if isinstance(exc, FileNotFoundError) else 403,
+            self.channel.send_error(404 if isinstance(exc, FileNotFoundError) else 403,
                                   str(exc))
             return 0
-        self.proto.start_response(handler.status_line, handler.headers, handler.length)
-        if self.proto.body_remaining() == 0:  # HEAD, 304: nothing to send
+        self.channel.start_response(handler.status_line, handler.headers, handler.length)
+        if self.channel.body_remaining() == 0:  # HEAD, 304: nothing to send
             return self.on_file_sent()
-        self.proto.send_file(self.fd, handler.offset)
+        self.channel.send_file(self.fd, handler.offset)
         return 0
 
     cdef int on_file_sent(self) except -1:
         self.close_file()
-        if not self.proto.is_closed():
-            self.proto.end_response()
+        if not self.channel.is_closed():
+            self.channel.end_response()
         return 0
 
     cdef int on_connection_lost(self) except -1:
@@ -111,16 +111,16 @@ cdef class FileHandler(Handler):
     cdef readonly long long length
 
     def __init__(self, int status, headers, str path, long long offset, long long length):
-        from fastsnake._http import reason_phrase
+        from fastsnake._exchange import reason_phrase
         self.status_line = b"%d %s" % (status, reason_phrase(status))
         self.headers = list(headers)
         self.path = path
         self.offset = offset
         self.length = length
 
-    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef FileExchange exchange = FileExchange.__new__(FileExchange)
-        exchange.proto = proto
+        exchange.channel = channel
         exchange.request = request
         exchange.handler = self
         exchange.fd = -1

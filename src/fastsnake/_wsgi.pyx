@@ -32,10 +32,10 @@ from urllib.parse import unquote_to_bytes
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsLatin1String
 
-from fastsnake._http cimport Exchange, Handler, HttpProtocol, HttpRequest
+from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
-include "consts.pxi"
-include "_wsgi_input.pxi"
+include "includes/consts.pxi"
+include "includes/wsgi_input.pxi"
 
 cdef object log = logging.getLogger("fastsnake.error")
 cdef object TemporaryFile = tempfile.TemporaryFile
@@ -163,26 +163,26 @@ cdef class WsgiHandler(Handler):
             "wsgi.input": None,
         }
 
-    cpdef Exchange new_exchange(self, HttpProtocol proto, HttpRequest request):
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef WsgiExchange exchange
         if self.executor is None:
             exchange = WsgiExchange.__new__(WsgiExchange)
         else:
             exchange = ThreadedWsgiExchange.__new__(ThreadedWsgiExchange)
-        exchange.proto = proto
+        exchange.channel = channel
         exchange.request = request
         exchange.handler = self
         if self.generation is not None:
             self.generation.acquire()
         if request.expect_continue:
             # The body is read now, before the app runs (see module doc).
-            proto.send_continue()
+            channel.send_continue()
         return exchange
 
-    def environ_for(self, HttpProtocol proto, HttpRequest request, body=b""):
+    def environ_for(self, Channel channel, HttpRequest request, body=b""):
         """Build the environ a request would get (for tests and tools)."""
         cdef WsgiExchange exchange = WsgiExchange.__new__(WsgiExchange)
-        exchange.proto = proto
+        exchange.channel = channel
         exchange.request = request
         exchange.handler = self
         if body:
@@ -240,7 +240,7 @@ cdef class WsgiExchange(Exchange):
 
     cdef dict build_environ(self):
         cdef HttpRequest req = self.request
-        cdef HttpProtocol proto = self.proto
+        cdef Channel channel = self.channel
         cdef dict environ = self.handler.base_environ.copy()
         cdef bytes path = req.path
         cdef bytes name
@@ -257,17 +257,17 @@ cdef class WsgiExchange(Exchange):
             # handle_path mounted the app below this prefix (PEP 3333's SCRIPT_NAME).
             environ["SCRIPT_NAME"] = unquote_to_bytes(req.script_name).decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.http_minor == 1 else "HTTP/1.0"
-        peer = proto.peer
+        peer = channel.peer
         if peer:
             environ["REMOTE_ADDR"] = peer[0]
-            environ["REMOTE_PORT"] = proto.peer_port_text()
+            environ["REMOTE_PORT"] = channel.peer_port_text()
         else:
             del environ["REMOTE_PORT"]  # (REMOTE_ADDR stays "")
         host = req.host
         if host:
-            environ["SERVER_NAME"] = proto.host_name(host)
+            environ["SERVER_NAME"] = channel.host_name(host)
         else:
-            sockname = proto.sockname
+            sockname = channel.sockname
             environ["SERVER_NAME"] = sockname[0] if sockname else ""
         environ["wsgi.input"] = self.make_input()
         for name, value in req.headers:
@@ -326,7 +326,7 @@ cdef class WsgiExchange(Exchange):
         self.finish()  # closes the result and releases the app's lease
         try:
             self.head_sent = True
-            self.proto.send_response(self.status_line, self.headers, body)
+            self.channel.send_response(self.status_line, self.headers, body)
         except ValueError as exc:
             self.head_sent = False
             self.app_failed(exc)
@@ -334,12 +334,12 @@ cdef class WsgiExchange(Exchange):
 
     cdef int pump(self) except -1:
         """Pull from the app's iterable while the socket takes data."""
-        cdef HttpProtocol proto = self.proto
+        cdef Channel channel = self.channel
         while not self.done:
-            if proto.is_closed():
+            if channel.is_closed():
                 self.finish()
                 return 0
-            if not proto.is_writable():
+            if not channel.is_writable():
                 return 0  # on_writable resumes
             try:
                 chunk = next(self.iterator)
@@ -359,14 +359,14 @@ cdef class WsgiExchange(Exchange):
                 continue
             if not self.head_sent and not self.send_head(-1):
                 return 0
-            proto.write_body(chunk)
+            channel.write_body(chunk)
         if self.done:
             return 0
         if not self.head_sent and not self.send_head(0):
             return 0
         self.finish()
-        if not proto.is_closed():
-            proto.end_response()
+        if not channel.is_closed():
+            channel.end_response()
         return 0
 
     cdef bint send_head(self, long long length) except -1:
@@ -375,7 +375,7 @@ cdef class WsgiExchange(Exchange):
             return False
         try:
             self.head_sent = True
-            self.proto.start_response(self.status_line, self.headers, length)
+            self.channel.start_response(self.status_line, self.headers, length)
         except ValueError as exc:
             self.head_sent = False
             self.app_failed(exc)
@@ -399,13 +399,13 @@ cdef class WsgiExchange(Exchange):
             return False
         self.result = wrapper  # closed by finish(), after the last byte
         if self.send_head(max(0, info.st_size - position)):
-            self.proto.send_file(file_fd, position)
+            self.channel.send_file(file_fd, position)
         return True
 
     cdef int on_file_sent(self) except -1:
         self.finish()
-        if not self.proto.is_closed():
-            self.proto.end_response()
+        if not self.channel.is_closed():
+            self.channel.end_response()
         return 0
 
     cdef int on_writable(self) except -1:
@@ -447,11 +447,11 @@ cdef class WsgiExchange(Exchange):
         log.error("error in WSGI app %s handling %s", self.handler.name, self.describe(),
                   exc_info=exc)
         self.finish()
-        if self.head_sent or self.proto.is_closed():
-            self.proto.abort_response()
+        if self.head_sent or self.channel.is_closed():
+            self.channel.abort_response()
             return 0
         self.head_sent = True
-        self.proto.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+        self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
                                  INTERNAL_ERROR_BODY)
         return 0
 
@@ -489,7 +489,7 @@ cdef class WsgiExchange(Exchange):
         if not self.head_sent:
             if not self.send_head(-1):
                 raise RuntimeError("the response head could not be sent")
-        self.proto.write_body(data)
+        self.channel.write_body(data)
 
 
-include "_wsgi_thread.pxi"
+include "includes/wsgi_threads.pxi"

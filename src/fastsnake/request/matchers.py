@@ -46,7 +46,7 @@ from fastsnake.request.path_matcher import (
 from fastsnake.request.placeholders import RegexpCaptures, has_placeholders, host_of
 
 if TYPE_CHECKING:
-    from fastsnake._http import HttpRequest
+    from fastsnake._exchange import HttpRequest
 
 __all__ = [
     "PRIVATE_RANGES", "Matcher", "MatcherSet", "PathMatcher", "clean_path", "is_matcher_token",

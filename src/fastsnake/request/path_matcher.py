@@ -31,7 +31,7 @@ from urllib.parse import unquote_to_bytes
 from fastsnake.request.placeholders import has_placeholders
 
 if TYPE_CHECKING:
-    from fastsnake._http import HttpRequest
+    from fastsnake._exchange import HttpRequest
 
 __all__ = ["PathMatcher", "clean_path", "path_matcher", "path_pattern_error"]
 

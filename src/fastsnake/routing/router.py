@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
-from fastsnake._http import Handler, ResponseFilter
+from fastsnake._exchange import Handler, ResponseFilter
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
 from fastsnake.config import directives as dv
 from fastsnake.config.model import PythonApp, Route

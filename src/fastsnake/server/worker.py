@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastsnake import _http
-from fastsnake._http import Handler
+from fastsnake._exchange import Handler
 from fastsnake.apps.dynamic import DynamicApps
 from fastsnake.apps.factory import AppFactory, broken_handler
 from fastsnake.apps.loader import AppSlot, Generation

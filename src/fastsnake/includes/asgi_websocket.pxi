@@ -50,14 +50,14 @@ cdef class RefusedRequest(Exchange):
     cdef bytes body
 
     cdef int on_body_complete(self) except -1:
-        self.proto.send_response(self.status_line, self.headers, self.body)
+        self.channel.send_response(self.status_line, self.headers, self.body)
         return 0
 
 
-cdef Exchange refuse(HttpProtocol proto, HttpRequest request, bytes status_line,
+cdef Exchange refuse(Channel channel, HttpRequest request, bytes status_line,
                      list headers, str why):
     cdef RefusedRequest exchange = RefusedRequest.__new__(RefusedRequest)
-    exchange.proto = proto
+    exchange.channel = channel
     exchange.request = request
     exchange.status_line = status_line
     exchange.headers = headers + [(b"content-type", b"text/plain; charset=utf-8")]
@@ -74,27 +74,27 @@ cdef object header_value(list headers, bytes name):
     return None
 
 
-cdef Exchange new_websocket_exchange(AsgiHandler handler, HttpProtocol proto,
+cdef Exchange new_websocket_exchange(AsgiHandler handler, Channel channel,
                                      HttpRequest request):
     headers = request.headers
     connection = header_value(headers, b"connection") or b""
     if (request.method != b"GET" or request.http_minor != 1
             or b"upgrade" not in [t.strip() for t in connection.lower().split(b",")]):
-        return refuse(proto, request, b"400 Bad Request", [],
+        return refuse(channel, request, b"400 Bad Request", [],
                       "a WebSocket handshake is a GET over HTTP/1.1 with Connection: Upgrade")
     version = header_value(headers, b"sec-websocket-version")
     if version is None or version.strip() != b"13":
-        return refuse(proto, request, b"426 Upgrade Required",
+        return refuse(channel, request, b"426 Upgrade Required",
                       [(b"sec-websocket-version", b"13")], "WebSocket version 13 is required")
     key = header_value(headers, b"sec-websocket-key")
     try:
         if key is None or len(base64.b64decode(key.strip(), validate=True)) != 16:
             raise ValueError
     except ValueError:
-        return refuse(proto, request, b"400 Bad Request", [],
+        return refuse(channel, request, b"400 Bad Request", [],
                       "Sec-WebSocket-Key must be 16 bytes in base64")
     cdef WebSocketExchange exchange = WebSocketExchange.__new__(WebSocketExchange)
-    exchange.proto = proto
+    exchange.channel = channel
     exchange.request = request
     exchange.handler = handler
     exchange.loop = handler.loop
@@ -141,8 +141,8 @@ cdef class WebSocketExchange(AppRun):
             "type": "websocket",
             "asgi": ASGI_VERSION,
             "http_version": "1.1",
-            "server": address(self.proto.sockname),
-            "client": address(self.proto.peer),
+            "server": address(self.channel.sockname),
+            "client": address(self.channel.peer),
             "scheme": "wss" if request.secure else "ws",
             "root_path": "",
             "path": decode_path(request.path),
@@ -199,7 +199,7 @@ cdef class WebSocketExchange(AppRun):
         self.queued_bytes += size
         if self.queued_bytes > WS_HIGH_WATER and not self.reading_paused:
             self.reading_paused = True
-            self.proto.pause_for(PAUSE_BODY)
+            self.channel.pause_for(PAUSE_BODY)
         return 0
 
     cdef int fail(self, int code, str reason) except -1:
@@ -217,11 +217,11 @@ cdef class WebSocketExchange(AppRun):
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
-        if not self.proto.is_closed():
+        if not self.channel.is_closed():
             # FIN after the close frame, then drop what the peer still sends
             # for a moment: closing at once could reset the connection and
             # lose the close frame (RFC 6455 7.1.1: the server closes first).
-            self.proto.close_gracefully()
+            self.channel.close_gracefully()
         wake(self.receive_waiter)
         wake(self.drain_waiter)
         return 0
@@ -245,14 +245,14 @@ cdef class WebSocketExchange(AppRun):
         return 0
 
     cdef int write(self, bytes frame) except -1:
-        if not self.proto.is_closed():
-            self.proto.get_transport().write(frame)
+        if not self.channel.is_closed():
+            self.channel.get_transport().write(frame)
         return 0
 
     def close_timed_out(self):
         self.close_timer = None
         if self.state == WS_CLOSING:
-            self.proto.get_transport().abort()
+            self.channel.get_transport().abort()
 
     # -- the callables the app is given
 
@@ -267,7 +267,7 @@ cdef class WebSocketExchange(AppRun):
                 self.queued_bytes -= len(data)
                 if self.reading_paused and self.queued_bytes < WS_HIGH_WATER // 2:
                     self.reading_paused = False
-                    self.proto.resume_for(PAUSE_BODY)
+                    self.channel.resume_for(PAUSE_BODY)
                 return message
             if self.state == WS_CLOSED or self.disconnected:
                 return {"type": "websocket.disconnect", "code": self.close_code,
@@ -294,7 +294,7 @@ cdef class WebSocketExchange(AppRun):
                 self.write(self.deflate.encode_message(opcode, payload))
             else:
                 self.write(encode_frame(opcode, payload))
-            if not self.proto.is_writable() and not self.proto.is_closed():
+            if not self.channel.is_writable() and not self.channel.is_closed():
                 self.drain_waiter = self.loop.create_future()
                 try:
                     await self.drain_waiter
@@ -308,7 +308,7 @@ cdef class WebSocketExchange(AppRun):
             if self.state == WS_CONNECTING and not self.denial_started:
                 # Closing before accepting rejects the handshake (ASGI: 403).
                 self.state = WS_CLOSED
-                self.proto.send_response(b"403 Forbidden", [], b"")
+                self.channel.send_response(b"403 Forbidden", [], b"")
             elif self.state == WS_OPEN:
                 self.state = WS_CLOSING
                 self.close_code = message.get("code") or 1000
@@ -329,16 +329,16 @@ cdef class WebSocketExchange(AppRun):
             body = bytes(message.get("body", b""))
             if message.get("more_body", False):
                 if self.denial_status is not None:
-                    self.proto.start_response(self.denial_status, self.denial_headers, -1)
+                    self.channel.start_response(self.denial_status, self.denial_headers, -1)
                     self.denial_status = None
-                self.proto.write_body(body)
+                self.channel.write_body(body)
             else:
                 self.state = WS_CLOSED
                 if self.denial_status is not None:
-                    self.proto.send_response(self.denial_status, self.denial_headers, body)
+                    self.channel.send_response(self.denial_status, self.denial_headers, body)
                 else:
-                    self.proto.write_body(body)
-                    self.proto.end_response()
+                    self.channel.write_body(body)
+                    self.channel.end_response()
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} on a WebSocket")
 
@@ -362,7 +362,7 @@ cdef class WebSocketExchange(AppRun):
         head += SERVER_LINE
         head += b"\r\n"
         self.state = WS_OPEN
-        self.proto.switch_protocols(self, bytes(head))
+        self.channel.switch_protocols(self, bytes(head))
         return 0
 
     cdef int app_finished(self, exc, bint cancelled=False) except -1:
@@ -372,12 +372,12 @@ cdef class WebSocketExchange(AppRun):
             self.report(exc)
         if self.state == WS_CONNECTING:
             if self.denial_started:
-                self.proto.abort_response()
+                self.channel.abort_response()
             elif exc is not None:
-                self.proto.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+                self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
                                          INTERNAL_ERROR_BODY)
             else:
-                self.proto.send_response(b"403 Forbidden", [], b"")
+                self.channel.send_response(b"403 Forbidden", [], b"")
             self.state = WS_CLOSED
         elif self.state == WS_OPEN:
             # The app is gone: close for it (1011 when it failed).

@@ -22,7 +22,7 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
 
     cdef int on_body_complete(self) except -1:
         cdef dict environ
-        self.loop = self.proto.loop
+        self.loop = self.channel.loop
         self.handed = threading.Event()
         try:
             environ = self.build_environ()
@@ -102,30 +102,30 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
         self.loop_done()
 
     def loop_send_whole(self, bytes body):
-        if not self.proto.is_closed() and not self.done:
+        if not self.channel.is_closed() and not self.done:
             if self.status_line is None:
                 self.app_failed(RuntimeError("the app returned without calling start_response"))
             else:
                 try:
                     self.head_sent = True
-                    self.proto.send_response(self.status_line, self.headers, body)
+                    self.channel.send_response(self.status_line, self.headers, body)
                 except ValueError as exc:
                     self.head_sent = False
                     self.app_failed(exc)
         self.handed.set()
 
     def loop_send_chunk(self, bytes chunk):
-        if not self.proto.is_closed() and not self.done:
+        if not self.channel.is_closed() and not self.done:
             if self.head_sent or self.send_head(-1):
-                self.proto.write_body(chunk)
-        if self.proto.is_writable() or self.proto.is_closed() or self.done:
+                self.channel.write_body(chunk)
+        if self.channel.is_writable() or self.channel.is_closed() or self.done:
             self.handed.set()
         # else on_writable sets it once the transport drains
 
     def loop_end(self, ignored):
-        if not self.proto.is_closed() and not self.done:
+        if not self.channel.is_closed() and not self.done:
             if self.head_sent or self.send_head(0):
-                self.proto.end_response()
+                self.channel.end_response()
         self.handed.set()
 
     def loop_fail(self, exc):

@@ -1,7 +1,7 @@
 # Included by _http.pyx: what all connections of a worker share -- the clock
 # and Date line the worker's tick refreshes, the set of live connections that
 # tick() checks deadlines on and begin_drain()/abort_all() reach, the request
-# counter, and the method and reason-phrase tables.
+# counter, and the method-name table.
 
 # ---------------------------------------------------------------- shared state
 # The clock and Date line are refreshed by tick(); every connection is in
@@ -20,7 +20,6 @@ cdef double g_idle_grace = 1.0
 cdef set g_connections = set()
 cdef llhttp.llhttp_settings_t g_settings
 cdef list g_method_names = []
-cdef dict g_reason_phrases = {}
 
 
 def tick(double monotonic_now, bytes date_value):
@@ -66,19 +65,12 @@ def abort_all():
         proto.transport.abort()
 
 
-def reason_phrase(int status):
-    return g_reason_phrases.get(status, b"Unknown")
-
-
 cdef _init_tables():
     global g_date_line
     import email.utils
-    import http
     # The worker's tick() keeps this fresh; a value exists before the first tick.
     g_date_line = b"date: " + email.utils.formatdate(usegmt=True).encode("ascii") + b"\r\n"
     cdef int i
-    for status in http.HTTPStatus:
-        g_reason_phrases[status.value] = status.phrase.encode("latin-1")
     # Filled on first use: llhttp_method_name aborts on numbers it lacks.
     for i in range(256):
         g_method_names.append(None)

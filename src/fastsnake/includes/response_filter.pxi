@@ -1,4 +1,4 @@
-# Included by _http.pyx: what routing asks of one response, applied as the
+# Included by _exchange.pyx: what routing asks of one response, applied as the
 # protocol writes it -- the ``header`` directive's operations, ``encode``'s
 # compression, and the site's access log. A request whose routes ask for none
 # of these has no filter, and the protocol's write paths skip it with one
@@ -33,7 +33,7 @@ cdef bint name_matches(bytes pattern, bytes name):
 
 
 cdef class ResponseFilter:
-    """Per-response work that routing attached to a request (see _http.pyi)."""
+    """Per-response work that routing attached to a request (see _exchange.pyi)."""
 
     def __init__(self, list header_ops=None, bytes encoding=None, compressible=None,
                  long long minimum_length=DEFAULT_MINIMUM_LENGTH, logger=None, int level=0):

@@ -1,0 +1,160 @@
+# cython: language_level=3
+"""The exchange seam: one request/response, whatever connection carries it.
+
+A connection (``_http.HttpProtocol`` for HTTP/1.1; an HTTP/2 connection
+later) parses a request head into an ``HttpRequest``, asks its ``Handler``
+(routing, or one app's adapter) for an ``Exchange``, and then calls the
+exchange's hooks as the body arrives and the socket drains. The exchange
+answers through its ``Channel``: the response API of the connection. The
+adapters (``_wsgi``, ``_asgi``, ``_respond``) see only this module, so a new
+protocol needs a new Channel, not new adapters. ``ResponseFilter`` is
+routing's per-response work (header operations, compression, access log),
+applied by the Channel as it writes.
+
+See docs/architecture.md, "The connection / exchange seam".
+"""
+
+import logging
+
+# The logger the protocol has always used: an access-log failure reads the same.
+cdef object log = logging.getLogger("fastsnake.http")
+
+# ------------------------------------------------------------ request object
+
+cdef class HttpRequest:
+    """The parsed head of one request (see _exchange.pyi)."""
+
+    def __repr__(self):
+        return f"<HttpRequest {self.method!r} {self.target!r} HTTP/1.{self.http_minor}>"
+
+
+# -------------------------------------------------------- adapter interfaces
+
+cdef class Exchange:
+    """Base of an adapter's per-request object; every hook defaults to no-op."""
+
+    cdef int begin(self) except -1:
+        # Called once the protocol has registered the exchange: the place to
+        # start an app that may answer at once (even before begin returns).
+        return 0
+
+    cdef int on_body(self, bytes chunk) except -1:
+        return 0
+
+    cdef int on_body_complete(self) except -1:
+        return 0
+
+    cdef int on_writable(self) except -1:
+        return 0
+
+    cdef int on_connection_lost(self) except -1:
+        return 0
+
+    cdef int on_file_sent(self) except -1:
+        return 0
+
+    cdef int on_eof(self) except -1:
+        # The client sent FIN: it will send nothing more (it may still read).
+        return 0
+
+    cdef int on_data(self, bytes data) except -1:
+        # Bytes after a protocol switch (only upgraded exchanges get them).
+        return 0
+
+
+cdef class Handler:
+    """Base of an adapter's per-app object."""
+
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
+        raise NotImplementedError
+
+
+cdef class EmptyResponse(Exchange):
+    # What Caddy gives a request that no route handles: 200 with no body.
+    cdef int on_body_complete(self) except -1:
+        self.channel.send_response(b"200 OK", [], b"")
+        return 0
+
+
+# ------------------------------------------------------------------ channel
+
+cdef class Channel:
+    """The response side of one exchange (see _exchange.pxd). A connection
+    module subclasses it; these bodies only refuse, so that a Channel that
+    forgets a method fails loudly instead of dropping a response."""
+
+    cdef int send_continue(self) except -1:
+        raise NotImplementedError
+
+    cdef int send_response(self, bytes status_line, list headers, bytes body) except -1:
+        raise NotImplementedError
+
+    cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
+        raise NotImplementedError
+
+    cdef int write_body(self, object data) except -1:
+        raise NotImplementedError
+
+    cdef int send_file(self, int fd, long long offset) except -1:
+        raise NotImplementedError
+
+    cdef int switch_protocols(self, Exchange exchange, bytes head) except -1:
+        raise NotImplementedError
+
+    cdef long long body_remaining(self):
+        return -1
+
+    cdef int end_response(self) except -1:
+        raise NotImplementedError
+
+    cdef int abort_response(self) except -1:
+        raise NotImplementedError
+
+    cdef int send_error(self, int status, str detail) except -1:
+        raise NotImplementedError
+
+    cdef int pause_for(self, int reason):
+        return 0
+
+    cdef int resume_for(self, int reason):
+        return 0
+
+    cdef close_gracefully(self):
+        raise NotImplementedError
+
+    cdef str peer_port_text(self):
+        return ""
+
+    cdef str host_name(self, bytes host):
+        return host.decode("latin-1")
+
+    cdef bint is_writable(self):
+        return False
+
+    cdef bint is_closed(self):
+        return True
+
+    cdef object get_transport(self):
+        return None
+
+
+# ---------------------------------------------------------- reason phrases
+
+cdef dict g_reason_phrases = {}
+
+
+def reason_phrase(int status):
+    """RFC 9110's reason phrase for ``status`` (b"Unknown" for others)."""
+    return g_reason_phrases.get(status, b"Unknown")
+
+
+cdef _init_reason_phrases():
+    import http
+    for status in http.HTTPStatus:
+        g_reason_phrases[status.value] = status.phrase.encode("latin-1")
+
+
+_init_reason_phrases()
+
+
+include "includes/response_filter.pxi"
