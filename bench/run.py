@@ -243,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = report.summarise(document["runs"])
     document["summary"] = rows
     document["headlines"] = report.headlines(rows)
-    json_path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    finished = time.time()
+    # The file is named in local time; publish.py wants the UTC time too.
+    document["finished_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(finished))
+    json_path = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(finished))}.json"
     report.write_json(json_path, document)
     print_results(document, args.rounds, args.duration, args.connections)
     print(f"\n{len(document['runs'])} runs in {(time.monotonic() - began) / 60:.1f} min; "
