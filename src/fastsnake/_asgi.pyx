@@ -38,6 +38,8 @@ from libc.string cimport memchr
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
+from fastsnake._exchange import reason_phrase
+
 include "includes/consts.pxi"
 
 cdef object log = logging.getLogger("fastsnake.error")
@@ -85,7 +87,6 @@ cdef bytes status_line_for(object status):
     if line is None:
         if type(status) is not int or not 100 <= status <= 999:
             raise ValueError(f"invalid status {status!r}")
-        from fastsnake._exchange import reason_phrase
         line = b"%d %s" % (status, reason_phrase(status))
         g_status_lines[status] = line
     return line

@@ -9,6 +9,8 @@ import os
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
+from fastsnake._exchange import reason_phrase
+
 
 cdef class RespondExchange(Exchange):
     cdef RespondHandler handler
@@ -31,7 +33,6 @@ cdef class RespondHandler(Handler):
 
     def __init__(self, int status, bytes body=b"", headers=(), bytes reason=b"",
                  bint close=False):
-        from fastsnake._exchange import reason_phrase
         self.status_line = b"%d %s" % (status, reason or reason_phrase(status))
         self.headers = [(bytes(name), bytes(value)) for name, value in headers]
         self.body = body
@@ -111,7 +112,6 @@ cdef class FileHandler(Handler):
     cdef readonly long long length
 
     def __init__(self, int status, headers, str path, long long offset, long long length):
-        from fastsnake._exchange import reason_phrase
         self.status_line = b"%d %s" % (status, reason_phrase(status))
         self.headers = list(headers)
         self.path = path

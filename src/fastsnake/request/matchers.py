@@ -30,9 +30,10 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import NoReturn, Protocol
 from urllib.parse import unquote_to_bytes
 
+from fastsnake._exchange import HttpRequest
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.errors import CaddyfileError
 from fastsnake.request.path_matcher import (
@@ -44,9 +45,6 @@ from fastsnake.request.path_matcher import (
     path_pattern_error,
 )
 from fastsnake.request.placeholders import RegexpCaptures, has_placeholders, host_of
-
-if TYPE_CHECKING:
-    from fastsnake._exchange import HttpRequest
 
 __all__ = [
     "PRIVATE_RANGES", "Matcher", "MatcherSet", "PathMatcher", "clean_path", "is_matcher_token",
