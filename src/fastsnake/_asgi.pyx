@@ -24,7 +24,7 @@ Errors: an exception before the head was sent becomes a 500 with the
     left, send() raises ClientDisconnected (an OSError, as spec 2.4 asks) and
     what the app raises then is logged at debug level, without a traceback.
 
-WebSocket requests get a WebSocketExchange (_asgi_ws.pxi).
+WebSocket requests get a WebSocketExchange (includes/asgi_websocket.pxi).
 """
 
 import asyncio

@@ -18,8 +18,8 @@ llhttp_execute (which must not be re-entered):
     meanwhile).
 
 States (parse_state):  IDLE -> HEADERS -> BODY -> DONE -> (response ends) IDLE
-Errors found by llhttp or by our limits answer with a status (RFC 9112 and
-DESIGN.md section 3), shut the write side and close: a "lingering close", so a
+Errors found by llhttp or by our limits answer with a status (RFC 9112, and the
+limits README.md lists under "How requests are served"), shut the write side and close: a "lingering close", so a
 client still sending its body reads the error instead of a reset.
 
 Timeouts are deadlines checked by tick(), which the worker calls every half
@@ -568,7 +568,7 @@ cdef class HttpProtocol:
 
     cdef int send_file(self, int fd, long long offset) except -1:
         """Send the rest of the response body (its Content-Length) from a
-        file, then call exchange.on_file_sent() (see _http_sendfile.pxi)."""
+        file, then call exchange.on_file_sent() (see includes/sendfile.pxi)."""
         return start_file(self, fd, offset)
 
     cdef int switch_protocols(self, Exchange exchange, bytes head) except -1:

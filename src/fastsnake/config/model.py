@@ -115,7 +115,7 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Limits:
-    """Request size limits (DESIGN.md section 3)."""
+    """Request size limits (README.md, "How requests are served")."""
 
     max_request_line: int = 8 * 1024
     max_header_size: int = 16 * 1024

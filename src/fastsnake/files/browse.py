@@ -1,6 +1,6 @@
 """Directory listings for ``file_server browse``: a directory in, HTML or JSON out.
 
-Split from :mod:`fastsnake.files` (DESIGN §5: small modules with one job):
+Split from :mod:`fastsnake.files.server` (docs/architecture.md: small modules with one job):
 that module answers a request and, for a directory without an index, calls
 :func:`list_entries` and :func:`render_listing`, then adds the caching
 headers, 304 and HEAD itself. The dependency goes one way: files.py imports

@@ -5,7 +5,7 @@ cdef enum:
     PAUSE_PIPELINE = 1
     PAUSE_BODY = 2
 
-# Every response names us (DESIGN.md section 3).
+# Every response names us, as Caddy's do (README.md, "How requests are served").
 cdef bytes SERVER_LINE = b"server: fastsnake\r\n"
 
 # How long a lingering close keeps reading (and dropping) the client's bytes.

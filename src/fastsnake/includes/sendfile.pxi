@@ -3,7 +3,7 @@
 # sendfile(2) while the transport has nothing queued, and through buffered
 # writes when the socket is full, over TLS or when the body is compressed.
 # Module-level functions on the protocol's fields (Cython allows no include
-# inside a class body), as _http_head.pxi.
+# inside a class body), as includes/http1_head.pxi.
 
 cdef object os_sendfile = getattr(os, "sendfile", None)
 cdef object os_pread = getattr(os, "pread", None)
