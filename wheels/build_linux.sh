@@ -118,7 +118,7 @@ stubs = have(".pyi")
 problems = []
 if "fastsnake/py.typed" not in names:
     problems.append("fastsnake/py.typed is missing")
-for mod in ("_http", "_wsgi", "_asgi", "_websocket"):
+for mod in ("_exchange", "_http", "_wsgi", "_asgi", "_websocket", "_respond"):
     if f"fastsnake/{mod}.pyi" not in names:
         problems.append(f"fastsnake/{mod}.pyi is missing")
 if sources:

@@ -29,7 +29,8 @@ import urllib.request
 from importlib.machinery import EXTENSION_SUFFIXES
 
 BANNER = "fastsnake: serving"
-EXTENSIONS = ("fastsnake._http", "fastsnake._wsgi", "fastsnake._asgi", "fastsnake._websocket")
+EXTENSIONS = ("fastsnake._exchange", "fastsnake._http", "fastsnake._wsgi", "fastsnake._asgi",
+              "fastsnake._websocket", "fastsnake._respond")
 START_TIMEOUT = 60.0   # generous: first start on a slow CI runner imports a lot
 REQUEST_TIMEOUT = 15.0
 STOP_TIMEOUT = 30.0    # grace_period below is 5s; the rest is slack
