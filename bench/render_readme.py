@@ -7,7 +7,7 @@ Everything between BEGIN and END in README.md is this script's output: the
 run's description, the table of fastsnake against its best peer per scenario
 (fs/x computed here from the two rates), the footnotes and the notes. To
 change it, edit bench/published/latest.json (or publish a new run with
-bench/publish.py) and run this script; tests/test_bench_render.py fails while
+bench/publish.py) and run this script; tests/unit/bench/test_bench_render.py fails while
 README.md differs from what it would write.
 """
 

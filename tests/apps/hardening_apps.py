@@ -1,4 +1,5 @@
-"""WSGI and ASGI apps for the hardening tests (tests/test_hardening_*.py).
+"""WSGI and ASGI apps for the hardening tests (test_hardening_*.py in
+tests/unit/protocol/ and tests/functional/).
 
 Both answer by path:
   /echo...     "METHOD PATH?QUERY host=HOST" and the request body

@@ -120,7 +120,8 @@ def python_imports(source: str, path: Path, known: dict[str, list[Path]]) -> lis
             names = [f"{node.module}.{alias.name}" for alias in node.names]
         targets = {resolve(name, known) for name in names
                    if name == "fastsnake" or name.startswith("fastsnake.")}
-        found += [Import(source, target, f"{shown(path)}:{node.lineno}", node.lineno in deferred_lines)
+        found += [Import(source, target, f"{shown(path)}:{node.lineno}",
+                         node.lineno in deferred_lines)
                   for target in sorted(targets)]
     return found
 

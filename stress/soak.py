@@ -23,7 +23,7 @@ be 0), prints RSS per worker over time, request and failure totals, whether RSS
 stayed flat after warm-up (last vs. the value at 2 min, within --rss-bound), and
 whether a Traceback appeared in the server log. Exit code 0 when all is well.
 
-    python fuzz/soak.py [--minutes 10] [--workers 2] [--clients 6]
+    python stress/soak.py [--minutes 10] [--workers 2] [--clients 6]
 """
 
 from __future__ import annotations

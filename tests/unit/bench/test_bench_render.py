@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
+from tests import REPO
+
+BENCH = REPO / "bench"
 sys.path.insert(0, str(BENCH))
 
 import publish  # noqa: E402  (bench modules, found through the path above)

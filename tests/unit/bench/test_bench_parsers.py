@@ -6,13 +6,14 @@ h2load 1.52.0 (Debian 12's) against a fastsnake worker.
 
 from __future__ import annotations
 
-import pathlib
 import sys
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
-DATA = pathlib.Path(__file__).resolve().parent / "testdata" / "loadgen"
+from tests import REPO, TESTDATA
+
+BENCH = REPO / "bench"
+DATA = TESTDATA / "loadgen"
 sys.path.insert(0, str(BENCH))
 
 import h2load  # noqa: E402  (a bench module, found through the path above)

@@ -1,6 +1,6 @@
 """A corpus of real-world Caddyfiles, adapted: each one is served or refused.
 
-tests/testdata/caddyfiles/*.caddyfile are written in the spirit of Caddy's own
+tests/testdata/caddyfiles/corpus/*.caddyfile are written in the spirit of Caddy's own
 documentation (the Caddyfile concepts, matchers and common-patterns pages,
 each directive's examples, caddytest's caddyfile_adapt cases) and of
 caddy-snake's documented configurations, one concern per file. The first line
@@ -39,9 +39,10 @@ import requests
 
 from fastsnake.config.loader import parse_config
 from fastsnake.errors import CaddyfileError
+from tests import TESTDATA
 from tests.server import TEST_APPS
 
-CORPUS = Path(os.path.abspath(__file__)).parent / "testdata" / "caddyfiles"
+CORPUS = TESTDATA / "caddyfiles" / "corpus"
 FILES = sorted(CORPUS.glob("*.caddyfile"))
 EXPECT = re.compile(
     r"# expect: (?:(?P<ok>ok)|error (?:(?P<file>\S+):)?(?P<line>\d+): (?P<text>.+))")

@@ -24,9 +24,10 @@ from fastsnake.config.model import (
     default_workers,
 )
 from fastsnake.errors import CaddyfileError, FatalError
+from tests import TESTDATA
 from tests.config_helpers import build, build_error
 
-TESTDATA = Path(__file__).parent / "testdata" / "caddyfile" / "config"
+CONFIG_DIR = TESTDATA / "caddyfiles" / "config"
 
 
 @pytest.fixture
@@ -412,9 +413,9 @@ def test_runtimes_may_differ_across_listeners(project: Path) -> None:
 
 
 def test_load_fixture() -> None:
-    path = str(TESTDATA / "Caddyfile")
+    path = str(CONFIG_DIR / "Caddyfile")
     config = load_config(path)
-    base = str(TESTDATA)
+    base = str(CONFIG_DIR)
     api = PythonApp(Interface.ASGI, "main:app", working_dir=f"{base}/app", venv=f"{base}/venv",
                     workers=2, lifespan=True, location=f"{path}:19")
     plain = PythonApp(Interface.WSGI, "main:app", location=f"{path}:30")
@@ -438,9 +439,9 @@ def test_load_fixture() -> None:
 def test_load_relative_path_resolves_against_caddyfile_dir(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.chdir(TESTDATA.parent)
+    monkeypatch.chdir(CONFIG_DIR.parent)
     config = load_config(os.path.join("config", "Caddyfile"))
-    assert config.listeners[0].sites[0].routes[0].handler.working_dir == f"{TESTDATA}/app"
+    assert config.listeners[0].sites[0].routes[0].handler.working_dir == f"{CONFIG_DIR}/app"
 
 
 @pytest.mark.parametrize(

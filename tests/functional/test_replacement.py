@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
+from tests.functional.test_tls import make_cert
 from tests.server import FreshConnections
-from tests.test_tls import make_cert
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="SO_REUSEPORT spreading and /proc are Linux's")

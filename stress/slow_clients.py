@@ -11,7 +11,7 @@ then:
 Prints p50/p99/max latencies and RSS figures. Bounded in time (about 30 s at
 the defaults) and in traffic (loopback only).
 
-    python fuzz/slow_clients.py [--slow 1000] [--requests 2000] [--interface wsgi]
+    python stress/slow_clients.py [--slow 1000] [--requests 2000] [--interface wsgi]
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ import pytest
 
 from fastsnake.caddyfile import Caddyfile, Dispenser, lex, parse
 from fastsnake.errors import CaddyfileError
+from tests import TESTDATA
 
-TESTDATA = Path(__file__).parent / "testdata" / "caddyfile"
+CADDYFILES = TESTDATA / "caddyfiles"
 
 
 def dispenser(source: str) -> Dispenser:
@@ -388,7 +389,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_fixture_with_relative_imports_and_glob() -> None:
-    main = TESTDATA / "imports" / "Caddyfile"
+    main = CADDYFILES / "imports" / "Caddyfile"
     cf = parse(main.read_text(), str(main), environ={})
     assert shape(cf) == (
         [["debug"]],
@@ -399,7 +400,7 @@ def test_fixture_with_relative_imports_and_glob() -> None:
         ],
     )
     site_a = cf.server_blocks[0]
-    assert site_a.keys[0].file == str(TESTDATA / "imports" / "sites" / "a.caddy")
+    assert site_a.keys[0].file == str(CADDYFILES / "imports" / "sites" / "a.caddy")
     assert site_a.keys[0].imports == (f"{main}:5",)
 
 

@@ -254,7 +254,7 @@ def test_error_response_to_head_has_no_content(raw, interface):
 
 @pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 def test_request_cut_short_then_fin_is_closed_not_held(serve, interface):
-    """Found by fuzz/soak.py: a POST whose body stops short, then a normal
+    """Found by stress/soak.py: a POST whose body stops short, then a normal
     close, left the server's socket in CLOSE_WAIT holding the partial body."""
     server = serve(f"""
 :$PORT {{

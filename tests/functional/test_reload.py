@@ -73,7 +73,7 @@ def wait_for_version(server, version: str, count: int = 2000) -> bool:
     in_a_row = 0
     for _ in range(count):  # bounded: each answer takes a round trip
         # A new connection each time: one queued as a worker is replaced
-        # must be served too (tests/test_functional_replacement.py).
+        # must be served too (tests/functional/test_replacement.py).
         text = requests.get(server.base_url, timeout=10).text
         in_a_row = in_a_row + 1 if text == version else 0
         if in_a_row == 20:

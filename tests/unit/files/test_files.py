@@ -1,5 +1,6 @@
 """file_server: requests in, FileResponses out, over real files in a
-temporary directory. (The Caddyfile side is in test_config_files.py.)
+temporary directory. (The Caddyfile side is in
+tests/unit/config/test_config_files.py.)
 
 The traversal tables are the security boundary: every attempt must end in a
 404 or 400 and never name a file outside the root.

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from tests.test_functional_reload import Hammer, wait_for_version
+from tests.functional.test_reload import Hammer, wait_for_version
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc for worker pids")

@@ -10,8 +10,7 @@ import pytest
 
 from fastsnake.caddyfile import lex
 from fastsnake.caddyfile.fmt import format_caddyfile
-
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from tests import REPO, TESTDATA
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -37,7 +36,7 @@ def test_format(text, expected):
 
 def caddyfiles() -> list[pathlib.Path]:
     found = sorted(REPO.glob("examples/*/Caddyfile"))
-    found += sorted((REPO / "tests" / "testdata" / "caddyfile").rglob("Caddyfile"))
+    found += sorted((TESTDATA / "caddyfiles").rglob("Caddyfile"))
     return found
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import requests
 
-from tests.test_functional_reload import Hammer, wait_for_version
+from tests.functional.test_reload import Hammer, wait_for_version
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP is POSIX")
 

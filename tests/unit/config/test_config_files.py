@@ -1,5 +1,6 @@
 """file_server, root and hide globs in the Caddyfile: segments in, specs or
-exact errors out (fastsnake.config.files). Serving is in test_files.py.
+exact errors out (fastsnake.config.files). Serving is in
+tests/unit/files/test_files.py.
 """
 
 from __future__ import annotations

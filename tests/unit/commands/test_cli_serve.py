@@ -375,7 +375,7 @@ def test_serve_reload_in_the_process_runtime(serve_cli, tmp_path):
 def test_sighup_under_serve_restarts_workers_with_new_code(serve_cli, tmp_path):
     """No Caddyfile to re-read: SIGHUP replaces the workers with the same
     options, so they import the app's code afresh."""
-    from tests.test_functional_reload import wait_for_version
+    from tests.functional.test_reload import wait_for_version
 
     app = tmp_path / "hup.py"
     app.write_text(APP_VERSION % "one")

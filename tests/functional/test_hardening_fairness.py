@@ -1,7 +1,7 @@
 """Fairness under slow clients: while 300 connections trickle their heads or
 never read their responses, a normal client still gets correct answers from a
 single worker. Bounded: about 5 s, 127.0.0.1 only. Latency is not asserted
-(fuzz/slow_clients.py measures it)."""
+(stress/slow_clients.py measures it)."""
 
 from __future__ import annotations
 
