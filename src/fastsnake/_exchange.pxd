@@ -52,6 +52,7 @@ cdef class Channel:
     cdef int send_error(self, int status, str detail) except -1
     cdef int pause_for(self, int reason)
     cdef int resume_for(self, int reason)
+    cdef int limit_body(self, long long limit) except -1
     cdef close_gracefully(self)
     cdef str peer_port_text(self)
     cdef str host_name(self, bytes host)

@@ -119,6 +119,9 @@ cdef class Channel:
     cdef int resume_for(self, int reason):
         return 0
 
+    cdef int limit_body(self, long long limit) except -1:
+        raise NotImplementedError
+
     cdef close_gracefully(self):
         raise NotImplementedError
 

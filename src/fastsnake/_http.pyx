@@ -216,6 +216,10 @@ cdef class HttpProtocol:
         self.writing_paused = False
         if self.deadline_kind == D_WRITE:
             self.set_deadline(D_NONE, 0)
+        if (self.parse_state == S_IDLE and self.pending_data is not None
+                and self.exchange is None and not self.in_feed):
+            # Pipelined requests held back while the socket was full.
+            self.loop.call_soon(self.resume_parsing)
         if self.sending_file:
             try:
                 feed_file(self)
@@ -253,8 +257,13 @@ cdef class HttpProtocol:
             if size <= 0:
                 self.pending_data = None
                 break
-            if self.parse_state == S_DONE:
-                # Pipelined bytes wait until the current response has ended.
+            if self.parse_state == S_DONE or (
+                    self.writing_paused and self.parse_state == S_IDLE):
+                # Pipelined bytes wait until the current response has ended,
+                # and the next request until the client has read enough of
+                # the last answers for the transport to take more: else a
+                # client that sends and never reads would have every answer
+                # buffered here (resume_writing parses on).
                 self.pause_for(PAUSE_PIPELINE)
                 return 0
             start = PyBytes_AS_STRING(data) + self.pending_offset
@@ -397,6 +406,14 @@ cdef class HttpProtocol:
             self.pause_reasons &= ~reason
             if self.pause_reasons == 0 and not self.closed:
                 self.transport.resume_reading()
+        return 0
+
+    cdef int limit_body(self, long long limit) except -1:
+        """The exchange takes at most ``limit`` body bytes (a WSGI app's
+        default); the tighter of it and the route's or listener's wins, and
+        the parser answers 413 past it."""
+        if limit >= 0 and not 0 <= self.body_limit <= limit:
+            self.body_limit = limit
         return 0
 
     cdef int set_deadline(self, int kind, double seconds):

@@ -16,6 +16,13 @@ it builds the environ and calls the app once.
   * close() on the result is always called: at the end, on error, and when
     the client goes away.
 
+Because the body is kept until the app runs, it is bounded: a request whose
+body passes the app's limit gets 413 as soon as that is known (from its
+Content-Length, else as its chunks arrive), so no client can fill the temp
+folder. The limit is the route's ``request_body max_size`` when one applies,
+else DEFAULT_MAX_BODY_SIZE (nginx refuses past 1 MiB by default; gunicorn and
+Caddy stream without a limit, which needs no spool).
+
 An exception before the response head is sent becomes a 500 with the
 traceback logged; after it, the connection is closed (the client sees a
 truncated body). Headers that could split a response are refused (500).
@@ -119,6 +126,18 @@ cdef class FileWrapper:
             close()
 
 
+# The body limit of a WSGI request when no request_body max_size applies.
+DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
+
+
+cdef class BodyTooLarge(Exchange):
+    # A request whose Content-Length is past the limit: refused before any
+    # of its body is read (no 100 Continue is sent).
+    cdef int begin(self) except -1:
+        self.channel.send_error(413, "request body too large")
+        return 0
+
+
 cdef class WsgiHandler(Handler):
     """Serves one WSGI app; makes a WsgiExchange per request."""
 
@@ -130,11 +149,14 @@ cdef class WsgiHandler(Handler):
     # An apps.Generation while the app can be swapped: each request holds
     # a read lease on it until the app is done with the request.
     cdef public object generation
+    # Bodies larger than this get 413 unless the route set its own limit.
+    cdef readonly long long max_body_size
 
     def __init__(self, app, *, int server_port, bint multiprocess=True,
                  str url_scheme="http", str name="", str server_software="fastsnake",
-                 executor=None):
+                 executor=None, long long max_body_size=DEFAULT_MAX_BODY_SIZE):
         self.app = app
+        self.max_body_size = max_body_size
         self.name = name
         self.executor = executor
         cdef bint multithread = executor is not None
@@ -165,6 +187,15 @@ cdef class WsgiHandler(Handler):
 
     cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef WsgiExchange exchange
+        cdef Exchange refused
+        if request.body_limit < 0 and (request.chunked or request.content_length > 0):
+            # No route set a limit: this app's default applies.
+            if request.content_length > self.max_body_size:
+                refused = BodyTooLarge.__new__(BodyTooLarge)
+                refused.channel = channel
+                refused.request = request
+                return refused
+            channel.limit_body(self.max_body_size)  # a chunked body is cut at it
         if self.executor is None:
             exchange = WsgiExchange.__new__(WsgiExchange)
         else:
@@ -172,8 +203,6 @@ cdef class WsgiHandler(Handler):
         exchange.channel = channel
         exchange.request = request
         exchange.handler = self
-        if self.generation is not None:
-            self.generation.acquire()
         if request.expect_continue:
             # The body is read now, before the app runs (see module doc).
             channel.send_continue()
@@ -204,6 +233,9 @@ cdef class WsgiExchange(Exchange):
     cdef object result
     cdef object iterator
     cdef bint done
+    # The app generation this request holds a read lease on, from the app's
+    # call to finish(): a request that never reaches the app holds none.
+    cdef object leased
 
     # -- request body
 
@@ -211,6 +243,7 @@ cdef class WsgiExchange(Exchange):
         # Chunks are kept as they came (BodyInput reads across them without
         # joining); past BODY_SPOOL_THRESHOLD they go to a temporary file.
         if self.spooled:
+            self.body_size += PyBytes_GET_SIZE(chunk)
             self.body.write(chunk)
             return 0
         if self.body is None:
@@ -288,8 +321,16 @@ cdef class WsgiExchange(Exchange):
 
     # -- running the app
 
+    cdef int take_lease(self) except -1:
+        generation = self.handler.generation
+        if generation is not None:
+            self.leased = generation
+            generation.acquire()
+        return 0
+
     cdef int on_body_complete(self) except -1:
         cdef dict environ
+        self.take_lease()
         try:
             environ = self.build_environ()
             self.result = self.handler.app(environ, self)
@@ -423,8 +464,9 @@ cdef class WsgiExchange(Exchange):
             self.close_result()
             if self.spooled:
                 self.body.close()
-            if self.handler.generation is not None:
-                self.handler.generation.release()
+            if self.leased is not None:
+                leased, self.leased = self.leased, None
+                leased.release()
         return 0
 
     cdef int close_result(self):

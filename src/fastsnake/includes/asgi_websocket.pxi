@@ -13,7 +13,10 @@
 #          OPEN --peer close or protocol error--> CLOSED (we answer the close frame)
 # A close we start waits CLOSE_TIMEOUT for the peer's answer, then drops
 # the connection. Past WS_HIGH_WATER bytes of queued messages, reading
-# pauses until the app catches up.
+# pauses until the app catches up; each message counts WS_MESSAGE_COST bytes
+# besides its payload, so a flood of empty frames is bounded too. While the
+# socket is full (a peer that pings and never reads), frames wait unread in
+# the reader and the socket is not read, so pongs cannot pile up.
 
 import base64
 import collections
@@ -35,6 +38,9 @@ from fastsnake._websocket import (
 cdef dict WS_EXTENSIONS = {"websocket.http.response": {}}
 cdef double CLOSE_TIMEOUT = 5.0
 cdef Py_ssize_t WS_HIGH_WATER = 1024 * 1024
+# What a queued message costs beyond its payload (its dict, the str or bytes
+# object, the deque slot), roughly, on 64-bit CPython.
+cdef Py_ssize_t WS_MESSAGE_COST = 256
 
 cdef enum:
     WS_CONNECTING = 0
@@ -122,6 +128,7 @@ cdef class WebSocketExchange(AppRun):
     cdef object messages
     cdef Py_ssize_t queued_bytes
     cdef bint reading_paused
+    cdef bint backlogged        # the socket is full: read no more frames
     cdef object receive_waiter
     cdef object drain_waiter
     cdef object close_timer
@@ -164,7 +171,17 @@ cdef class WebSocketExchange(AppRun):
         if self.state == WS_CLOSED:
             return 0
         self.reader.feed(data)
+        return self.read_frames()
+
+    cdef int read_frames(self) except -1:
         while self.state != WS_CLOSED:
+            if not self.channel.is_writable() and not self.channel.is_closed():
+                # What we would answer (a pong, a close) would only queue:
+                # leave the frames in the reader until the client reads.
+                if not self.backlogged:
+                    self.backlogged = True
+                    self.channel.pause_for(PAUSE_BACKLOG)
+                break
             try:
                 message = self.reader.read_message()
             except WebSocketError as exc:
@@ -178,9 +195,11 @@ cdef class WebSocketExchange(AppRun):
 
     cdef int on_message(self, int opcode, object payload) except -1:
         if opcode == OP_TEXT:
-            self.queue({"type": "websocket.receive", "text": payload}, len(payload))
+            self.queue({"type": "websocket.receive", "text": payload},
+                       len(payload) + WS_MESSAGE_COST)
         elif opcode == OP_BINARY:
-            self.queue({"type": "websocket.receive", "bytes": payload}, len(payload))
+            self.queue({"type": "websocket.receive", "bytes": payload},
+                       len(payload) + WS_MESSAGE_COST)
         elif opcode == OP_PING:
             if self.state == WS_OPEN:
                 self.write(encode_frame(OP_PONG, payload))
@@ -228,6 +247,10 @@ cdef class WebSocketExchange(AppRun):
 
     cdef int on_writable(self) except -1:
         wake(self.drain_waiter)
+        if self.backlogged:
+            self.backlogged = False
+            self.channel.resume_for(PAUSE_BACKLOG)
+            self.read_frames()
         return 0
 
     cdef int on_connection_lost(self) except -1:
@@ -264,7 +287,7 @@ cdef class WebSocketExchange(AppRun):
             if self.messages:
                 message = self.messages.popleft()
                 data = message.get("text") or message.get("bytes") or b""
-                self.queued_bytes -= len(data)
+                self.queued_bytes -= len(data) + WS_MESSAGE_COST
                 if self.reading_paused and self.queued_bytes < WS_HIGH_WATER // 2:
                     self.reading_paused = False
                     self.channel.resume_for(PAUSE_BODY)

@@ -4,6 +4,7 @@ cdef enum:
     # Why reading is paused (bits).
     PAUSE_PIPELINE = 1
     PAUSE_BODY = 2
+    PAUSE_BACKLOG = 4   # our own answers (WebSocket pongs) wait for the client to read
 
 # Every response names us, as Caddy's do (README.md, "How requests are served").
 cdef bytes SERVER_LINE = b"server: fastsnake\r\n"

@@ -24,6 +24,7 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
         cdef dict environ
         self.loop = self.channel.loop
         self.handed = threading.Event()
+        self.take_lease()
         try:
             environ = self.build_environ()
         except BaseException as exc:
@@ -39,7 +40,9 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
     cdef int on_connection_lost(self) except -1:
         self.lost = True
         if self.handed is not None:
-            self.handed.set()
+            self.handed.set()  # the pool thread stops and loop_done finishes
+        else:
+            self.finish()  # the app was never called: nothing else will
         return 0
 
     # -- in the pool thread

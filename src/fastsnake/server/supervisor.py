@@ -251,6 +251,13 @@ class ListeningSockets:
             sock.close()
 
 
+@dataclass(eq=False)
+class PendingReload:
+    old_slots: list[WorkerSlot]
+    new_slots: list[WorkerSlot]
+    old_config: Config
+
+
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -259,8 +266,9 @@ class Supervisor:
         self.pending_signals: list[int] = []
         self.changed_folders: set[str] = set()
         self.rolling: list[WorkerSlot] = []   # autoreload: old workers still to replace
-        # SIGHUP: (old workers, their replacements) until every replacement is ready
-        self.pending_reload: tuple[list[WorkerSlot], list[WorkerSlot]] | None = None
+        # SIGHUP: the old workers and their replacements, until every
+        # replacement is ready (or one fails and the old ones stay)
+        self.pending_reload: PendingReload | None = None
         self.announced = False
         self.stopping = False
         self.stop_deadline = 0.0
@@ -375,6 +383,11 @@ class Supervisor:
             slot.ready_conn = None
         if self.stopping:
             return
+        if (self.pending_reload is not None and slot in self.pending_reload.new_slots
+                and not slot.retiring):
+            # A SIGHUP replacement died before taking over: keep the old workers.
+            self.abandon_reload(slot, code)
+            return
         if slot.retiring:
             log.info("worker %d retired (%s)", process.pid, describe_exit(code))
             self.slots.remove(slot)
@@ -450,6 +463,7 @@ class Supervisor:
             return
         log.info("SIGHUP: configuration reloaded; replacing workers")
         old_slots = [slot for slot in self.slots if not slot.retiring]
+        old_config = self.config
         self.rolling.clear()
         self.config = config
         new_slots = slots_for(config)
@@ -457,7 +471,29 @@ class Supervisor:
             self.slots.append(new)
             self.spawn(new)
         # Old workers drain once every new one is ready (see step_reload).
-        self.pending_reload = (old_slots, new_slots)
+        self.pending_reload = PendingReload(old_slots, new_slots, old_config)
+        self.watcher.stop()
+        self.watcher.folders.clear()
+        self.watch_folders()
+
+    def abandon_reload(self, failed: WorkerSlot, code: int | None) -> None:
+        """A SIGHUP replacement exited before it was ready (its app does not
+        import, its address is taken...): stop the other replacements and go
+        on with the old workers and the old configuration, as autoreload
+        does. The old workers never stopped serving, so no client noticed."""
+        pending = self.pending_reload
+        assert pending is not None
+        self.pending_reload = None
+        reason = failed.messages[-1] if failed.messages else describe_exit(code)
+        log.error("SIGHUP: a new worker failed to start (%s); keeping the old workers and "
+                  "the old configuration", reason)
+        self.slots.remove(failed)
+        for slot in pending.new_slots:
+            if slot is not failed and slot in self.slots:
+                self.retire(slot)
+        self.config = pending.old_config
+        # Sockets only the new configuration had are closed; the old ones stay.
+        self.sockets.release({self.socket_key(slot) for slot in pending.old_slots})
         self.watcher.stop()
         self.watcher.folders.clear()
         self.watch_folders()
@@ -465,8 +501,8 @@ class Supervisor:
     def step_reload(self) -> None:
         if self.pending_reload is None:
             return
-        old_slots, new_slots = self.pending_reload
-        if all(slot.ready or slot.process is None for slot in new_slots):
+        old_slots, new_slots = self.pending_reload.old_slots, self.pending_reload.new_slots
+        if all(slot.ready for slot in new_slots):
             self.pending_reload = None
             # Sockets the new config has no worker for close before their
             # old workers are told to stop.
