@@ -18,9 +18,19 @@ all find the entry the first one created (no lock needed). An ASGI app's
 lifespan startup runs in the background and its first requests wait for it.
 
 The table holds at most ``max_apps`` apps; a new one evicts the least
-recently used app that no request is using, and a request that finds every
-app busy gets a 503. With autoreload, each resolved folder is watched, and a
-change evicts only that folder's apps, cleaned up after a 10 s grace period.
+recently used app that no request is using (a request uses an app from the
+app's call to its last byte), and a request that finds every app busy gets
+a 503. With autoreload, each resolved folder is watched, and a change evicts
+only that folder's apps, cleaned up after a 10 s grace period.
+
+Each app with a resolved folder imports into its own namespace
+(``apps.namespaces``): tenants never share a module by name, and an evicted
+app's modules go with it. An app that fails to import is answered 500
+without trying again for FAILURE_RETRY_SECONDS, and logged with its
+traceback once, then as one line at most once a minute.
+
+Request values in log lines go through ``log_safe``: a placeholder may carry
+a newline or a terminal escape, which must not reach the log raw.
 """
 
 from __future__ import annotations
@@ -29,20 +39,30 @@ import asyncio
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
 from typing import Any
 
 from fastsnake._respond import plain_text
 from fastsnake.apps.factory import AppFactory
 from fastsnake.apps.loader import Generation, evict_modules_under
+from fastsnake.apps.namespaces import AppNamespace
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.model import PythonApp
-from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders, path_safe
+from fastsnake.request.placeholders import (
+    PlaceholderError,
+    Template,
+    has_placeholders,
+    log_safe,
+    path_safe,
+)
 
 log = logging.getLogger("fastsnake.dynamic")
 
 DEFAULT_MAX_DYNAMIC_APPS = 128
 EVICTION_GRACE_SECONDS = 10.0
+FAILURE_RETRY_SECONDS = 5.0
+FAILURE_LOG_SECONDS = 60.0
 MODULE_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 Key = tuple[str, str | None, str | None]
@@ -85,7 +105,10 @@ class DynamicApps:
             "working_dir": fixed_prefix(app.working_dir, base_dir) if app.working_dir else None,
             "venv": fixed_prefix(app.venv, base_dir) if app.venv else None,
         }
-        self.table: OrderedDict[Key, tuple[Generation, PythonApp]] = OrderedDict()
+        self.table: OrderedDict[Key, tuple[Generation, PythonApp, AppNamespace | None]] = (
+            OrderedDict())
+        # Keys whose import failed: (retry after, log again after), bounded.
+        self.failures: OrderedDict[Key, tuple[float, float]] = OrderedDict()
         self.not_found = plain_text(404, "404 Not Found")
         self.failed = plain_text(500, "500 Internal Server Error")
         self.busy = plain_text(503, "503 Service Unavailable")
@@ -115,7 +138,8 @@ class DynamicApps:
             key = self.key_for(request)
         except PlaceholderError as exc:
             log.warning("no dynamic app for host %r path %r: %s",
-                        request.host.decode('latin-1'), request.path.decode('latin-1'), exc)
+                        request.host.decode('latin-1'), request.path.decode('latin-1'),
+                        log_safe(exc))
             return self.not_found
         entry = self.table.get(key)
         if entry is not None:
@@ -123,42 +147,72 @@ class DynamicApps:
             return entry[0].handler
         target, working_dir, venv = key
         if working_dir is not None and not os.path.isdir(working_dir):
-            log.warning("dynamic app folder %s does not exist (host %r)", working_dir,
+            log.warning("dynamic app folder %s does not exist (host %r)", log_safe(working_dir),
                         request.host.decode("latin-1"))
             return self.not_found
         if working_dir is not None and not module_in_folder(target, working_dir):
             # Else Python would find the name elsewhere on sys.path (another
             # tenant's folder, the server's own): serve only what is here.
-            log.warning("dynamic app %s has no module in %s (host %r)", target, working_dir,
+            log.warning("dynamic app %s has no module in %s (host %r)", log_safe(target),
+                        log_safe(working_dir),
                         request.host.decode("latin-1"))
             return self.not_found
         if venv is not None and not os.path.isdir(venv):
-            log.warning("dynamic app venv %s does not exist (host %r)", venv,
+            log.warning("dynamic app venv %s does not exist (host %r)", log_safe(venv),
                         request.host.decode("latin-1"))
             return self.not_found
+        now = time.monotonic()
+        failure = self.failures.get(key)
+        if failure is not None and now < failure[0]:
+            return self.failed  # failed a moment ago: not again for every request
         if len(self.table) >= self.max_apps and not self.evict_one():
-            log.warning("all %d dynamic apps are busy: 503 for %s", self.max_apps, target)
+            log.warning("all %d dynamic apps are busy: 503 for %s", self.max_apps,
+                        log_safe(target))
             return self.busy
         resolved = self.factory.resolved(self.app, target, working_dir, venv)
+        namespace = AppNamespace(working_dir) if working_dir is not None else None
         try:
-            generation = self.factory.create_now(resolved)
+            generation = self.factory.create_now(resolved, namespace)
         except Exception as exc:
-            log.error("dynamic app %s (folder %s) failed to load", target, working_dir,
-                      exc_info=exc)
+            if namespace is not None:
+                namespace.drop()
+            self.failed_to_load(key, exc, now)
             return self.failed
-        self.table[key] = (generation, resolved)
-        log.info("created dynamic app %s from %s", target, working_dir or "the current folder")
+        self.failures.pop(key, None)
+        self.table[key] = (generation, resolved, namespace)
+        log.info("created dynamic app %s from %s", log_safe(target),
+                 log_safe(working_dir or "the current folder"))
         if self.watcher is not None and working_dir is not None:
             self.watcher.watch(working_dir)
         return generation.handler
 
+    def failed_to_load(self, key: Key, exc: Exception, now: float) -> None:
+        """Log an import failure with its traceback once, then as one line at
+        most once a minute; retry it only after FAILURE_RETRY_SECONDS."""
+        target, working_dir, _ = key
+        previous = self.failures.pop(key, None)
+        log_after = now + FAILURE_LOG_SECONDS
+        if previous is None:
+            log.error("dynamic app %s (folder %s) failed to load", log_safe(target),
+                      log_safe(working_dir), exc_info=exc)
+        elif now >= previous[1]:
+            log.error("dynamic app %s (folder %s) still fails to load: %s", log_safe(target),
+                      log_safe(working_dir), log_safe(f"{type(exc).__name__}: {exc}"))
+        else:
+            log_after = previous[1]
+        self.failures[key] = (now + FAILURE_RETRY_SECONDS, log_after)
+        while len(self.failures) > self.max_apps:
+            self.failures.popitem(last=False)
+
     def evict_one(self) -> bool:
         """Drop the least recently used app no request is using."""
-        for key, (generation, resolved) in self.table.items():
+        for key, (generation, resolved, namespace) in self.table.items():
             if generation.readers == 0:
                 del self.table[key]
                 self.factory.forget(resolved)
                 generation.retire()
+                if namespace is not None:
+                    namespace.drop()
                 return True
         return False
 
@@ -167,15 +221,19 @@ class DynamicApps:
         folder = os.path.realpath(folder)
         gone = [key for key in self.table if key[1] == folder]
         for key in gone:
-            generation, resolved = self.table.pop(key)
+            generation, resolved, namespace = self.table.pop(key)
             self.factory.forget(resolved)
+            if namespace is not None:
+                namespace.drop()  # running requests keep the modules they hold
             # In-flight requests finish on the old app; cleanup after a grace.
             asyncio.get_event_loop().call_later(EVICTION_GRACE_SECONDS, generation.retire)
+        for key in [key for key in self.failures if key[1] == folder]:
+            del self.failures[key]  # it changed: worth trying again now
         if gone:
             evict_modules_under(folder)
-            log.info("evicted %d dynamic app(s) of %s", len(gone), folder)
+            log.info("evicted %d dynamic app(s) of %s", len(gone), log_safe(folder))
 
     async def close(self) -> None:
-        for generation, _ in list(self.table.values()):
+        for generation, _, _ in list(self.table.values()):
             await generation.wait_cleaned()
         self.table.clear()

@@ -20,6 +20,7 @@ from fastsnake._respond import plain_text
 from fastsnake._wsgi import WsgiHandler
 from fastsnake.apps.lifespan import Lifespan
 from fastsnake.apps.loader import AppLoader, Generation
+from fastsnake.apps.namespaces import AppNamespace, confine_asgi, confine_wsgi
 from fastsnake.config.model import Interface, Listener, PythonApp
 
 log = logging.getLogger("fastsnake.apps")
@@ -78,11 +79,15 @@ class AppFactory:
             handler.generation = generation
         return generation
 
-    def create_now(self, app: PythonApp) -> Generation:
+    def create_now(self, app: PythonApp, namespace: AppNamespace | None = None) -> Generation:
         """Import an app while a request waits for it: lifespan startup runs
-        in the background and the app's requests wait for it."""
-        target = self.loader.load(app)
+        in the background and the app's requests wait for it. A dynamic
+        app's ``namespace`` keeps its modules apart from other apps'."""
+        target = self.loader.load(app, namespace=namespace)
         cleanup = getattr(target, "close", None)
+        if namespace is not None:
+            confine = confine_asgi if app.interface is Interface.ASGI else confine_wsgi
+            target = confine(target, namespace)
         if app.interface is Interface.ASGI and app.lifespan:
             lifespan = Lifespan(target, app.target)
             startup = self.loop.create_task(lifespan.startup())

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from fastsnake.apps.namespaces import AppNamespace
 from fastsnake.config.model import PythonApp
 from fastsnake.config.python import venv_site_packages
 from fastsnake.errors import AppImportError
@@ -69,9 +70,14 @@ class AppLoader:
         self._instances: dict[tuple[str, str | None, str | None], Callable[..., Any]] = {}
         self._cwd_set = False
 
-    def load(self, app: PythonApp, fresh: bool = False) -> Callable[..., Any]:
+    def load(self, app: PythonApp, fresh: bool = False,
+             namespace: AppNamespace | None = None) -> Callable[..., Any]:
         """The app's callable; ``fresh`` imports again (after a reload's
-        eviction of its modules) instead of reusing the instance."""
+        eviction of its modules) instead of reusing the instance. With a
+        ``namespace`` (a dynamic app), the import is confined to it and the
+        callable is not kept here (the dynamic table keeps it)."""
+        if namespace is not None:
+            return self.load_confined(app, namespace)
         key = app.instance_key
         if fresh or key not in self._instances:
             prepare_paths(app)
@@ -81,6 +87,20 @@ class AppLoader:
                 self._cwd_set = True
             self._instances[key] = import_target(app.target, app.location)
         return self._instances[key]
+
+    def load_confined(self, app: PythonApp, namespace: AppNamespace) -> Callable[..., Any]:
+        os.environ.update(dict(app.env))
+        if app.venv:
+            for folder in venv_site_packages(app.venv):
+                if folder not in sys.path:
+                    sys.path.append(folder)
+        with namespace.importing():
+            target = import_target(app.target, app.location)
+        try:
+            namespace.check_target(app.target)
+        except ImportError as exc:
+            raise AppImportError(f"{app.location}: {exc}") from None
+        return target
 
     def forget(self, app: PythonApp) -> None:
         self._instances.pop(app.instance_key, None)

@@ -122,6 +122,9 @@ def parse_python(segment: Segment, base_dir: str) -> PythonApp:
                 args[0].text,
             )
         target = _check_target(d, args[0], "python")
+        if has_placeholder(target):
+            raise CaddyfileError(_UNCONFINED % target, args[0].file, args[0].line,
+                                 args[0].imports)
         return PythonApp(Interface.WSGI, target, location=directive.location)
     if d.is_next_on_new_line():
         d.arg_err()  # neither a target nor a block
@@ -213,6 +216,9 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             directive.line,
             directive.imports,
         )
+    if has_placeholder(target) and working_dir is None:
+        where = seen.get("module_wsgi") or seen["module_asgi"]
+        raise CaddyfileError(_UNCONFINED % target, where.file, where.line, where.imports)
     if lifespan and interface is Interface.WSGI:
         log.info("%s: lifespan only applies to ASGI apps; ignored", directive.location)
     if threads is not None and interface is Interface.ASGI:
@@ -234,6 +240,13 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         max_body_size=max_body_size,
         location=directive.location,
     )
+
+
+# A module chosen per request is looked up in one folder only; without a
+# working_dir that folder would be the whole Python path (any module a
+# client names: os, antigravity, ...).
+_UNCONFINED = ("the module of '%s' is chosen per request, so it needs a working_dir to "
+               "look in: add 'working_dir <folder>' (it may hold placeholders too)")
 
 
 def _check_target(d: Dispenser, token: Token, what: str) -> str:

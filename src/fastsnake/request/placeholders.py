@@ -331,3 +331,13 @@ def path_safe(value: str) -> str:
             or ":" in value):
         raise PlaceholderError(f"unsafe value {value!r} for a path placeholder")
     return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def log_safe(value: object) -> str:
+    """A request-derived value as the server log may print it: control
+    characters (newlines, terminal escapes) written as ``\\xNN``, so a client
+    can neither forge log lines nor drive the reader's terminal."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(value))

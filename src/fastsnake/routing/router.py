@@ -230,7 +230,7 @@ class RouteCompiler:
         template = Template(spec.to)
 
         def run(request: Any, walk: Walk) -> Any:
-            to = template.render(request)
+            to = header_safe(template.render(request))
             location = to.encode("utf-8")
             if spec.html:
                 escaped = to.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
@@ -413,8 +413,18 @@ def existing_file(root: str, path: str) -> bool:
     return os.path.isdir(full) if path.endswith("/") else os.path.isfile(full)
 
 
+# A placeholder's value may hold CR, LF or NUL (a query, a cookie): in a
+# header they would split the response, so they become spaces, as Go's
+# net/http writes header values for Caddy.
+_HEADER_UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\0": " "})
+
+
+def header_safe(value: str) -> str:
+    return value.translate(_HEADER_UNSAFE)
+
+
 def render_header_value(template: Template, request: Any, code: int) -> bytes:
-    value = template.render(request)
+    value = header_safe(template.render(request))
     if code == OP_CODES["replace"]:
         value = go_replacement(value)
     return value.encode("latin-1", "replace")
