@@ -76,6 +76,8 @@ class LineWriter:
         self.owned = False
         self._check_at = 0.0
         self._ident: tuple[int, int] | None = None
+        # A line was cut short and could not be removed: end it before the next.
+        self._torn = False
         if output.kind == "stdout":
             self.fd = _std_fd(sys.stdout, 1)
         elif output.kind == "stderr":
@@ -119,11 +121,31 @@ class LineWriter:
             self._reopen_if_moved()
         if self.fd < 0:
             return
+        if self._torn:
+            line = b"\n" + line
         written = os.write(self.fd, line)
         while written < len(line):
-            # Only a full disk or a pipe can cut a write short; finish the line.
-            line = line[written:]
-            written = os.write(self.fd, line)
+            # Only a full disk or a pipe can cut a write short; finish the
+            # line, or take back its start so no entry is glued onto it.
+            try:
+                more = os.write(self.fd, line[written:])
+            except OSError:
+                self._take_back(written)
+                raise
+            written += more
+        self._torn = False
+
+    def _take_back(self, length: int) -> None:
+        """Remove the last ``length`` bytes we wrote, if they still end the
+        file (a file, nobody appended since); else remember to end that line."""
+        try:
+            end = os.lseek(self.fd, 0, os.SEEK_CUR)
+            if os.fstat(self.fd).st_size == end and end >= length:
+                os.ftruncate(self.fd, end - length)
+                return
+        except OSError:
+            pass  # a pipe or a terminal: nothing to take back
+        self._torn = True
 
     def _reopen_if_moved(self) -> None:
         assert self.output.path is not None
