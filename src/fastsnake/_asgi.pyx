@@ -85,8 +85,9 @@ cdef enum:
 cdef bytes status_line_for(object status):
     line = g_status_lines.get(status)
     if line is None:
-        if type(status) is not int or not 100 <= status <= 999:
-            raise ValueError(f"invalid status {status!r}")
+        if type(status) is not int or not 200 <= status <= 999:
+            # 1xx are informational, never the final answer (RFC 9110 15.2).
+            raise ValueError(f"invalid status {status!r}: a response needs 200-999")
         line = b"%d %s" % (status, reason_phrase(status))
         g_status_lines[status] = line
     return line
@@ -102,10 +103,12 @@ cdef str method_str(bytes method):
 
 
 cdef str decode_path(bytes raw_path):
-    # ASGI: "path" is percent-decoded and UTF-8 decoded.
+    # ASGI: "path" is percent-decoded and UTF-8 decoded. Bytes that are not
+    # UTF-8 raise UnicodeDecodeError (the request gets 400): a str with
+    # surrogates in it would fail later, inside the app, as a 500.
     if memchr(PyBytes_AS_STRING(raw_path), 37, PyBytes_GET_SIZE(raw_path)) != NULL:  # "%"
-        return unquote(raw_path.decode("latin-1"), "utf-8", "surrogateescape")
-    return raw_path.decode("utf-8", "surrogateescape")
+        return unquote(raw_path.decode("latin-1"), "utf-8", "strict")
+    return raw_path.decode("utf-8")
 
 
 cdef mount(dict scope, HttpRequest request):
@@ -168,7 +171,10 @@ cdef class AsgiHandler(Handler):
         exchange.loop = self.loop
         exchange.body_complete = request.content_length <= 0 and not request.chunked
         exchange.chunks = []
-        exchange.scope = self.http_scope(channel, request)
+        try:
+            exchange.scope = self.http_scope(channel, request)
+        except UnicodeDecodeError:
+            return refuse(channel, request, b"400 Bad Request", [], "the path is not UTF-8")
         return exchange
 
     cdef dict http_scope(self, Channel channel, HttpRequest request):

@@ -42,6 +42,11 @@ cdef class HttpProtocol(Channel):
     cdef Py_ssize_t pending_offset
     cdef int parse_state
     cdef const char* exec_end        # end of the bytes llhttp_execute is parsing
+    cdef const char* exec_begin      # start of the bytes object those bytes are in
+    # The last two bytes of the previous bytes object parsed to its end (a
+    # request line split across reads: see cb_url's check of its spaces).
+    cdef char tail1
+    cdef char tail2
 
     # --- per request, while parsing
     cdef bytes url
@@ -87,6 +92,7 @@ cdef class HttpProtocol(Channel):
 
     cdef int feed(self) except -1
     cdef int feed_loop(self) except -1
+    cdef int remember_tail(self, bytes data)
     cdef parse_failed(self, llhttp.llhttp_errno_t err)
     cdef int close_now(self) except -1
     cdef int start_request(self) except -1

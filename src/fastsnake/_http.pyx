@@ -255,6 +255,7 @@ cdef class HttpProtocol:
             data = self.pending_data
             size = PyBytes_GET_SIZE(data) - self.pending_offset
             if size <= 0:
+                self.remember_tail(data)
                 self.pending_data = None
                 break
             if self.parse_state == S_DONE or (
@@ -271,6 +272,7 @@ cdef class HttpProtocol:
                 self.request.chunked)
             body_before = self.body_received
             self.exec_end = start + size
+            self.exec_begin = PyBytes_AS_STRING(data)
             err = llhttp.llhttp_execute(&self.parser, start, size)
             self.exec_end = NULL
             if chunked_body and (err == llhttp.HPE_OK or err == llhttp.HPE_PAUSED):
@@ -286,6 +288,7 @@ cdef class HttpProtocol:
                     self.parse_failed(llhttp.HPE_USER)
                     return 0
             if err == llhttp.HPE_OK:
+                self.remember_tail(data)
                 self.pending_data = None
                 break
             if err == llhttp.HPE_PAUSED:
@@ -306,6 +309,17 @@ cdef class HttpProtocol:
             return 0
         if self.pending_data is None:
             self.resume_for(PAUSE_PIPELINE)
+        return 0
+
+    cdef int remember_tail(self, bytes data):
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef const char* p = PyBytes_AS_STRING(data)
+        if n >= 2:
+            self.tail2 = p[n - 2]
+            self.tail1 = p[n - 1]
+        elif n == 1:
+            self.tail2 = self.tail1
+            self.tail1 = p[0]
         return 0
 
     cdef parse_failed(self, llhttp.llhttp_errno_t err):

@@ -96,6 +96,10 @@ cdef bytes status_bytes(object status):
     encoded = (<str>status).encode("latin-1")
     if len(encoded) < 4 or not encoded[:3].isdigit() or encoded[3:4] != b" ":
         raise ValueError(f"status must look like '200 OK', got {status!r}")
+    if encoded[:1] in (b"0", b"1"):
+        # 000-099 are no status; 1xx are informational, never a final answer
+        # (the server sends 100 Continue itself; WSGI cannot switch protocols).
+        raise ValueError(f"status must be a final status (200-999), got {status!r}")
     if len(g_status_lines) < CACHE_LIMIT:
         g_status_lines[status] = encoded
     return encoded

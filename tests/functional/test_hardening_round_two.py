@@ -491,3 +491,53 @@ def test_a_failing_dynamic_app_logs_one_traceback(serve, tmp_path):
                                 headers={"Host": "broken.example.com"})
         assert response.status_code == 500
     assert server.log.count("Traceback") == 1, server.log
+
+
+# -- item 12: file_server and try_files as Caddy serves them -----------------
+
+FILES = """
+:$PORT {
+    handle /linked/* {
+        root * %(link)s
+        uri strip_prefix /linked
+        file_server browse
+    }
+    handle /try/* {
+        root * %(site)s
+        uri strip_prefix /try
+        try_files {path} =404
+        file_server
+    }
+    handle {
+        root * %(site)s
+        file_server
+    }
+}
+"""
+
+
+def test_file_server_details(serve, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "café.txt").write_text("accents")
+    (site / "ten.txt").write_text("0123456789")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)  # a root that reaches the Caddyfile's folder by a symlink
+    server = serve(FILES % {"link": link, "site": site})
+    base = server.base_url
+    # The Caddyfile is hidden however the root reaches it, and not listed.
+    assert requests.get(base + "/linked/Caddyfile", timeout=10).status_code == 404
+    listing = requests.get(base + "/linked/", timeout=10,
+                           headers={"Accept": "application/json"}).json()
+    assert "Caddyfile" not in [entry["name"] for entry in listing]
+    assert "site/" in [entry["name"] for entry in listing]
+    # try_files finds UTF-8 names, as file_server does.
+    assert requests.get(base + "/try/caf%C3%A9.txt", timeout=10).text == "accents"
+    assert requests.get(base + "/caf%C3%A9.txt", timeout=10).text == "accents"
+    # A range ending at the largest int64 is the rest of the file (Go's 206).
+    response = requests.get(base + "/ten.txt", timeout=10,
+                            headers={"Range": "bytes=0-9223372036854775807"})
+    assert (response.status_code, response.text) == (206, "0123456789")
+    response = requests.get(base + "/ten.txt", timeout=10,
+                            headers={"Range": "bytes=0-9223372036854775808"})
+    assert response.status_code == 416  # past int64, as Go's ParseInt

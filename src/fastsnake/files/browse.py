@@ -38,8 +38,8 @@ DIR_ENTRY_LIMIT = 10000  # Caddy's defaultDirEntryLimit
 
 
 def list_entries(real: str, st: os.stat_result, filename: str, parts: list[str],
-                 root_dir: str, hide: list[Hide], limit: int
-                 ) -> tuple[list[dict[str, Any]], int]:
+                 root_dir: str, hide: list[Hide], hidden_files: frozenset[tuple[int, int]],
+                 limit: int) -> tuple[list[dict[str, Any]], int]:
     """The entries of directory ``filename`` (opened as ``real``, whose stat is
     ``st``; ``parts`` are its components below ``root_dir``) to list, at most
     ``limit``, and the newest mtime in unix seconds. Hidden entries are left
@@ -64,6 +64,8 @@ def list_entries(real: str, st: os.stat_result, filename: str, parts: list[str],
                             hide, resolved, relative(resolved, root_dir)):
                         target = os.stat(resolved)
             except OSError:
+                continue
+            if (target.st_dev, target.st_ino) in hidden_files:
                 continue
             is_dir = stat.S_ISDIR(target.st_mode)
             latest = max(latest, lst.st_mtime_ns // 1_000_000_000)

@@ -182,6 +182,23 @@ def _walk(root: str, start: str, parts: list[str]) -> tuple[str, os.stat_result,
     return path, st, False
 
 
+def hidden_inodes(patterns: tuple[str, ...] | list[str]) -> frozenset[tuple[int, int]]:
+    """(device, inode) of each hide pattern that names one existing file."""
+    found = set()
+    for pattern in patterns:
+        if has_placeholders(pattern) or not os.path.isabs(pattern):
+            continue
+        if re.search(r"(?<!\\)[*?\[]", pattern):
+            continue  # a glob: matched by name only
+        try:
+            st = os.stat(re.sub(r"\\(.)", r"\1", pattern))
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
+
+
 def root_value_safe(value: str) -> str:
     """A value placed into a root may add levels but never climb, and may not be
     empty (``/srv/{host}`` without a Host must not serve all of ``/srv``)."""
@@ -201,6 +218,10 @@ class FileServer:
         self.root_template = (Template(spec.root)
                               if spec.root is not None and has_placeholders(spec.root) else None)
         self.static_hide = [Hide(p) for p in spec.hide if not has_placeholders(p)]
+        # The files ``hide`` names exactly (the Caddyfile among them), by
+        # inode: hidden however a request reaches them (a root that is a
+        # symlink to their folder, a hard link), at one set lookup a request.
+        self.hidden_files = hidden_inodes(spec.hide)
         self.dynamic_hide = [Template(p) for p in spec.hide if has_placeholders(p)]
         self.index: list[Template | list[str]] = [
             Template(name) if has_placeholders(name) else clean_path(name, windows=False)
@@ -239,6 +260,8 @@ class FileServer:
         except OSError as exc:
             return self._os_error(exc)
         if linked and hidden(hide, real, relative(real, root_dir)):
+            return self._not_found()
+        if (st.st_dev, st.st_ino) in self.hidden_files:
             return self._not_found()
         same_base = decoded == "" or _base(decoded) == _base(original)
         is_dir = stat.S_ISDIR(st.st_mode)
@@ -377,6 +400,7 @@ class FileServer:
         JSON items for ``Accept: application/json``."""
         try:
             items, latest = list_entries(real, st, filename, parts, root_dir, hide,
+                                         self.hidden_files,
                                          self.spec.browse_file_limit or DIR_ENTRY_LIMIT)
         except OSError as exc:
             return self._os_error(exc)
@@ -534,6 +558,9 @@ def _if_range(value: str | None, etag: bytes | None, modtime: int | None) -> boo
     return modtime is not None and _http_date(value) == modtime
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
     """§14.1.2 byte ranges: (offset, length), "unsatisfiable", or None to ignore."""
     unit, eq, spec = value.partition("=")
@@ -547,8 +574,9 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
             continue  # empty list elements are allowed (§5.6.1)
         specs += 1
         if not dash or not (first or last) or not all(
-                not t or (t.isascii() and t.isdigit() and len(t) <= 18) for t in (first, last)):
-            return "unsatisfiable"  # invalid (or past int64, as Go): 416
+                not t or (t.isascii() and t.isdigit() and len(t) <= 19 and int(t) <= _INT64_MAX)
+                for t in (first, last)):
+            return "unsatisfiable"  # invalid (or past int64, as Go's ParseInt): 416
         if not first:
             if int(last) > 0:
                 ranges.append((max(size - int(last), 0), size))

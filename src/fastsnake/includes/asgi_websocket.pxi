@@ -114,7 +114,10 @@ cdef Exchange new_websocket_exchange(AsgiHandler handler, Channel channel,
         if negotiated is not None:
             exchange.extensions_header, exchange.deflate = negotiated
     exchange.reader = FrameReader(handler.max_message_size, True, exchange.deflate)
-    exchange.scope = exchange.websocket_scope()
+    try:
+        exchange.scope = exchange.websocket_scope()
+    except UnicodeDecodeError:
+        return refuse(channel, request, b"400 Bad Request", [], "the path is not UTF-8")
     return exchange
 
 

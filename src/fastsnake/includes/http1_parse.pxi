@@ -139,8 +139,24 @@ cdef int cb_message_begin(llhttp.llhttp_t* parser) noexcept:
     return 0
 
 
+cdef inline char byte_before_url(HttpProtocol proto, const char* at):
+    # The second byte before the target: the method's last letter when the
+    # line has one space there, a space when it has more. Reads only bytes of
+    # this bytes object, else the two remembered from the previous one.
+    if at - 2 >= proto.exec_begin:
+        return at[-2]
+    if at - 1 >= proto.exec_begin:
+        return proto.tail1
+    return proto.tail2
+
+
 cdef int cb_url(llhttp.llhttp_t* parser, const char* at, size_t length) noexcept:
     cdef HttpProtocol proto = proto_of(parser)
+    if proto.url is None and byte_before_url(proto, at) == 32:
+        # RFC 9112 3: method SP request-target, one space. llhttp skips any
+        # number; a server that reads the line differently from a proxy in
+        # front of it is how requests get smuggled, so refuse.
+        return fail(proto, 400, "more than one space before the request-target")
     if at + length < proto.exec_end and (at[length] == 13 or at[length] == 10):
         # The target ended the line: an HTTP/0.9 request ("GET /"). llhttp
         # would wait for header lines the client never sends; refuse now.

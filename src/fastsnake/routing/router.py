@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 from fastsnake._exchange import Handler, ResponseFilter
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
@@ -403,7 +403,9 @@ def existing_file(root: str, path: str) -> bool:
     """Whether the URL path names a file (or, ending in "/", a directory)
     inside ``root``; nothing outside the root counts, whatever the spelling."""
     try:
-        parts = clean_path(unquote(path, "latin-1"))
+        # Placeholders are latin-1 text of the request's bytes; the file
+        # system's names are UTF-8 (os.fsdecode), as file_server reads them.
+        parts = clean_path(os.fsdecode(unquote_to_bytes(path.encode("latin-1"))))
     except Exception:
         return False  # a path that cannot name a file
     base = os.path.realpath(root)
