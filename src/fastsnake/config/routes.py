@@ -176,7 +176,7 @@ class RouteParser:
         d = Dispenser(segment)
         d.next()
         line = d.remaining_args_as_tokens()
-        if not line or line[0].quoted or not is_matcher_token(line[0].text):
+        if not line or not is_matcher_token(line[0].text):
             return segment, (), None, ""
         if segment[0].text in _PATH_VALUED and len(line) == 1 and not line[0].text.startswith("@"):
             return segment, (), None, ""  # ``root /srv``: the path, not a matcher
