@@ -15,8 +15,10 @@ Spellings follow Caddy's, so fastsnake drops in where ``caddy run`` was used:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastsnake import __version__
@@ -140,12 +142,33 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     return ["run", "--config", args[0], *args[1:]]
 
 
+@contextlib.contextmanager
+def notices_shown() -> Iterator[None]:
+    """While a Caddyfile loads, its notices (an option ignored, a site served
+    over plain HTTP where Caddy would use HTTPS...) go to stderr: the
+    server's own logging is only set up after the load, and without a
+    handler Python would drop them."""
+    logger = logging.getLogger("fastsnake")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fastsnake: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def run(config_path: str, debug: bool = False) -> int:
     import dataclasses
 
     from fastsnake.config.loader import load_config
 
-    config = load_config(config_path)
+    with notices_shown():
+        config = load_config(config_path)
     if debug:
         config = dataclasses.replace(config, debug=True)
     if not config.listeners:
@@ -171,7 +194,8 @@ def serve(args: argparse.Namespace) -> int:
         listen=args.listen, workers=args.workers, runtime=args.runtime, threads=args.threads,
         reload=args.reload, lifespan=args.lifespan, working_dir=args.working_dir,
         debug=args.debug, access_log=args.access_log)
-    text, config = load(options)
+    with notices_shown():
+        text, config = load(options)
     if args.print_caddyfile:
         print(text, end="")
         return 0
@@ -198,7 +222,8 @@ def fmt(path: str, overwrite: bool) -> int:
 def validate(config_path: str) -> int:
     from fastsnake.config.loader import load_config
 
-    config = load_config(config_path)
+    with notices_shown():
+        config = load_config(config_path)
     apps = sum(len(listener.apps) for listener in config.listeners)
     print(f"{config_path}: valid configuration ({len(config.listeners)} listener(s), "
           f"{apps} app(s))")
@@ -219,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fastsnake.adapt import to_json
             from fastsnake.config.loader import load_config
 
-            print(to_json(load_config(args.config), pretty=args.pretty))
+            with notices_shown():
+                config = load_config(args.config)
+            print(to_json(config, pretty=args.pretty))
             return 0
         if args.command == "serve":
             return serve(args)
