@@ -172,7 +172,12 @@ cdef class WsgiHandler(Handler):
             "wsgi.multiprocess": multiprocess,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
-            "wsgi.input_terminated": True,
+            # No "wsgi.input_terminated": the body is whole before the app
+            # runs and CONTENT_LENGTH always says its length (chunked ones
+            # too), so frameworks read it by length; with the flag Werkzeug
+            # calls read() without a size, which wsgiref's validator (and
+            # so any validator-wrapped app, as caddy-snake's Flask example)
+            # refuses.
             "SCRIPT_NAME": "",
             "SERVER_PORT": str(server_port),
             "SERVER_SOFTWARE": server_software,
@@ -318,9 +323,11 @@ cdef class WsgiExchange(Exchange):
             else:
                 environ[key] = text
         if req.chunked:
-            # The body was read whole: tell frameworks that trust only
-            # CONTENT_LENGTH (Django does) how long it is.
+            # The body was read whole and de-chunked: the app sees it as a
+            # body of known length (Django trusts only CONTENT_LENGTH; Werkzeug
+            # ignores it while Transfer-Encoding says chunked).
             environ["CONTENT_LENGTH"] = str(self.body_length())
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
         return environ
 
     # -- running the app
