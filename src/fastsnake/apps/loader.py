@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import logging
 import os
+import site
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +36,9 @@ def prepare_paths(app: PythonApp) -> None:
     if app.venv:
         for folder in venv_site_packages(app.venv):
             if folder not in sys.path:
-                sys.path.append(folder)
+                # As the venv's own interpreter would: its .pth files too
+                # (editable installs, namespace packages).
+                site.addsitedir(folder)
 
 
 def import_target(target: str, where: str = "") -> Callable[..., Any]:
@@ -93,7 +96,7 @@ class AppLoader:
         if app.venv:
             for folder in venv_site_packages(app.venv):
                 if folder not in sys.path:
-                    sys.path.append(folder)
+                    site.addsitedir(folder)
         with namespace.importing():
             target = import_target(app.target, app.location)
         try:

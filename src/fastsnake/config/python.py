@@ -297,17 +297,30 @@ def _directory(d: Dispenser, value: str, base_dir: str, *, venv: bool) -> str:
             "or Lib/site-packages",
             path,
         )
+    if venv and not venv_site_packages(path):
+        others = ", ".join(os.path.basename(os.path.dirname(p)) for p in _all_site_packages(path))
+        d.errf("venv '%s' is for another Python (%s); fastsnake runs on python%d.%d, whose "
+               "compiled packages could not load from it: make the venv with this Python",
+               path, others, sys.version_info[0], sys.version_info[1])
     return path
 
 
 def _is_venv(path: str) -> bool:
-    return bool(venv_site_packages(path))
+    return bool(_all_site_packages(path))
 
 
-def venv_site_packages(venv: str) -> list[str]:
-    """The site-packages folders of a virtual environment (POSIX or Windows)."""
+def _all_site_packages(venv: str) -> list[str]:
     found = sorted(glob.glob(os.path.join(glob.escape(venv), "lib", "python*", "site-packages")))
     windows = os.path.join(venv, "Lib", "site-packages")
     if os.path.isdir(windows):
         found.append(windows)
     return found
+
+
+def venv_site_packages(venv: str) -> list[str]:
+    """The site-packages folders of a virtual environment that this Python
+    can use: ``lib/pythonX.Y/site-packages`` of this version (POSIX), or
+    ``Lib/site-packages`` (Windows, where the folder names no version)."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return [path for path in _all_site_packages(venv)
+            if os.path.basename(os.path.dirname(path)) in (version, "Lib")]

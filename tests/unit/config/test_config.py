@@ -34,7 +34,8 @@ CONFIG_DIR = TESTDATA / "caddyfiles" / "config"
 def project(tmp_path: Path) -> Path:
     """A directory with an app dir, a POSIX and a Windows-style venv, and a file."""
     (tmp_path / "app").mkdir()
-    (tmp_path / "venv" / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"  # a venv of this Python
+    (tmp_path / "venv" / "lib" / version / "site-packages").mkdir(parents=True)
     (tmp_path / "winvenv" / "Lib" / "site-packages").mkdir(parents=True)
     (tmp_path / "notvenv").mkdir()
     (tmp_path / "file.txt").write_text("x")
