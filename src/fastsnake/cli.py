@@ -108,9 +108,12 @@ def add_serve_parser(commands: Any) -> None:
     sub.add_argument("--reload", action="store_true",
                      help="reload the app when a .py file under the working directory "
                           "changes; autoreload")
-    sub.add_argument("--lifespan", action="store_true",
-                     help="run the ASGI lifespan protocol (startup/shutdown) in each "
-                          "worker; lifespan on")
+    sub.add_argument("--lifespan", nargs="?", const="on", default="auto",
+                     choices=("auto", "on", "off"),
+                     help="run an ASGI app's lifespan protocol (startup/shutdown) in each "
+                          "worker: auto (the default, as uvicorn's) and on run it and go on "
+                          "without it, with a notice, when the app does not speak it; "
+                          "off skips it; lifespan on|off")
     sub.add_argument("--working-dir", "--chdir", metavar="DIR",
                      help="the folder the module is imported from, and the workers' current "
                           "directory (default: the current directory); working_dir")

@@ -60,7 +60,7 @@ class ServeOptions:
     runtime: str | None = None          # "process" or "thread"
     threads: int | None = None
     reload: bool = False
-    lifespan: bool = False
+    lifespan: str | bool = "auto"   # auto | on | off (True/False: on/off)
     working_dir: str | None = None      # None: the current directory
     debug: bool = False                 # the global debug option
     access_log: bool = False            # a ``log`` directive: access log on stderr
@@ -137,7 +137,9 @@ def caddyfile_text(options: ServeOptions, interface: Interface) -> str:
         lines.append(f"\t\tworkers_runtime {options.runtime}")
     if options.threads is not None:
         lines.append(f"\t\tthreads {options.threads}")
-    if options.lifespan:
+    if interface is Interface.ASGI and options.lifespan not in ("off", False):
+        # "auto" is "lifespan on": it already goes on without lifespan, with a
+        # notice, when the app does not speak the protocol.
         lines.append("\t\tlifespan on")
     if options.reload:
         lines.append("\t\tautoreload")
