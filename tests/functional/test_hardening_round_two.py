@@ -541,3 +541,17 @@ def test_file_server_details(serve, tmp_path):
     response = requests.get(base + "/ten.txt", timeout=10,
                             headers={"Range": "bytes=0-9223372036854775808"})
     assert response.status_code == 416  # past int64, as Go's ParseInt
+
+
+# -- start_timeout (caddy-snake 0.6) -----------------------------------------
+
+SLOW_APP = "import time\ntime.sleep(60)\n" + TENANT_APP.format(name="slow")
+
+
+def test_a_worker_not_ready_within_start_timeout_stops_the_server(serve, tmp_path):
+    (tmp_path / "slowapp.py").write_text(SLOW_APP)
+    server = serve(APP_SITE.replace("bigapp:app", "slowapp:app").replace(
+        "workers 1", "workers 1\n        start_timeout 2s") % tmp_path, wait=False)
+    assert server.proc.wait(30) == 1
+    assert "was not ready within start_timeout 2s" in server.log
+    assert "is slow to start" in server.log

@@ -19,6 +19,10 @@ from typing import Any
 # the Caddyfile text itself): SIGHUP has nothing to re-read then.
 GENERATED_SOURCE = "(fastsnake serve)"
 
+# caddy-snake's default start_timeout: how long a worker may take to import
+# its apps and run their lifespan startup (None: no limit).
+DEFAULT_START_TIMEOUT = 120.0
+
 # RFC 6455 sets no limit; 16 MiB is the default of the websockets library too.
 DEFAULT_WS_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
@@ -51,6 +55,7 @@ class PythonApp:
     env: tuple[tuple[str, str], ...] = ()  # env_file / env_var, set before the import
     max_requests: int | None = None  # recycle a worker after about this many requests
     max_body_size: int | None = None  # the block's request_body max_size: larger -> 413
+    start_timeout: float | None = DEFAULT_START_TIMEOUT  # a worker must be ready by then
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property

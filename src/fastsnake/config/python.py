@@ -17,6 +17,9 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         max_dynamic_apps N
         max_requests N
         request_body { max_size SIZE }
+        start_timeout DURATION | forever         # caddy-snake 0.6
+        runtime sync | uvloop | native           # caddy-snake 0.6 (gevent: refused)
+        python_path PATH                         # caddy-snake 0.6: this interpreter only
     }
 
 ``<matcher>`` is Caddy's matcher token (a path pattern, ``*`` or ``@name``);
@@ -38,11 +41,24 @@ import logging
 import os
 import re
 import sys
+from typing import NoReturn
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
-from fastsnake.config.args import check_placeholders, expect_no_args, expect_one_arg, parse_size
+from fastsnake.config.args import (
+    check_placeholders,
+    expect_no_args,
+    expect_one_arg,
+    parse_duration,
+    parse_size,
+)
 from fastsnake.config.dotenv import DotenvError, parse_dotenv
-from fastsnake.config.model import DEFAULT_WS_MAX_MESSAGE_SIZE, Interface, PythonApp, Runtime
+from fastsnake.config.model import (
+    DEFAULT_START_TIMEOUT,
+    DEFAULT_WS_MAX_MESSAGE_SIZE,
+    Interface,
+    PythonApp,
+    Runtime,
+)
 from fastsnake.errors import CaddyfileError
 
 __all__ = ["default_runtime", "has_placeholder", "parse_python"]
@@ -145,6 +161,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     max_dynamic_apps = 128
     max_requests: int | None = None
     max_body_size: int | None = None
+    start_timeout: float | None = DEFAULT_START_TIMEOUT
+    loop_runtime: Token | None = None
     env: list[tuple[str, str]] = []
     nesting = d.nesting
     while d.next_block(nesting):
@@ -207,6 +225,16 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
                 d.errf("websocket_max_message_size must be positive, got '%s'", value)
         elif name == "request_body":
             max_body_size = _request_body(d)
+        elif name == "start_timeout":
+            start_timeout = _start_timeout(d, expect_one_arg(d))
+        elif name == "runtime":
+            expect_one_arg(d)
+            loop_runtime = d.token()
+        elif name == "python_path":
+            _python_path(d, expect_one_arg(d), base_dir)
+        elif name in _CADDY_SNAKE_REFUSED:
+            d.errf("caddy-snake's %s is not supported by fastsnake: %s", name,
+                   _CADDY_SNAKE_REFUSED[name])
         else:
             d.errf("unknown python subdirective '%s'", name)
     if interface is None:
@@ -216,6 +244,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             directive.line,
             directive.imports,
         )
+    if loop_runtime is not None:
+        _check_runtime(loop_runtime, interface, directive.location)
     if has_placeholder(target) and working_dir is None:
         where = seen.get("module_wsgi") or seen["module_asgi"]
         raise CaddyfileError(_UNCONFINED % target, where.file, where.line, where.imports)
@@ -238,8 +268,69 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         env=tuple(env),
         max_requests=max_requests,
         max_body_size=max_body_size,
+        start_timeout=start_timeout,
         location=directive.location,
     )
+
+
+# caddy-snake's ``runtime``: what runs the app inside a worker. fastsnake
+# accepts the values that name what it does.
+_RUNTIMES = {Interface.WSGI: ("sync", "gevent"), Interface.ASGI: ("uvloop", "native")}
+# caddy-snake 0.6 subdirectives fastsnake refuses, and why.
+_CADDY_SNAKE_REFUSED = {
+    "module_esgi": "ESGI (caddy-snake's draft protocol) runs on gevent, and fastsnake has no "
+                   "gevent worker; serve the app as WSGI or ASGI",
+    "isolation": "fastsnake runs its workers as processes of its own and starts no "
+                 "containers; run fastsnake itself in the container",
+}
+# Words for "no start_timeout", as caddy-snake takes them.
+_FOREVER = ("-1", "forever", "none", "inf", "indefinite")
+
+
+def _check_runtime(token: Token, interface: Interface, location: str) -> None:
+    allowed = _RUNTIMES[interface]
+    value = token.text
+
+    def fail(message: str) -> NoReturn:
+        raise CaddyfileError(message, token.file, token.line, token.imports)
+
+    if value not in allowed:
+        fail(f"runtime for module_{interface.value} must be {' or '.join(allowed)}, "
+             f"got '{value}'")
+    if value == "gevent":
+        fail("caddy-snake's runtime gevent is not supported by fastsnake yet: WSGI apps run "
+             "on the worker's event loop, or on a thread pool with 'threads N' (the "
+             "nearest to gevent's many blocking requests per process)")
+    if value == "native" and sys.platform != "win32":
+        log.info("%s: runtime native: fastsnake runs ASGI apps on uvloop, which implements "
+                 "the asyncio loop the app expects", token.location)
+
+
+def _start_timeout(d: Dispenser, value: str) -> float | None:
+    """A duration (``30s``, ``2m``), or ``-1``/``forever``: no limit."""
+    if value.lower() in _FOREVER:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        d.errf("invalid start_timeout '%s': %s", value, exc)
+    if seconds <= 0:
+        d.errf("start_timeout must be a positive duration, -1 or forever, got '%s'", value)
+    return seconds
+
+
+def _python_path(d: Dispenser, value: str, base_dir: str) -> None:
+    """caddy-snake runs its workers under this interpreter. fastsnake forks
+    its workers from its own interpreter, so it takes the path only when it
+    names that one (a venv's python linking to it counts)."""
+    path = os.path.join(base_dir, value) if not os.path.isabs(value) else value
+    if not os.path.exists(path):
+        d.errf("python_path '%s' does not exist", path)
+    if os.path.realpath(path) != os.path.realpath(sys.executable):
+        d.errf("python_path '%s' is not the interpreter fastsnake runs on (%s): fastsnake's "
+               "workers are forked from it, so start fastsnake with that Python instead "
+               "('%s -m fastsnake Caddyfile', with fastsnake installed there)",
+               path, sys.executable, path)
 
 
 # A module chosen per request is looked up in one folder only; without a

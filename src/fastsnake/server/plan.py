@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from fastsnake.config.model import Interface, Listener, PythonApp, Runtime
+from fastsnake.config.model import DEFAULT_START_TIMEOUT, Interface, Listener, PythonApp, Runtime
 from fastsnake.request.placeholders import has_placeholders
 
 log = logging.getLogger("fastsnake.runtime")
@@ -80,3 +80,13 @@ def rolling_reload_folders(listener: Listener) -> set[str]:
             if a.autoreload and not is_dynamic(a)}
 
 
+def start_timeout(listener: Listener) -> float | None:
+    """How long a worker of this listener may take to become ready (import
+    its apps, run their lifespan startup): the longest its apps allow,
+    None when one of them waits for ever."""
+    limits = [app.start_timeout for app in listener.apps]
+    if not limits:
+        return DEFAULT_START_TIMEOUT
+    if any(limit is None for limit in limits):
+        return None
+    return max(limit for limit in limits if limit is not None)

@@ -48,10 +48,15 @@ from typing import Any
 
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.loader import load_config
-from fastsnake.config.model import GENERATED_SOURCE, Config, Listener
+from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
 from fastsnake.server.listening import bind_socket, refuse_new_connections
-from fastsnake.server.plan import plan_for, rolling_reload_folders, shares_listening_socket
+from fastsnake.server.plan import (
+    plan_for,
+    rolling_reload_folders,
+    shares_listening_socket,
+    start_timeout,
+)
 from fastsnake.server.worker import EXIT_STARTUP_FAILED, banner_lines, configure_logging, run_worker
 
 log = logging.getLogger("fastsnake.supervisor")
@@ -80,6 +85,7 @@ class WorkerSlot:
     retiring: bool = False            # told to drain: not respawned, dropped on exit
     replaces: WorkerSlot | None = None
     messages: list[str] = field(default_factory=list)
+    warned_slow: bool = False         # the slow-start warning was given
 
     @property
     def listener(self) -> Listener:
@@ -331,6 +337,7 @@ class Supervisor:
             slot.generation += 1
         slot.started_at = time.monotonic()
         slot.ready = False
+        slot.warned_slow = False
         slot.respawn_at = None
 
     def on_worker_message(self, slot: WorkerSlot) -> None:
@@ -599,6 +606,8 @@ class Supervisor:
                     self.on_worker_exit(slot)
             self.step_reload()
             now = time.monotonic()
+            if not self.stopping:
+                self.check_start_times(now)
             if self.stopping:
                 if now >= self.stop_deadline:
                     log.warning("workers did not stop within the grace period: killing them")
@@ -612,9 +621,51 @@ class Supervisor:
         self.sockets.release(set())
         return self.exit_code
 
+    def start_deadlines(self, slot: WorkerSlot) -> tuple[float | None, float]:
+        """When a starting worker is too slow (None: never) and when to say
+        it is slow (half its start_timeout, or 120 s without one)."""
+        limit = start_timeout(slot.listener)
+        if limit is None:
+            return None, slot.started_at + DEFAULT_START_TIMEOUT
+        return slot.started_at + limit, slot.started_at + limit / 2
+
+    def check_start_times(self, now: float) -> None:
+        """start_timeout: a worker not ready in time is a startup failure
+        (before the banner: the server stops with exit code 1; later, the
+        worker is killed and, being a replacement, the old one serves on)."""
+        for slot in self.slots:
+            if slot.process is None or slot.ready or slot.retiring:
+                continue
+            kill_at, warn_at = self.start_deadlines(slot)
+            if not slot.warned_slow and now >= warn_at:
+                slot.warned_slow = True
+                log.warning("worker %s is slow to start: %.0fs without being ready (importing "
+                            "its apps, running lifespan startup)", slot.process.pid,
+                            now - slot.started_at)
+            if kill_at is not None and now >= kill_at:
+                limit = kill_at - slot.started_at
+                log.error("worker %s was not ready within start_timeout %gs; stopping it",
+                          slot.process.pid, limit)
+                slot.messages.append(f"not ready within start_timeout {limit:g}s")
+                try:
+                    os.kill(slot.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                if not self.announced:
+                    self.exit_code = 1
+                    self.begin_stop(signal.SIGTERM)
+                    return
+
     def next_timeout(self) -> float | None:
         now = time.monotonic()
         if self.stopping:
             return max(0.0, self.stop_deadline - now)
         due = [s.respawn_at for s in self.slots if s.process is None and s.respawn_at is not None]
+        for slot in self.slots:
+            if slot.process is not None and not slot.ready and not slot.retiring:
+                kill_at, warn_at = self.start_deadlines(slot)
+                if not slot.warned_slow:
+                    due.append(warn_at)
+                elif kill_at is not None:
+                    due.append(kill_at)
         return max(0.0, min(due) - now) if due else None

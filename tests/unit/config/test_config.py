@@ -324,8 +324,8 @@ def test_routes_sort_as_caddy_sorts_one_directive(project: Path) -> None:
                      "workers_runtime must be 'process' or 'thread', got 'fork'", id="runtime"),
         pytest.param("python {\n module_asgi a:app\n autoreload on\n}", "4: wrong argument "
                      "count or unexpected line ending after 'on'", id="autoreload-arg"),
-        pytest.param("python {\n module_asgi a:app\n python_path /usr/bin/python3\n}", "4: "
-                     "unknown python subdirective 'python_path'", id="unknown-subdirective"),
+        pytest.param("python {\n module_asgi a:app\n pythonpath /usr/bin/python3\n}", "4: "
+                     "unknown python subdirective 'pythonpath'", id="unknown-subdirective"),
         pytest.param("python {\n module_wsgi a:app\n working_dir missing\n}", "4: working_dir "
                      "'<dir>/missing' does not exist", id="working-dir-missing"),
         pytest.param("python {\n module_wsgi a:app\n working_dir file.txt\n}", "4: working_dir "

@@ -1,0 +1,71 @@
+"""caddy-snake 0.6's newer ``python`` subdirectives, kept as written:
+``runtime``, ``start_timeout`` and ``python_path``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.config_helpers import build, build_error
+
+
+def block(interface: str, line: str) -> str:
+    return f':8080 {{\n\tpython {{\n\t\tmodule_{interface} "app:app"\n\t\t{line}\n\t}}\n}}\n'
+
+
+def app_of(project: Path, text: str):
+    return build(project, text).listeners[0].sites[0].routes[0].handler
+
+
+@pytest.mark.parametrize(("interface", "value"), [
+    ("wsgi", "sync"), ("asgi", "uvloop"), ("asgi", "native")])
+def test_runtimes_fastsnake_implements_are_accepted(tmp_path, interface, value):
+    assert app_of(tmp_path, block(interface, f"runtime {value}")).target == "app:app"
+
+
+@pytest.mark.parametrize(("interface", "value", "message"), [
+    ("wsgi", "gevent", "4: caddy-snake's runtime gevent is not supported by fastsnake yet"),
+    ("wsgi", "uvloop", "4: runtime for module_wsgi must be sync or gevent, got 'uvloop'"),
+    ("asgi", "sync", "4: runtime for module_asgi must be uvloop or native, got 'sync'"),
+])
+def test_runtimes_refused_with_their_reason(tmp_path, interface, value, message):
+    assert message in build_error(tmp_path, block(interface, f"runtime {value}"))
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("30s", 30.0), ("2m", 120.0), ("forever", None), ("-1", None), ("inf", None)])
+def test_start_timeout(tmp_path, value, seconds):
+    assert app_of(tmp_path, block("wsgi", f"start_timeout {value}")).start_timeout == seconds
+
+
+def test_start_timeout_default_is_caddy_snakes(tmp_path):
+    assert app_of(tmp_path, block("wsgi", "workers 1")).start_timeout == 120.0
+
+
+@pytest.mark.parametrize("value", ["0s", "soon", "-5s"])
+def test_bad_start_timeouts(tmp_path, value):
+    assert "4: " in build_error(tmp_path, block("wsgi", f"start_timeout {value}"))
+
+
+def test_python_path_of_this_interpreter_is_accepted(tmp_path):
+    assert app_of(tmp_path, block("wsgi", f'python_path "{sys.executable}"'))
+
+
+def test_python_path_of_another_interpreter_is_refused(tmp_path):
+    other = tmp_path / "python9"
+    other.write_text("#!/bin/sh\n")
+    message = build_error(tmp_path, block("wsgi", f'python_path "{other}"'))
+    assert "4: python_path '<dir>/python9' is not the interpreter fastsnake runs on" in message
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ('module_esgi "app:app"', "ESGI (caddy-snake's draft protocol) runs on gevent"),
+    ("isolation docker", "starts no containers"),
+])
+def test_caddy_snake_features_refused_by_name(tmp_path, line, reason):
+    name = line.split()[0]
+    message = build_error(tmp_path, block("wsgi", line))
+    assert f"4: caddy-snake's {name} is not supported by fastsnake: " in message
+    assert reason in message
