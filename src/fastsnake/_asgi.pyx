@@ -102,6 +102,17 @@ cdef str method_str(bytes method):
     return text
 
 
+cdef forwarded(dict scope, dict variables, str plain, str secure):
+    # What trusted proxies named (routing's client_ip and forwarded_proto):
+    # the client (its port is not known behind a proxy) and the scheme.
+    client = variables.get("client_ip")
+    if client and (scope["client"] is None or client != scope["client"][0]):
+        scope["client"] = (client, 0)
+    scheme = variables.get("forwarded_proto")
+    if scheme:
+        scope["scheme"] = secure if scheme == "https" else plain
+
+
 cdef str decode_path(bytes raw_path):
     # ASGI: "path" is percent-decoded and UTF-8 decoded. Bytes that are not
     # UTF-8 raise UnicodeDecodeError (the request gets 400): a str with
@@ -149,13 +160,16 @@ cdef class AsgiHandler(Handler):
     cdef public object state        # the lifespan state dict, or None
     cdef readonly object loop
     cdef readonly Py_ssize_t max_message_size
+    # proxy_headers: the client and scheme trusted proxies named replace the peer's.
+    cdef readonly bint proxy_headers
     # An apps.Generation while the app can be swapped: each request holds a
     # read lease on it until the app's task for that request has finished.
     cdef public object generation
 
     def __init__(self, app, *, loop, str name="", state=None,
-                 Py_ssize_t max_message_size=16 * 1024 * 1024):
+                 Py_ssize_t max_message_size=16 * 1024 * 1024, bint proxy_headers=False):
         self.app = app
+        self.proxy_headers = proxy_headers
         self.loop = loop
         self.name = name
         self.state = state
@@ -194,6 +208,8 @@ cdef class AsgiHandler(Handler):
             mount(scope, request)
         if self.state is not None:
             scope["state"] = self.state.copy()
+        if self.proxy_headers and request.vars:
+            forwarded(scope, request.vars, "http", "https")
         return scope
 
     def scope_for(self, Channel channel, HttpRequest request):

@@ -130,6 +130,16 @@ cdef class FileWrapper:
             close()
 
 
+cdef forwarded(dict environ, dict variables):
+    client = variables.get("client_ip")
+    if client and client != environ["REMOTE_ADDR"]:
+        environ["REMOTE_ADDR"] = client
+        environ["REMOTE_PORT"] = "0"  # the client's port is not known behind a proxy
+    scheme = variables.get("forwarded_proto")
+    if scheme:
+        environ["wsgi.url_scheme"] = scheme
+
+
 # The body limit of a WSGI request when no request_body max_size applies.
 DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 
@@ -155,12 +165,17 @@ cdef class WsgiHandler(Handler):
     cdef public object generation
     # Bodies larger than this get 413 unless the route set its own limit.
     cdef readonly long long max_body_size
+    # proxy_headers: the client and scheme trusted proxies named (routing's
+    # request.vars) replace the peer's in REMOTE_ADDR and wsgi.url_scheme.
+    cdef readonly bint proxy_headers
 
     def __init__(self, app, *, int server_port, bint multiprocess=True,
                  str url_scheme="http", str name="", str server_software="fastsnake",
-                 executor=None, long long max_body_size=DEFAULT_MAX_BODY_SIZE):
+                 executor=None, long long max_body_size=DEFAULT_MAX_BODY_SIZE,
+                 bint proxy_headers=False):
         self.app = app
         self.max_body_size = max_body_size
+        self.proxy_headers = proxy_headers
         self.name = name
         self.executor = executor
         cdef bint multithread = executor is not None
@@ -311,6 +326,8 @@ cdef class WsgiExchange(Exchange):
         else:
             sockname = channel.sockname
             environ["SERVER_NAME"] = sockname[0] if sockname else ""
+        if self.handler.proxy_headers and req.vars:
+            forwarded(environ, req.vars)
         environ["wsgi.input"] = self.make_input()
         for name, value in req.headers:
             key = environ_key(name)

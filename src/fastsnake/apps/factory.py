@@ -57,10 +57,11 @@ class AppFactory:
     def handler_for(self, app: PythonApp, target: Any) -> Any:
         if app.interface is Interface.ASGI:
             return AsgiHandler(target, loop=self.loop, name=app.target,
-                               max_message_size=app.ws_max_message_size)
+                               max_message_size=app.ws_max_message_size,
+                               proxy_headers=app.proxy_headers)
         return WsgiHandler(target, server_port=self.listener.port,
                            multiprocess=self.listener.workers > 1, name=app.target,
-                           executor=self.executor)
+                           executor=self.executor, proxy_headers=app.proxy_headers)
 
     async def create(self, app: PythonApp, *, swappable: bool = False,
                      fresh: bool = False) -> Generation:

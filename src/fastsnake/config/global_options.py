@@ -26,8 +26,9 @@ from fastsnake.config.args import (
     refuse_block,
 )
 from fastsnake.config.log import ServerLogSpec, parse_global_log
-from fastsnake.config.model import Config, Limits, Timeouts
+from fastsnake.config.model import ClientIPPolicy, Config, Limits, Timeouts
 from fastsnake.config.order import DIRECTIVE_ORDER
+from fastsnake.request.client_ip import parse_ranges
 
 __all__ = ["GlobalOptions", "parse_global_options"]
 
@@ -55,6 +56,7 @@ class GlobalOptions:
     debug: bool = False
     log: ServerLogSpec | None = None  # the global ``log`` option; None: not written
     order: tuple[tuple[str, str, str], ...] = ()  # (directive, position, other)
+    client_ip: ClientIPPolicy | None = None       # servers { trusted_proxies ... }
 
 
 def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
@@ -113,6 +115,7 @@ def _servers(d: Dispenser, options: GlobalOptions) -> GlobalOptions:
             d.val(),
         )
     timeouts, limits = options.timeouts, options.limits
+    client_ip = options.client_ip or ClientIPPolicy()
     nesting = d.nesting
     while d.next_block(nesting):
         option = d.val()
@@ -136,9 +139,30 @@ def _servers(d: Dispenser, options: GlobalOptions) -> GlobalOptions:
             if size <= 0:
                 d.errf("max_header_size must be positive, got '%s'", value)
             limits = replace(limits, max_header_size=size)
+        elif option == "trusted_proxies":
+            args = d.remaining_args()
+            if not args or args[0] != "static":
+                d.err("trusted_proxies takes the 'static' source: "
+                      "trusted_proxies static <ranges...> | private_ranges")
+            if len(args) < 2:
+                d.arg_err()
+            try:
+                parse_ranges(args[1:])
+            except ValueError as exc:
+                d.errf("trusted_proxies: %s", exc)
+            client_ip = replace(client_ip, trusted=(*client_ip.trusted, *args[1:]))
+        elif option == "client_ip_headers":
+            headers = d.remaining_args()
+            if not headers:
+                d.arg_err()
+            client_ip = replace(client_ip, headers=tuple(headers))
+        elif option == "trusted_proxies_strict":
+            expect_no_args(d)
+            client_ip = replace(client_ip, strict=True)
         else:
             d.errf("servers option '%s' is not supported by fastsnake", option)
-    return replace(options, timeouts=timeouts, limits=limits)
+    return replace(options, timeouts=timeouts, limits=limits,
+                   client_ip=client_ip if client_ip.trusted else None)
 
 
 def _root_dir(token: Token) -> str:

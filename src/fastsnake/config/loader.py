@@ -86,6 +86,7 @@ def parse_config(text: str, filename: str) -> Config:
         grace_period=options.grace_period,
         timeouts=options.timeouts,
         limits=options.limits,
+        client_ip=options.client_ip,
         debug=options.debug,
         source=filename,
         server_log=options.log,

@@ -55,6 +55,7 @@ class PythonApp:
     env: tuple[tuple[str, str], ...] = ()  # env_file / env_var, set before the import
     max_requests: int | None = None  # recycle a worker after about this many requests
     max_body_size: int | None = None  # the block's request_body max_size: larger -> 413
+    proxy_headers: bool = False      # trusted proxies' client address and scheme reach the app
     start_timeout: float | None = DEFAULT_START_TIMEOUT  # a worker must be ready by then
     location: str = ""               # "file:line" of the directive, for errors at import
 
@@ -62,6 +63,12 @@ class PythonApp:
     def instance_key(self) -> tuple[str, str | None, str | None]:
         """Handlers with the same key share one app instance in a process."""
         return (self.target, self.working_dir, self.venv)
+
+    @property
+    def handler_key(self) -> tuple[tuple[str, str | None, str | None], bool]:
+        """Blocks with the same key share one handler (the app's adapter):
+        the same app, and the same view of the request."""
+        return (self.instance_key, self.proxy_headers)
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,16 @@ class Listener:
 
 
 @dataclass(frozen=True)
+class ClientIPPolicy:
+    """The global ``servers { trusted_proxies ... }`` options (see
+    request.client_ip): who may name the client in a header."""
+
+    trusted: tuple[str, ...] = ()                     # ranges, as written
+    headers: tuple[str, ...] = ("X-Forwarded-For",)   # client_ip_headers
+    strict: bool = False                              # trusted_proxies_strict
+
+
+@dataclass(frozen=True)
 class Config:
     listeners: tuple[Listener, ...]
     grace_period: float = 30.0
@@ -170,3 +187,4 @@ class Config:
     debug: bool = False
     source: str = ""                 # the Caddyfile path it came from
     server_log: Any = None           # accesslog.ServerLogSpec of the global ``log`` option
+    client_ip: ClientIPPolicy | None = None  # trusted proxies; None: the peer is the client

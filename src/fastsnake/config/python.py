@@ -20,6 +20,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         start_timeout DURATION | forever         # caddy-snake 0.6
         runtime sync | uvloop | native           # caddy-snake 0.6 (gevent: refused)
         python_path PATH                         # caddy-snake 0.6: this interpreter only
+        proxy_headers                            # fastsnake's own: see request.client_ip
     }
 
 ``<matcher>`` is Caddy's matcher token (a path pattern, ``*`` or ``@name``);
@@ -163,6 +164,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     max_body_size: int | None = None
     start_timeout: float | None = DEFAULT_START_TIMEOUT
     loop_runtime: Token | None = None
+    proxy_headers = False
     env: list[tuple[str, str]] = []
     nesting = d.nesting
     while d.next_block(nesting):
@@ -205,6 +207,9 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         elif name == "autoreload":
             expect_no_args(d)
             autoreload = True
+        elif name == "proxy_headers":
+            expect_no_args(d)
+            proxy_headers = True
         elif name == "env_var":
             values = d.remaining_args()
             if len(values) != 2:
@@ -262,6 +267,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         runtime=runtime,
         lifespan=lifespan,
         autoreload=autoreload,
+        proxy_headers=proxy_headers,
         threads=threads,
         ws_max_message_size=ws_max_message_size,
         max_dynamic_apps=max_dynamic_apps,

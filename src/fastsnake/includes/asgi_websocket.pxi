@@ -166,6 +166,8 @@ cdef class WebSocketExchange(AppRun):
             mount(scope, request)
         if self.handler.state is not None:
             scope["state"] = self.handler.state.copy()
+        if self.handler.proxy_headers and request.vars:
+            forwarded(scope, request.vars, "ws", "wss")
         return scope
 
     # -- from the protocol

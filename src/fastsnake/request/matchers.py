@@ -232,13 +232,18 @@ def _ip_range(text: str) -> _IPRange:
     return net.version, int(net.network_address), int(net.netmask), zone
 
 
-def _peer_ip(request: HttpRequest) -> tuple[int, int, str] | None:
-    """The peer's (version, address, zone), None without one (a Unix socket).
+def _peer_ip(request: HttpRequest, client: bool = False) -> tuple[int, int, str] | None:
+    """The peer's (version, address, zone), None without one (a Unix socket);
+    with ``client``, the client_ip that trusted proxies named, when one did.
     IPv4-mapped IPv6 (a dual-stack socket) is IPv4, as Go reports it."""
-    peer = request.peer
-    if not peer or not isinstance(peer, tuple):
-        return None
-    host, _, zone = str(peer[0]).partition("%")
+    named = request.vars.get("client_ip") if client and request.vars else None
+    if named:
+        host, _, zone = named.partition("%")
+    else:
+        peer = request.peer
+        if not peer or not isinstance(peer, tuple):
+            return None
+        host, _, zone = str(peer[0]).partition("%")
     try:
         if ":" not in host:
             return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, host), "big"), zone
@@ -433,15 +438,18 @@ def _parse_ip(d: Dispenser, name: str) -> Matcher:
             except ValueError as exc:
                 _err(token, str(exc))
 
+    client = kind == "client_ip"
+
     def test(request: HttpRequest) -> bool:
-        peer = _peer_ip(request)
+        peer = _peer_ip(request, client)
         if peer is None:
             return False
         version, ip, zone = peer
         return any(v == version and ip & mask == net and want in ("", zone)
                    for v, net, mask, want in ranges)
 
-    return _Match(kind, test)  # no trusted proxies: client_ip is remote_ip
+    # client_ip is remote_ip unless trusted proxies named another (request.client_ip)
+    return _Match(kind, test)
 
 
 def _parse_protocol(d: Dispenser, name: str) -> Matcher:

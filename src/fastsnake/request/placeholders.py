@@ -218,8 +218,9 @@ def getter_for(name: str) -> Getter:
 def other_getter(full: str) -> Getter | None:
     """The placeholders about the client, the clock and the machine."""
     if full == "http.vars.client_ip":
-        # No trusted proxies: the client is the peer, as Caddy's default.
-        return lambda request: remote_part(request, "host")
+        # What trusted proxies named (routing sets it), else the peer.
+        return lambda request: ((request.vars or {}).get("client_ip")
+                                or remote_part(request, "host"))
     if full == "http.request.port":
         return host_port
     if full == "http.request.uri.path.file":

@@ -398,7 +398,7 @@ class AccessLogger:
         req: dict[str, Any] = {
             "remote_ip": ip,
             "remote_port": port,
-            "client_ip": ip,
+            "client_ip": (request.vars or {}).get("client_ip") or ip,
             "proto": _PROTOS.get(request.http_minor) or f"HTTP/1.{request.http_minor}",
             "method": request.method.decode("latin-1"),
             "host": request.host.decode("latin-1"),

@@ -31,6 +31,7 @@ from fastsnake.config.model import PythonApp, Route
 from fastsnake.config.routes import SetRoot, Subroute
 from fastsnake.files.paths import inside
 from fastsnake.files.server import FileServer, clean_path, root_value_safe
+from fastsnake.request.client_ip import ClientIPResolver
 from fastsnake.request.matchers import parse_named_matcher, path_matcher
 from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
 
@@ -492,7 +493,9 @@ class Router:
     """Picks a handler for an HttpRequest; used when a listener has more than
     one site or route (a single catch-all app skips routing entirely)."""
 
-    def __init__(self, sites: Sequence[SiteRoutes]):
+    def __init__(self, sites: Sequence[SiteRoutes],
+                 client_ip: ClientIPResolver | None = None) -> None:
+        self.client_ip = client_ip  # trusted proxies: who the client is, per request
         self.exact: dict[str, SiteRoutes] = {}
         self.wildcards: list[tuple[str, SiteRoutes]] = []
         self.fallback: SiteRoutes | None = None
@@ -507,6 +510,18 @@ class Router:
         # Longer suffixes are more specific.
         self.wildcards.sort(key=lambda item: -len(item[0]))
 
+    def name_client(self, request: Any) -> None:
+        """Caddy's client_ip variable (and, from a trusted peer, the scheme
+        X-Forwarded-Proto names, for apps with proxy_headers)."""
+        assert self.client_ip is not None
+        variables = request.vars
+        if variables is None:
+            variables = request.vars = {}
+        variables["client_ip"] = self.client_ip.client_ip(request)
+        scheme = self.client_ip.forwarded_scheme(request)
+        if scheme is not None:
+            variables["forwarded_proto"] = scheme
+
     def site_for(self, host: str) -> SiteRoutes | None:
         site = self.exact.get(host)
         if site is not None:
@@ -518,6 +533,8 @@ class Router:
         return self.fallback
 
     def select(self, request: Any) -> Any:
+        if self.client_ip is not None:
+            self.name_client(request)
         site = self.site_for(host_without_port(request.host))
         if site is None:
             return None

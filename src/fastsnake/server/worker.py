@@ -31,6 +31,7 @@ from fastsnake.apps.loader import AppSlot, Generation
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
+from fastsnake.request.client_ip import resolver_for
 from fastsnake.routing.accesslog import AccessLogger, configure_server_log
 from fastsnake.routing.router import RouteCompiler, Router, SiteRoutes
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
@@ -98,22 +99,23 @@ class ServedApps:
         catch-all app takes every request, else (None, router)."""
         targets: dict[tuple[str, str | None, str | None], Any] = {}
         for app in self.listener.apps:
-            if app.instance_key not in targets:
-                targets[app.instance_key] = await self.target_for(app)
-        compiler = RouteCompiler(lambda app: targets[app.instance_key])
+            if app.handler_key not in targets:
+                targets[app.handler_key] = await self.target_for(app)
+        compiler = RouteCompiler(lambda app: targets[app.handler_key])
         sites = [SiteRoutes(site.hosts, compiler.compile(site.routes),
                             [self.access_logger(spec) for spec in site.access_logs])
                  for site in self.listener.sites]
         only = self.listener.sites[0].routes if len(self.listener.sites) == 1 else ()
         if (len(only) == 1 and not self.listener.sites[0].hosts
                 and not self.listener.sites[0].access_logs
+                and self.config.client_ip is None
                 and isinstance(only[0].handler, PythonApp) and only[0].matcher is None
                 and only[0].handler.max_body_size is None
                 and (not only[0].paths or "*" in only[0].paths)):
-            target = targets[only[0].handler.instance_key]
+            target = targets[only[0].handler.handler_key]
             if isinstance(target, Handler):
                 return target, None
-        return None, Router(sites)
+        return None, Router(sites, resolver_for(self.config.client_ip))
 
     def access_logger(self, spec: Any) -> Any:
         logger = AccessLogger(spec, server_log=self.config.server_log)
