@@ -143,6 +143,8 @@ cdef object address(object addr):
         return None
     if type(addr) is tuple and len(<tuple>addr) == 2:
         return addr  # an IPv4 address as the transport gave it (immutable, so shared)
+    if type(addr) is str:
+        return (addr, None)  # a Unix socket's path (ASGI: [path, None])
     return (addr[0], addr[1])  # IPv6 gives (host, port, flowinfo, scope_id)
 
 

@@ -325,7 +325,8 @@ cdef class WsgiExchange(Exchange):
             environ["SERVER_NAME"] = channel.host_name(host)
         else:
             sockname = channel.sockname
-            environ["SERVER_NAME"] = sockname[0] if sockname else ""
+            # (a Unix socket's name is its path, no host)
+            environ["SERVER_NAME"] = sockname[0] if type(sockname) is tuple else ""
         if self.handler.proxy_headers and req.vars:
             forwarded(environ, req.vars)
         environ["wsgi.input"] = self.make_input()

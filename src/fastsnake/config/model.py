@@ -156,6 +156,8 @@ class Listener:
 
     @property
     def display_address(self) -> str:
+        if self.host.startswith(("unix/", "fd/")):
+            return self.host.partition("|")[0]  # the socket itself; the port only names it
         host = self.host or "0.0.0.0"
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 

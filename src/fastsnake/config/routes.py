@@ -13,7 +13,10 @@ at one level form a group of which at most one runs per request.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cmp_to_key
@@ -147,7 +150,7 @@ class RouteParser:
             if head.text == "bind":
                 if site is None:
                     _fail(head, "bind is a site-level directive; it cannot be inside a block")
-                site.bind = parse_bind(segment)
+                site.bind = parse_bind(segment, self.base_dir)
                 continue
             if head.text == "tls":
                 if site is None:
@@ -267,19 +270,27 @@ class RouteParser:
                         strip_prefix=paths[0].rstrip("*"))
 
 
-def parse_bind(segment: Segment) -> str:
-    """``bind <address>``: the interface the site's port listens on. One
-    address per site (a listener is one socket); Unix sockets are refused."""
-    import ipaddress
-
+def parse_bind(segment: Segment, base_dir: str = "") -> str:
+    """``bind <address>``: the interface the site's port listens on, a Unix
+    socket (``unix//path[|mode]``) or an inherited socket (``fd/N``, systemd's
+    socket activation). One address per site (a listener is one socket)."""
     d = Dispenser(segment)
     d.next()
     args = d.remaining_args()
     if len(args) != 1:
         d.err("bind takes one address here (fastsnake listens on one socket per port)")
     text = args[0]
-    if text.startswith(("unix/", "unixgram/", "fd/", "fdgram/")) or "/" in text:
-        d.errf("bind '%s': only IP addresses are supported by fastsnake", text)
+    if text.startswith("unix/"):
+        return _unix_bind(d, text, base_dir)
+    if text.startswith("fd/"):
+        if not text[3:].isdigit():
+            d.errf("bind '%s': fd/ takes a file descriptor number, as fd/3", text)
+        return text
+    if text.startswith(("unixgram/", "fdgram/", "udp/", "udp4/", "udp6/")):
+        d.errf("bind '%s': datagram sockets cannot carry HTTP/1.1", text)
+    if "/" in text:
+        d.errf("bind '%s': a network fastsnake does not know (IP addresses, unix/ and fd/)",
+               text)
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     if text not in ("localhost",):
@@ -288,6 +299,22 @@ def parse_bind(segment: Segment) -> str:
         except ValueError:
             d.errf("bind '%s' is not an IP address", text)
     return "127.0.0.1" if text == "localhost" else text
+
+
+def _unix_bind(d: Dispenser, text: str, base_dir: str) -> str:
+    """``unix//run/app.sock|0660``: an absolute path after ``unix/`` (a
+    relative one is taken from the Caddyfile's folder), an octal mode."""
+    path, bar, mode = text[len("unix/"):].partition("|")
+    if not path:
+        d.errf("bind '%s': unix/ needs a socket path, as unix//run/app.sock", text)
+    if bar and not (mode and all(c in "01234567" for c in mode) and len(mode) <= 4):
+        d.errf("bind '%s': the mode after '|' must be octal, as |0660", text)
+    if sys.platform == "win32":
+        d.errf("bind '%s': Unix sockets are not available on Windows", text)
+    path = os.path.normpath(os.path.join(base_dir, path))
+    if not os.path.isdir(os.path.dirname(path)):
+        d.errf("bind '%s': the folder %s does not exist", text, os.path.dirname(path))
+    return f"unix/{path}{bar}{mode}"
 
 
 @dataclass(frozen=True)

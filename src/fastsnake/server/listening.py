@@ -25,6 +25,8 @@ socket and hands a replacement the very socket of the worker it replaces
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import socket
 import struct
 import sys
@@ -51,12 +53,89 @@ REFUSE_SYN = (
 )
 
 
+def unix_address(host: str) -> tuple[str, int | None] | None:
+    """``unix//run/app.sock|0660`` (Caddy's network address form, as ``bind``
+    writes it): the socket's path and file mode; None for any other host."""
+    if not host.startswith("unix/"):
+        return None
+    path, _, mode = host[len("unix/"):].partition("|")
+    return path, int(mode, 8) if mode else None
+
+
+def inherited_fd(host: str) -> int | None:
+    """``fd/N``: a listening socket the process was started with (systemd's
+    socket activation passes them from 3 on, LISTEN_FDS of them)."""
+    return int(host[len("fd/"):]) if host.startswith("fd/") else None
+
+
+def is_shared_only(host: str) -> bool:
+    """Addresses only one socket can have, which every worker then shares
+    (no SO_REUSEPORT group for a Unix socket or an inherited one)."""
+    return host.startswith(("unix/", "fd/"))
+
+
+def _bind_unix(path: str, mode: int | None, listen: bool) -> socket.socket:
+    if os.path.exists(path):
+        # A socket file left by a server that is gone is replaced, as Caddy
+        # does; one that still answers is another server's.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)
+        except OSError:
+            pass  # not a socket, or no access: bind says why
+        else:
+            raise OSError(errno.EADDRINUSE, "another server listens on this socket")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        if mode is not None:
+            os.chmod(path, mode)
+        if listen:
+            sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _adopt_fd(fd: int) -> socket.socket:
+    sock = socket.socket(fileno=fd)
+    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET,
+                                                            socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise OSError(errno.EINVAL, f"file descriptor {fd} is not a listening stream socket")
+    sock.setblocking(False)
+    return sock
+
+
+def forget_unix_socket(host: str) -> None:
+    """Remove a Unix socket's file once nobody listens on it (Caddy does)."""
+    unix = unix_address(host)
+    if unix is not None:
+        try:
+            os.unlink(unix[0])
+        except OSError:
+            pass
+
+
 def bind_socket(host: str, port: int, reuse_port: bool = True,
                 listen: bool = True) -> socket.socket:
     """A non-blocking TCP socket bound to host:port, listening unless told
     not to (then the event loop's create_server makes it listen: in a
     SO_REUSEPORT group, a socket takes its share of connections only from
-    then on)."""
+    then on). ``unix/PATH`` binds a Unix socket, ``fd/N`` adopts an inherited
+    listening socket; the port is then only the listener's name."""
+    unix = unix_address(host)
+    if unix is not None:
+        return _bind_unix(unix[0], unix[1], listen=True)
+    fd = inherited_fd(host)
+    if fd is not None:
+        return _adopt_fd(fd)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

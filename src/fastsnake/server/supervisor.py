@@ -50,7 +50,12 @@ from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.loader import load_config
 from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
-from fastsnake.server.listening import bind_socket, refuse_new_connections
+from fastsnake.server.listening import (
+    bind_socket,
+    forget_unix_socket,
+    is_shared_only,
+    refuse_new_connections,
+)
 from fastsnake.server.plan import (
     plan_for,
     rolling_reload_folders,
@@ -158,6 +163,8 @@ def check_address_free(listener: Listener) -> None:
     say) and split its traffic. A probe bound without SO_REUSEPORT fails if any
     listener holds the port, so the conflict is reported instead.
     """
+    if is_shared_only(listener.host):
+        return  # one socket only: binding it tells (see listening.bind_socket)
     try:
         probe = bind_socket(listener.host, listener.port, reuse_port=False)
     except OSError as exc:
@@ -198,8 +205,11 @@ class ListeningSockets:
         self.shared = shares_listening_socket()
         self.held: dict[tuple[str, int, int], socket.socket] = {}
 
+    def shared_by(self, listener: Listener) -> bool:
+        return self.shared or is_shared_only(listener.host)
+
     def key(self, listener: Listener, position: int) -> tuple[str, int, int]:
-        return (*listener_key(listener), 0 if self.shared else position)
+        return (*listener_key(listener), 0 if self.shared_by(listener) else position)
 
     def holds(self, listener: Listener) -> bool:
         return any(key[:2] == listener_key(listener) for key in self.held)
@@ -212,7 +222,8 @@ class ListeningSockets:
             for listener in config.listeners:
                 if self.holds(listener):
                     continue
-                for position in range(1 if self.shared else plan_for(listener).processes):
+                for position in range(1 if self.shared_by(listener)
+                                      else plan_for(listener).processes):
                     self.get(listener, position, listen=True)
                     bound.append(self.key(listener, position))
         except FatalError:
@@ -225,11 +236,12 @@ class ListeningSockets:
         the address cannot be had)."""
         key = self.key(listener, position)
         if key not in self.held:
-            if not self.shared and not self.holds(listener):
+            shared = self.shared_by(listener)
+            if not shared and not self.holds(listener):
                 check_address_free(listener)
             try:
                 self.held[key] = bind_socket(listener.host, listener.port,
-                                             reuse_port=not self.shared, listen=listen)
+                                             reuse_port=not shared, listen=listen)
             except OSError as exc:
                 raise FatalError(f"cannot listen on {listener.display_address}: "
                                  f"{exc.strerror or exc}") from exc
@@ -255,6 +267,7 @@ class ListeningSockets:
             sock = self.held.pop(key)
             refuse_new_connections(sock)
             sock.close()
+            forget_unix_socket(key[0])
 
 
 @dataclass(eq=False)
