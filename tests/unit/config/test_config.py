@@ -502,7 +502,7 @@ def test_python_handlers_sort_by_path_specificity(tmp_path):
 
 @pytest.mark.parametrize(("source", "message"), [
     (":80 {\n  bind 127.0.0.1 ::1\n}", "2: bind takes one address here"),
-    (":80 {\n  bind udp//0.0.0.0\n}", "2: bind 'udp//0.0.0.0': a network fastsnake does not "
+    (":80 {\n  bind ip//0.0.0.0\n}", "2: bind 'ip//0.0.0.0': a network fastsnake does not "
      "know"),
     (":80 {\n  bind example\n}", "2: bind 'example' is not an IP address"),
     ("http://a.com:80 {\n  bind 127.0.0.1\n}\nhttp://b.com:80 {\n}",
