@@ -27,7 +27,7 @@ from fastsnake.errors import FatalError
 if TYPE_CHECKING:
     from fastsnake.config.model import Config
 
-COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve")
+COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve", "reload", "stop")
 DEFAULT_CONFIG = "Caddyfile"
 
 
@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--overwrite", "-w", action="store_true",
                      help="write the result back to the file instead of printing it")
     commands.add_parser("version", help="print the version")
+    for name, help_text in (("reload", "check the Caddyfile, then have the server running it "
+                                       "re-read it (SIGHUP: no connection dropped)"),
+                            ("stop", "stop the server running the Caddyfile (SIGTERM: "
+                                     "requests in flight finish) and wait for it")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--config", "-c", default=DEFAULT_CONFIG,
+                         help="the Caddyfile the server runs (default: ./Caddyfile)")
+        sub.add_argument("--adapter", "-a", default="caddyfile", choices=["caddyfile"],
+                         help="the config format (only caddyfile)")
     add_serve_parser(commands)
     return parser
 
@@ -222,6 +231,24 @@ def fmt(path: str, overwrite: bool) -> int:
     return 0
 
 
+def control(command: str, config_path: str) -> int:
+    """``reload`` and ``stop``: reach the server that runs this Caddyfile."""
+    from fastsnake.server import control as running
+
+    if command == "reload":
+        from fastsnake.config.loader import load_config
+
+        with notices_shown():
+            load_config(config_path)  # a Caddyfile that does not load is refused here
+        pid = running.reload(config_path)
+        print(f"fastsnake: asked the server (pid {pid}) to reload {config_path}",
+              file=sys.stderr)
+    else:
+        pid = running.stop(config_path)
+        print(f"fastsnake: the server (pid {pid}) has stopped", file=sys.stderr)
+    return 0
+
+
 def validate(config_path: str) -> int:
     from fastsnake.config.loader import load_config
 
@@ -253,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return serve(args)
+        if args.command in ("reload", "stop"):
+            return control(args.command, args.config)
         return run(args.config, getattr(args, "debug", False))
     except FatalError as exc:
         print(f"fastsnake: {exc}", file=sys.stderr)

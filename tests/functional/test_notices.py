@@ -13,7 +13,9 @@ APP = "def app(environ, start_response):\n    start_response('200 OK', [])\n    
 
 NOTICES = [
     pytest.param("{\n\tadmin off\n}\n:$PORT {\n\trespond ok\n}\n",
-                 "global option 'admin' is ignored", id="admin"),
+                 "admin off: 'fastsnake reload' and 'fastsnake stop' cannot reach", id="admin-off"),
+    pytest.param("{\n\tadmin localhost:2019\n}\n:$PORT {\n\trespond ok\n}\n",
+                 "global option 'admin' is ignored", id="admin-address"),
     pytest.param("{\n\tauto_https off\n}\n:$PORT {\n\trespond ok\n}\n",
                  "global option 'auto_https' is ignored", id="auto_https"),
     pytest.param("{\n\temail a@b.c\n}\n:$PORT {\n\trespond ok\n}\n",
@@ -54,7 +56,7 @@ def test_a_notice_is_printed(tmp_path, caddyfile, notice, command):
 
 def test_run_prints_the_notices_before_serving(serve, tmp_path):
     server = serve("{\n\tadmin off\n}\nlocalhost:$PORT {\n\trespond ok\n}\n")
-    assert "global option 'admin' is ignored" in server.log
+    assert "admin off" in server.log
     assert "over plain HTTP" in server.log
     # Once each: the server's own logging does not repeat them.
-    assert server.log.count("global option 'admin' is ignored") == 1
+    assert server.log.count("admin off") == 1

@@ -53,6 +53,7 @@ DEFERRED = {
     ("fastsnake.cli", "fastsnake.quickstart"): "start-up cost of `fastsnake version`",
     ("fastsnake.cli", "fastsnake.caddyfile.fmt"): "start-up cost of `fastsnake version`",
     ("fastsnake.cli", "fastsnake.adapt"): "start-up cost of `fastsnake version`",
+    ("fastsnake.cli", "fastsnake.server.control"): "start-up cost of `fastsnake version`",
     ("fastsnake.server.worker", "fastsnake.server.tls"): "ssl is imported by TLS listeners only",
 }
 

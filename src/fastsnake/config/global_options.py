@@ -57,6 +57,7 @@ class GlobalOptions:
     log: ServerLogSpec | None = None  # the global ``log`` option; None: not written
     order: tuple[tuple[str, str, str], ...] = ()  # (directive, position, other)
     client_ip: ClientIPPolicy | None = None       # servers { trusted_proxies ... }
+    admin: bool = True                            # admin off: no control file
 
 
 def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
@@ -93,7 +94,16 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
             expect_one_arg(d)
             _ignored(d, name, "fastsnake does not obtain certificates")
         elif name == "admin":
-            _ignored(d, name, "fastsnake has no admin API")
+            args = d.remaining_args()
+            if args == ["off"]:
+                options = replace(options, admin=False)
+                log.info("%s: admin off: 'fastsnake reload' and 'fastsnake stop' cannot reach "
+                         "this server (it writes no control file)", d.token().location)
+            else:
+                _ignored(d, name, "fastsnake has no admin API; 'fastsnake reload' and "
+                                  "'fastsnake stop' reach a server through its control file")
+                while d.next_block(d.nesting):
+                    pass  # the admin block's own options: all about that API
         elif name == "order":
             options = replace(options, order=(*options.order, _order(d)))
         elif name == "log":

@@ -87,6 +87,7 @@ def parse_config(text: str, filename: str) -> Config:
         timeouts=options.timeouts,
         limits=options.limits,
         client_ip=options.client_ip,
+        admin=options.admin,
         debug=options.debug,
         source=filename,
         server_log=options.log,

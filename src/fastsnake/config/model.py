@@ -190,3 +190,4 @@ class Config:
     source: str = ""                 # the Caddyfile path it came from
     server_log: Any = None           # accesslog.ServerLogSpec of the global ``log`` option
     client_ip: ClientIPPolicy | None = None  # trusted proxies; None: the peer is the client
+    admin: bool = True               # admin off: fastsnake reload/stop cannot reach it

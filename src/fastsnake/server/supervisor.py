@@ -34,6 +34,7 @@ Signals:   SIGTERM/SIGINT: refuse new connections, forward SIGTERM (each
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -50,6 +51,7 @@ from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.loader import load_config
 from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
+from fastsnake.server.control import published
 from fastsnake.server.listening import (
     bind_socket,
     forget_unix_socket,
@@ -584,6 +586,12 @@ class Supervisor:
             print(line, file=sys.stderr, flush=True)
 
     def run(self) -> int:
+        with contextlib.ExitStack() as stack:
+            if self.config.admin and self.config.source != GENERATED_SOURCE:
+                stack.enter_context(published(self.config.source))
+            return self.serve()
+
+    def serve(self) -> int:
         configure_logging(self.config.debug, self.config.server_log)
         self.sockets.open(self.config)
         self.install_signals()

@@ -433,6 +433,7 @@ def test_load_fixture() -> None:
         timeouts=Timeouts(read_header=5.0, read_body=30.0, write=60.0, idle=120.0),
         limits=Limits(max_header_size=32000),
         source=path,
+        admin=False,
     )
     assert pickle.loads(pickle.dumps(config)) == config
 

@@ -54,18 +54,28 @@ def test_global_options(project: Path, body: str, check) -> None:
 
 def test_caddy_only_options_are_accepted_and_change_nothing(project: Path) -> None:
     body = (
-        "admin off\nauto_https off\nemail me@example.com\n"
+        "auto_https off\nemail me@example.com\n"
         "admin localhost:2019 {\n origins x\n}\n"
         "auto_https disable_redirects ignore_loaded_certs"
     )
     assert options(project, body) == options(project, "")
 
 
+def test_admin_off_turns_the_control_file_off(project: Path) -> None:
+    assert options(project, "").admin is True
+    assert options(project, "admin off").admin is False
+    assert options(project, "admin localhost:2019").admin is True
+
+
 def test_ignored_options_are_noted(project: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="fastsnake.config"):
         options(project, "admin off")
+        options(project, "admin localhost:2019")
     assert caplog.messages == [
-        f"{project}/Caddyfile:2: global option 'admin' is ignored: fastsnake has no admin API",
+        f"{project}/Caddyfile:2: admin off: 'fastsnake reload' and 'fastsnake stop' cannot "
+        "reach this server (it writes no control file)",
+        f"{project}/Caddyfile:2: global option 'admin' is ignored: fastsnake has no admin API; "
+        "'fastsnake reload' and 'fastsnake stop' reach a server through its control file",
     ]
 
 
