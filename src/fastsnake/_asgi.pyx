@@ -468,8 +468,10 @@ cdef class HttpExchange(AppRun):
         else:
             self.head_sent = True
             self.response_complete = True
-            self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
-                                     INTERNAL_ERROR_BODY)
+            if not self.channel.answer_error(500, "the app raised " + type(exc).__name__,
+                                             False):
+                self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+                                         INTERNAL_ERROR_BODY)
         return 0
 
 

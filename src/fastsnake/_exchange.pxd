@@ -50,6 +50,7 @@ cdef class Channel:
     cdef int end_response(self) except -1
     cdef int abort_response(self) except -1
     cdef int send_error(self, int status, str detail) except -1
+    cdef bint answer_error(self, int status, str message, bint drop_exchange) except -1
     cdef int pause_for(self, int reason)
     cdef int resume_for(self, int reason)
     cdef int limit_body(self, long long limit) except -1

@@ -113,6 +113,14 @@ cdef class Channel:
     cdef int send_error(self, int status, str detail) except -1:
         raise NotImplementedError
 
+    cdef bint answer_error(self, int status, str message, bint drop_exchange) except -1:
+        """The exchange failed before its response began (an app raised, a
+        body too large): let the site's ``handle_errors`` routes answer.
+        False when it has none for this error; the caller then answers as
+        it would have. ``drop_exchange``: the current exchange hears
+        on_connection_lost first (it will never answer)."""
+        return False
+
     cdef int pause_for(self, int reason):
         return 0
 

@@ -714,6 +714,35 @@ cdef class HttpProtocol:
                 filter.completed(self.request, self.body_received)
         return 0
 
+    cdef bint answer_error(self, int status, str message, bint drop_exchange) except -1:
+        cdef HttpRequest req = self.request
+        cdef Handler handler
+        cdef Exchange exchange
+        if (self.router is None or req is None or self.closed or self.response_started
+                or not self.router.handles_errors):
+            return False
+        handler = self.router.error_handler(req, status, message)
+        if handler is None:
+            return False
+        if req.response_filter is not None:
+            self.filter = <ResponseFilter?>req.response_filter
+        if drop_exchange and self.exchange is not None:
+            exchange = self.exchange
+            self.exchange = None
+            exchange.on_connection_lost()
+        if self.parse_state != S_DONE:
+            # The rest of the body is not wanted (413) or no longer read:
+            # parse nothing more, and close once the error page is sent.
+            self.parse_state = S_CLOSED
+            self.pending_data = None
+            self.closing = True
+        exchange = handler.new_exchange(self, req)
+        self.exchange = exchange
+        exchange.begin()
+        if self.exchange is exchange:
+            exchange.on_body_complete()  # its body, if any, went to the failed exchange
+        return True
+
     cdef int send_error(self, int status, str detail) except -1:
         """Answer with an error status and close (no keep-alive after errors)."""
         cdef bytes phrase = reason_phrase(status)
@@ -723,6 +752,8 @@ cdef class HttpProtocol:
             return 0
         if self.response_started:
             return self.abort_response()
+        if status == 413 and self.answer_error(status, detail, True):
+            return 0
         # RFC 9110 9.3.2: no content in a response to HEAD, errors included
         # (the method is known once the target began: url is per message).
         if self.request is not None:

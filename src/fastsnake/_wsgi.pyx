@@ -522,8 +522,9 @@ cdef class WsgiExchange(Exchange):
             self.channel.abort_response()
             return 0
         self.head_sent = True
-        self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
-                                 INTERNAL_ERROR_BODY)
+        if not self.channel.answer_error(500, "the app raised " + type(exc).__name__, False):
+            self.channel.send_response(INTERNAL_ERROR_STATUS, INTERNAL_ERROR_HEADERS,
+                                     INTERNAL_ERROR_BODY)
         return 0
 
     # -- the callables the app is given

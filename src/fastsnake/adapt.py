@@ -49,7 +49,8 @@ def handler_json(handler: Any) -> list[dict[str, Any]]:
         out.append({"handler": "subroute", "routes": [route_json(r) for r in handler.routes]})
         return out
     if isinstance(handler, dv.Respond):
-        return [{"handler": "static_response", "status_code": handler.status,
+        status = handler.status if handler.explicit_status else "{http.error.status_code}"
+        return [{"handler": "static_response", "status_code": status,
                  **({"body": handler.body} if handler.body else {}),
                  **({"close": True} if handler.close else {})}]
     if isinstance(handler, dv.Redirect):
@@ -122,17 +123,40 @@ def site_json(site: Site) -> dict[str, Any]:
     return out
 
 
+def error_routes_json(site: Site) -> list[dict[str, Any]]:
+    """A site's handle_errors blocks as Caddy's server-level ``errors`` routes:
+    one per block, matched by host and (with codes) by the error's status."""
+    out: list[dict[str, Any]] = []
+    for group in site.error_routes:
+        route: dict[str, Any] = {
+            "handle": [{"handler": "subroute", "routes": [route_json(r) for r in group.routes]}],
+        }
+        match: dict[str, Any] = {}
+        if site.hosts:
+            match["host"] = list(site.hosts)
+        if group.codes:
+            match["status_code"] = list(group.codes)
+        if match:
+            route["match"] = [match]
+        out.append(route)
+    return out
+
+
 def server_json(listener: Listener, config: Config) -> dict[str, Any]:
     timeouts = {name: duration(value)
                 for name, value in dataclasses.asdict(config.timeouts).items()
                 if value is not None}
-    return {
+    out: dict[str, Any] = {
         "listen": [f"{listener.host}:{listener.port}"],
         "routes": [site_json(site) for site in listener.sites],
         "fastsnake": {"runtime": listener.runtime.value, "workers": listener.workers},
         "timeouts": timeouts,
         "max_header_bytes": config.limits.max_header_size,
     }
+    errors = [route for site in listener.sites for route in error_routes_json(site)]
+    if errors:
+        out["errors"] = {"routes": errors}
+    return out
 
 
 def adapt(config: Config) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Respond:
     status: int = 200
     body: str = ""
     close: bool = False
+    explicit_status: bool = True   # False: in handle_errors, the error's status instead
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def parse_respond(segment: Segment) -> Respond:
         body, status = args[0], parse_status(d, args[1])
     elif len(args) > 2:
         d.arg_err()
+    status_given = len(args) == 2 or (len(args) == 1 and not body)
     check_placeholders(d, body)  # (now, so an error names this line)
     close = False
     nesting = d.nesting
@@ -167,7 +169,7 @@ def parse_respond(segment: Segment) -> Respond:
             close = True
         else:
             d.errf("unrecognized respond subdirective '%s'", sub)
-    return Respond(status, body, close)
+    return Respond(status, body, close, explicit_status=status_given)
 
 
 REDIRECT_CODES = {"temporary": 302, "permanent": 301, "html": 200}

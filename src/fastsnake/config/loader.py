@@ -71,7 +71,8 @@ def parse_config(text: str, filename: str) -> Config:
             if on_port and (on_port[0].tls is None) != (parsed.tls is None):
                 _fail(block.keys[0], f"port {port} mixes sites with and without tls; "
                                      "one port serves either HTTP or HTTPS")
-            on_port.append(Site(site_hosts, routes, access_logs, parsed.tls))
+            on_port.append(Site(site_hosts, routes, access_logs, parsed.tls,
+                                 tuple(parsed.error_routes)))
             bind = parsed.bind or ""
             first = binds.setdefault(port, (bind, block.keys[0]))
             if first[0] != bind:
@@ -194,7 +195,7 @@ def _listener(port: int, sites: tuple[Site, ...], default: Runtime,
     Apps that do not name a runtime go along with those that do; two that
     name different ones cannot share the listener's processes.
     """
-    apps = [app for site in sites for app in python_apps(site.routes)]
+    apps = [app for site in sites for app in python_apps(site.all_routes)]
     asked = [(app.runtime, app) for app in apps if app.runtime is not None]
     runtime, first = asked[0] if asked else (default, None)
     for other, app in asked:

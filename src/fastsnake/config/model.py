@@ -113,6 +113,29 @@ class Site:
     routes: tuple[Route, ...]
     access_logs: tuple[Any, ...] = ()   # config.log.AccessLogSpec for each ``log``
     tls: Any = None                     # directives.TlsFiles: served over HTTPS
+    error_routes: tuple[ErrorRoutes, ...] = ()  # ``handle_errors`` blocks, in order tried
+
+    @property
+    def all_routes(self) -> tuple[Route, ...]:
+        """The routes and the error routes: every place an app may be named."""
+        return self.routes + tuple(r for group in self.error_routes for r in group.routes)
+
+
+@dataclass(frozen=True)
+class ErrorRoutes:
+    """One ``handle_errors [<codes...>] { ... }`` block: the routes that answer
+    an error whose status matches ``codes`` (``404``, ``4xx``; none: every
+    error). See docs/caddyfile.md, "handle_errors", for which errors reach it."""
+
+    codes: tuple[str, ...]
+    routes: tuple[Route, ...]
+
+    def catches(self, status: int) -> bool:
+        if not self.codes:
+            return True
+        text = str(status)
+        return any(code == text or (code.endswith("xx") and code[0] == text[0])
+                   for code in self.codes)
 
 
 @dataclass(frozen=True)
@@ -152,7 +175,7 @@ class Listener:
     @property
     def apps(self) -> tuple[PythonApp, ...]:
         """Every python handler of this listener, in order of appearance."""
-        return tuple(app for site in self.sites for app in python_apps(site.routes))
+        return tuple(app for site in self.sites for app in python_apps(site.all_routes))
 
     @property
     def display_address(self) -> str:

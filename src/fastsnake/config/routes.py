@@ -27,7 +27,7 @@ from fastsnake.config import directives as dv
 from fastsnake.config.directives import parse_tls
 from fastsnake.config.files import parse_file_server, parse_root
 from fastsnake.config.log import parse_log_directive
-from fastsnake.config.model import Route
+from fastsnake.config.model import ErrorRoutes, Route
 from fastsnake.config.order import CADDY_DIRECTIVES, directive_order
 from fastsnake.config.python import parse_python
 from fastsnake.errors import CaddyfileError
@@ -57,6 +57,7 @@ class BlockResult:
     access_logs: list[Any] = field(default_factory=list)
     tls: Any = None                  # directives.TlsFiles
     bind: str | None = None          # the ``bind`` address
+    error_routes: list[ErrorRoutes] = field(default_factory=list)  # ``handle_errors``
 
 
 def _fail(token: Token, message: str) -> NoReturn:
@@ -118,6 +119,9 @@ class RouteParser:
         result = BlockResult(())
         result.routes = self.block(segments, {}, ordered=False, site=result,
                                    has_braces=has_braces)
+        # Blocks with status codes are tried first, in the order written; one
+        # without codes is the fallback (Caddy's handle_errors).
+        result.error_routes.sort(key=lambda group: not group.codes)
         return result
 
     def block(self, segments: tuple[Segment, ...] | list[Segment], matchers: dict[str, Any],
@@ -151,6 +155,12 @@ class RouteParser:
                 if site is None:
                     _fail(head, "bind is a site-level directive; it cannot be inside a block")
                 site.bind = parse_bind(segment, self.base_dir)
+                continue
+            if head.text == "handle_errors":
+                if site is None:
+                    _fail(head, "handle_errors is a site-level directive; it cannot be inside "
+                                "a block")
+                site.error_routes.append(self.handle_errors(segment, visible))
                 continue
             if head.text == "tls":
                 if site is None:
@@ -260,6 +270,30 @@ class RouteParser:
             d.errf("%s needs a block: %s [<matcher>] { ... }", segment[0].text,
                    segment[0].text)
         return self.block(inner, matchers, ordered)
+
+    def handle_errors(self, segment: Segment, matchers: dict[str, Any]) -> ErrorRoutes:
+        """``handle_errors [<status_codes...>] { ... }``: codes are 3-digit
+        statuses or ``4xx``/``5xx``; the block's routes sort as a site's."""
+        d = Dispenser(segment)
+        d.next()
+        codes: list[str] = []
+        for token in d.remaining_args_as_tokens():
+            code = token.text
+            valid = (len(code) == 3 and code.isdigit() and 100 <= int(code) <= 599) or (
+                code in ("1xx", "2xx", "3xx", "4xx", "5xx"))
+            if not valid:
+                _fail(token, f"handle_errors: '{code}' is not a status code (a 3-digit number, "
+                             "or 4xx / 5xx)")
+            codes.append(code)
+        inner: list[Segment] = []
+        nesting = d.nesting
+        opened = False
+        while d.next_block(nesting):
+            opened = True
+            inner.append(tuple(d.next_segment()))
+        if not opened:
+            d.err("handle_errors needs a block: handle_errors [<status_codes...>] { ... }")
+        return ErrorRoutes(tuple(codes), self.block(inner, matchers, ordered=False))
 
     def handle_path(self, segment: Segment, matchers: dict[str, Any],
                     paths: tuple[str, ...]) -> Subroute:

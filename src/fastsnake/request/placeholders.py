@@ -71,9 +71,17 @@ SHORTHANDS = {
 # Caddy placeholders that only mean something in parts of Caddy fastsnake does
 # not have (proxies, TLS details, error handling, vars): named as such, rather
 # than "unknown" as a typo would be.
-UNSUPPORTED_PREFIXES = ("vars.", "http.vars.", "http.request.tls.", "http.error.",
+UNSUPPORTED_PREFIXES = ("vars.", "http.vars.", "http.request.tls.",
                         "http.reverse_proxy.", "upstream_", "http.response.", "http.auth.",
-                        "http.request.body", "tls_", "err.", "resp.", "rp.")
+                        "http.request.body", "tls_", "resp.", "rp.")
+
+# What routing keeps in request.vars under the placeholder's own name:
+# handle_errors' error (empty outside error routes, as in Caddy) and the user
+# basic_auth accepted.
+VARS_PLACEHOLDERS = frozenset({
+    "http.error.status_code", "http.error.status_text", "http.error.message",
+    "http.error.trace", "http.error.id", "http.auth.user.id",
+})
 SHORTHAND_PREFIXES = {
     "labels.": "http.request.host.labels.",
     "path.": "http.request.uri.path.",
@@ -81,6 +89,7 @@ SHORTHAND_PREFIXES = {
     "query.": "http.request.uri.query.",
     "cookie.": "http.request.cookie.",
     "re.": "http.regexp.",
+    "err.": "http.error.",
 }
 
 Getter = Callable[[Any], str]
@@ -217,6 +226,8 @@ def getter_for(name: str) -> Getter:
 
 def other_getter(full: str) -> Getter | None:
     """The placeholders about the client, the clock and the machine."""
+    if full in VARS_PLACEHOLDERS:
+        return lambda request: (request.vars or {}).get(full, "")
     if full == "http.vars.client_ip":
         # What trusted proxies named (routing sets it), else the peer.
         return lambda request: ((request.vars or {}).get("client_ip")

@@ -21,6 +21,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes
 
@@ -67,6 +68,34 @@ class Walk:
         self.header_ops: list[tuple[int, bytes, bytes, bytes, Any]] | None = None
         self.encode: Encoder | None = None
         self.skip_log = False
+
+
+class Failure:
+    """An error a route raised (Caddy's HandlerError): the site's
+    ``handle_errors`` routes answer it, or ``fallback`` (the plain answer:
+    the status, and what the directive says besides) where it has none.
+    ``headers`` go on the error page too (basic_auth's WWW-Authenticate)."""
+
+    __slots__ = ("status", "message", "fallback", "headers")
+
+    def __init__(self, status: int, message: str, fallback: Handler,
+                 headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        self.status = status
+        self.message = message
+        self.fallback = fallback
+        self.headers = headers
+
+
+def status_text(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def error_status(request: Any) -> int:
+    """The status of the error being handled (in error routes)."""
+    return int((request.vars or {}).get("http.error.status_code") or 500)
 
 
 class Step:
@@ -165,10 +194,16 @@ class Encoder:
 
 
 class RouteCompiler:
-    """Config routes -> Steps, with python targets already built by the worker."""
+    """Config routes -> Steps, with python targets already built by the worker.
+    ``in_errors``: the routes of a handle_errors block, where respond without
+    a status and file_server answer with the error's status."""
 
-    def __init__(self, targets: Callable[[PythonApp], Any]) -> None:
+    def __init__(self, targets: Callable[[PythonApp], Any], in_errors: bool = False) -> None:
         self.targets = targets
+        self.in_errors = in_errors
+
+    def errors(self) -> RouteCompiler:
+        return RouteCompiler(self.targets, in_errors=True)
 
     def compile(self, routes: Sequence[Route]) -> list[Step]:
         return [Step(self.matcher(route), self.action(route.handler), route.group)
@@ -215,6 +250,15 @@ class RouteCompiler:
     # -- terminal directives
 
     def build_respond(self, spec: dv.Respond) -> Callable[[Any, Walk], Any]:
+        if self.in_errors and not spec.explicit_status:
+            template = Template(spec.body)
+
+            def error_page(request: Any, walk: Walk) -> Any:
+                body = template.render(request)
+                return RespondHandler(error_status(request), body.encode(), body_type(body),
+                                      close=spec.close)
+
+            return error_page
         if not has_placeholders(spec.body):
             fixed = RespondHandler(spec.status, spec.body.encode(), body_type(spec.body),
                                    close=spec.close)
@@ -250,11 +294,13 @@ class RouteCompiler:
         return lambda request, walk: handler
 
     def build_errorstatus(self, spec: dv.ErrorStatus) -> Callable[[Any, Walk], Any]:
-        handler = RespondHandler(spec.status)
-        return lambda request, walk: handler
+        template = Template(spec.message)
+        fallback = RespondHandler(spec.status)
+        return lambda request, walk: Failure(spec.status, template.render(request), fallback)
 
     def build_fileserverspec(self, spec: Any) -> Callable[[Any, Walk], Any]:
         server = FileServer(spec)
+        in_errors = self.in_errors
 
         def run(request: Any, walk: Walk) -> Any:
             root = request.vars.get("root") if request.vars else None
@@ -264,10 +310,16 @@ class RouteCompiler:
                 original_path=target if target.startswith(b"/") else None, request=request)
             if response is None:
                 return None  # pass_thru
+            status = response.status
+            if in_errors and status == 200:
+                status = error_status(request)  # the error page keeps the error's status
             if response.path is not None:
-                return FileHandler(response.status, response.headers, response.path,
+                return FileHandler(status, response.headers, response.path,
                                    response.offset, response.length)
-            return RespondHandler(response.status, response.body, response.headers)
+            answer = RespondHandler(status, response.body, response.headers)
+            if status >= 400 and not in_errors:
+                return Failure(status, "", answer)  # Caddy's file_server errors
+            return answer
 
         return run
 
@@ -332,7 +384,8 @@ class RouteCompiler:
             root = (request.vars or {}).get("root") or os.getcwd()
             for template, name in candidates:
                 if name.startswith("="):
-                    return RespondHandler(int(name[1:]))
+                    status = int(name[1:])
+                    return Failure(status, "", RespondHandler(status))
                 to = template.render(request)
                 path, question, query = to.partition("?")
                 if existing_file(root, path):
@@ -449,13 +502,16 @@ def apply_request_header_ops(request: Any, ops: list[tuple[int, bytes, bytes, Te
 
 
 class SiteRoutes:
-    """One site's compiled routes, and what its responses need."""
+    """One site's compiled routes, its error routes, and what its responses need."""
 
     def __init__(self, hosts: Sequence[str], steps: Sequence[Step],
-                 loggers: Sequence[Any] = ()) -> None:
+                 loggers: Sequence[Any] = (),
+                 error_groups: Sequence[tuple[Callable[[int], bool], Sequence[Step]]] = ()
+                 ) -> None:
         self.hosts = tuple(h.lower() for h in hosts)
         self.steps = tuple(steps)
         self.loggers = tuple(loggers)
+        self.error_groups = tuple((catches, tuple(group)) for catches, group in error_groups)
         # ``log { hostnames ... }`` narrows a log to some of the site's hosts.
         self.log_hosts = [frozenset(h.lower() for h in getattr(logger.spec, "hostnames", ()))
                           for logger in self.loggers]
@@ -476,8 +532,15 @@ class SiteRoutes:
             # A request value that may not go where a placeholder puts it.
             return plain_text(400, str(exc))
         if target is not None and not isinstance(target, Handler):
-            # An app slot or a dynamic-app table picks the handler per request.
-            target = target.select(request)
+            if isinstance(target, Failure):
+                target = self.failed(request, walk, target)
+            else:
+                # An app slot or a dynamic-app table picks the handler per request.
+                target = target.select(request)
+        self.set_filter(request, walk)
+        return target
+
+    def set_filter(self, request: Any, walk: Walk) -> None:
         logger = None if walk.skip_log else self.log
         encoding = walk.encode.negotiate(request) if walk.encode is not None else None
         if logger is not None or walk.header_ops or encoding is not None:
@@ -486,6 +549,38 @@ class SiteRoutes:
                 walk.encode.compressible if encoding is not None else None,
                 walk.encode.minimum_length if encoding is not None else 0, logger,
                 walk.encode.level if encoding is not None else 0)
+
+    def failed(self, request: Any, walk: Walk, failure: Failure) -> Any:
+        """Caddy's error handling: the first handle_errors block whose codes
+        take the status answers, with the ``{err.*}`` placeholders set; the
+        request keeps what routing did to it (root, rewrites, vars). With no
+        block for it, the plain answer."""
+        status = failure.status
+        steps = next((group for catches, group in self.error_groups if catches(status)), None)
+        if steps is None:
+            return failure.fallback
+        variables = request.vars
+        if variables is None:
+            variables = request.vars = {}
+        variables["http.error.status_code"] = str(status)
+        variables["http.error.status_text"] = status_text(status)
+        variables["http.error.message"] = failure.message
+        variables["http.error.trace"] = ""
+        variables["http.error.id"] = os.urandom(5).hex()[:9]
+        for name, value in failure.headers:
+            ops = walk.header_ops if walk.header_ops is not None else []
+            ops.append((OP_CODES["set"], name, name, value, None))
+            walk.header_ops = ops
+        try:
+            target = run_steps(steps, request, walk)
+        except PlaceholderError as exc:
+            return plain_text(400, str(exc))
+        if target is None:
+            return RespondHandler(status)  # nothing answered: the bare status, as Caddy
+        if isinstance(target, Failure):
+            return target.fallback  # an error while handling one: no second round
+        if not isinstance(target, Handler):
+            target = target.select(request)
         return target
 
 
@@ -496,6 +591,9 @@ class Router:
     def __init__(self, sites: Sequence[SiteRoutes],
                  client_ip: ClientIPResolver | None = None) -> None:
         self.client_ip = client_ip  # trusted proxies: who the client is, per request
+        # Read by the protocol before it asks error_handler (an app that
+        # raised, a body too large).
+        self.handles_errors = any(site.error_groups for site in sites)
         self.exact: dict[str, SiteRoutes] = {}
         self.wildcards: list[tuple[str, SiteRoutes]] = []
         self.fallback: SiteRoutes | None = None
@@ -539,3 +637,15 @@ class Router:
         if site is None:
             return None
         return site.select(request)
+
+    def error_handler(self, request: Any, status: int, message: str) -> Any:
+        """The handler of the site's handle_errors routes for an error found
+        after routing (an app that raised, a body too large), or None where
+        the site has none for it."""
+        site = self.site_for(host_without_port(request.host))
+        if site is None or not any(catches(status) for catches, _ in site.error_groups):
+            return None
+        walk = Walk()
+        handler = site.failed(request, walk, Failure(status, message, RespondHandler(status)))
+        site.set_filter(request, walk)
+        return handler

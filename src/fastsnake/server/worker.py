@@ -102,11 +102,15 @@ class ServedApps:
             if app.handler_key not in targets:
                 targets[app.handler_key] = await self.target_for(app)
         compiler = RouteCompiler(lambda app: targets[app.handler_key])
+        errors = compiler.errors()
         sites = [SiteRoutes(site.hosts, compiler.compile(site.routes),
-                            [self.access_logger(spec) for spec in site.access_logs])
+                            [self.access_logger(spec) for spec in site.access_logs],
+                            [(group.catches, errors.compile(group.routes))
+                             for group in site.error_routes])
                  for site in self.listener.sites]
         only = self.listener.sites[0].routes if len(self.listener.sites) == 1 else ()
         if (len(only) == 1 and not self.listener.sites[0].hosts
+                and not self.listener.sites[0].error_routes
                 and not self.listener.sites[0].access_logs
                 and self.config.client_ip is None
                 and isinstance(only[0].handler, PythonApp) and only[0].matcher is None
