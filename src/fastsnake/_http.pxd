@@ -41,6 +41,7 @@ cdef class HttpProtocol(Channel):
     cdef object pending_data         # bytes not yet parsed (pipelining)
     cdef Py_ssize_t pending_offset
     cdef int parse_state
+    cdef bint deferred               # routing of this request waits (see start_request)
     cdef const char* exec_end        # end of the bytes llhttp_execute is parsing
     cdef const char* exec_begin      # start of the bytes object those bytes are in
     # The last two bytes of the previous bytes object parsed to its end (a
@@ -96,6 +97,7 @@ cdef class HttpProtocol(Channel):
     cdef parse_failed(self, llhttp.llhttp_errno_t err)
     cdef int close_now(self) except -1
     cdef int start_request(self) except -1
+    cdef int defer_routing(self, object deferred) except -1
     cdef int finish_message(self) except -1
     cdef int reset_request(self)
     cdef int set_deadline(self, int kind, double seconds)

@@ -251,7 +251,8 @@ cdef class HttpProtocol:
         cdef llhttp.llhttp_errno_t err
         cdef bint chunked_body
         cdef long long body_before
-        while self.pending_data is not None and self.parse_state != S_CLOSED:
+        while (self.pending_data is not None and self.parse_state != S_CLOSED
+               and not self.deferred):
             data = self.pending_data
             size = PyBytes_GET_SIZE(data) - self.pending_offset
             if size <= 0:
@@ -352,7 +353,10 @@ cdef class HttpProtocol:
         cdef Exchange exchange
         g_requests += 1
         if self.router is not None:
-            handler = self.router.select(req)
+            routed = self.router.select(req)
+            if routed is not None and not isinstance(routed, Handler):
+                return self.defer_routing(routed)
+            handler = <Handler>routed
             if req.response_filter is not None:
                 self.filter = <ResponseFilter?>req.response_filter
             if req.body_limit >= 0 and not 0 <= self.body_limit <= req.body_limit:
@@ -369,6 +373,38 @@ cdef class HttpProtocol:
         self.exchange = exchange
         exchange.begin()
         return 0
+
+    cdef int defer_routing(self, object deferred) except -1:
+        """Routing needs work done off the event loop first (a basic_auth
+        password check): parse nothing more of this connection (the body
+        stays unread, in the socket or in pending_data) until it is done,
+        then route the request again (routing_ready)."""
+        global g_requests
+        g_requests -= 1  # counted when it is routed for good
+        self.deferred = True
+        self.pause_for(PAUSE_DEFER)
+        deferred.start(self.routing_ready, self.loop)
+        return 0
+
+    def routing_ready(self):
+        if not self.deferred:
+            return
+        self.deferred = False
+        if self.closed or self.request is None:
+            return
+        self.resume_for(PAUSE_DEFER)
+        try:
+            self.start_request()
+            if self.deferred:
+                return
+            if self.parse_state == S_DONE:
+                if self.exchange is not None:
+                    self.exchange.on_body_complete()
+            elif self.pending_data is not None:
+                self.feed()  # the body that waited
+        except BaseException:
+            log.exception("internal error in the HTTP protocol")
+            self.transport.abort()
 
     cdef int finish_message(self) except -1:
         cdef Exchange exchange = self.exchange
@@ -442,7 +478,7 @@ cdef class HttpProtocol:
             return 0
         if kind == D_HEADER and self.parse_state == S_HEADERS:
             self.send_error(408, "timed out reading the request head")
-        elif kind == D_BODY and self.pause_reasons & PAUSE_BODY:
+        elif kind == D_BODY and self.pause_reasons & (PAUSE_BODY | PAUSE_DEFER):
             # We stopped reading (the app has not taken what came): not the
             # client's delay. Look again later.
             self.set_deadline(D_BODY, self.limits.read_body_timeout)

@@ -27,7 +27,8 @@ from fastsnake.errors import FatalError
 if TYPE_CHECKING:
     from fastsnake.config.model import Config
 
-COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve", "reload", "stop")
+COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve", "reload", "stop",
+            "hash-password")
 DEFAULT_CONFIG = "Caddyfile"
 
 
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--adapter", "-a", default="caddyfile", choices=["caddyfile"],
                          help="the config format (only caddyfile)")
     add_serve_parser(commands)
+    from fastsnake.hash_password import add_parser as add_hash_password_parser
+
+    add_hash_password_parser(commands)
     return parser
 
 
@@ -282,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command in ("reload", "stop"):
             return control(args.command, args.config)
+        if args.command == "hash-password":
+            from fastsnake.hash_password import hash_password
+
+            return hash_password(args)
         return run(args.config, getattr(args, "debug", False))
     except FatalError as exc:
         print(f"fastsnake: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config import directives as dv
+from fastsnake.config.auth import parse_basic_auth
 from fastsnake.config.directives import parse_tls
 from fastsnake.config.files import parse_file_server, parse_root
 from fastsnake.config.log import parse_log_directive
@@ -75,8 +76,9 @@ def _single_path(route: Route) -> str:
 
 
 def _sort_name(directive: str) -> str:
-    # Caddy sorts handle_path at handle's level (caddy#3675).
-    return "handle" if directive == "handle_path" else directive
+    # Caddy sorts handle_path at handle's level (caddy#3675); basicauth is
+    # basic_auth's older name.
+    return {"handle_path": "handle", "basicauth": "basic_auth"}.get(directive, directive)
 
 
 def _less(a: Route, b: Route, order: dict[str, int]) -> bool:
@@ -241,7 +243,15 @@ class RouteParser:
             "log_skip": lambda s, m, p: dv.parse_skip_log(s),
             "root": self.root,
             "file_server": self.file_server,
+            "basic_auth": lambda s, m, p: parse_basic_auth(s),
+            "basicauth": self.basicauth,
         }
+
+    def basicauth(self, segment: Segment, matchers: dict[str, Any],
+                  paths: tuple[str, ...]) -> Any:
+        self.notice(f"{segment[0].location}: basicauth is deprecated (as in Caddy); "
+                    "use basic_auth")
+        return parse_basic_auth(segment)
 
     def python(self, segment: Segment, matchers: dict[str, Any], paths: tuple[str, ...]) -> Any:
         return parse_python(segment, self.base_dir)

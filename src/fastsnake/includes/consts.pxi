@@ -5,6 +5,7 @@ cdef enum:
     PAUSE_PIPELINE = 1
     PAUSE_BODY = 2
     PAUSE_BACKLOG = 4   # our own answers (WebSocket pongs) wait for the client to read
+    PAUSE_DEFER = 8     # routing waits for work off the loop (a basic_auth password check)
 
 # Every response names us, as Caddy's do (README.md, "How requests are served").
 cdef bytes SERVER_LINE = b"server: fastsnake\r\n"

@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 from fastsnake._exchange import Handler, ResponseFilter
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
 from fastsnake.config import directives as dv
+from fastsnake.config.auth import BasicAuth
 from fastsnake.config.model import PythonApp, Route
 from fastsnake.config.routes import SetRoot, Subroute
 from fastsnake.files.paths import inside
@@ -35,6 +36,7 @@ from fastsnake.files.server import FileServer, clean_path, root_value_safe
 from fastsnake.request.client_ip import ClientIPResolver
 from fastsnake.request.matchers import parse_named_matcher, path_matcher
 from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
+from fastsnake.routing.auth import BasicAuthCheck, Deferred
 
 # Caddy's default ``encode`` match: the content types worth compressing.
 COMPRESSIBLE_TYPES = tuple(
@@ -201,9 +203,20 @@ class RouteCompiler:
     def __init__(self, targets: Callable[[PythonApp], Any], in_errors: bool = False) -> None:
         self.targets = targets
         self.in_errors = in_errors
+        self.defers = False  # a compiled route may answer Deferred (basic_auth)
 
     def errors(self) -> RouteCompiler:
         return RouteCompiler(self.targets, in_errors=True)
+
+    def site(self, hosts: Sequence[str], routes: Sequence[Route], loggers: Sequence[Any],
+             error_groups: Sequence[tuple[Callable[[int], bool], Sequence[Route]]]
+             ) -> SiteRoutes:
+        """One site's SiteRoutes, knowing whether any of its routes may defer."""
+        self.defers = False
+        steps = self.compile(routes)
+        errors = self.errors()
+        groups = [(catches, errors.compile(group)) for catches, group in error_groups]
+        return SiteRoutes(hosts, steps, loggers, groups, defers=self.defers or errors.defers)
 
     def compile(self, routes: Sequence[Route]) -> list[Step]:
         return [Step(self.matcher(route), self.action(route.handler), route.group)
@@ -324,6 +337,25 @@ class RouteCompiler:
         return run
 
     # -- middleware
+
+    def build_basicauth(self, spec: BasicAuth) -> Callable[[Any, Walk], Any]:
+        check = BasicAuthCheck(spec)
+        refused = RespondHandler(401, b"", [check.challenge])
+        headers = (check.challenge,)
+        self.defers = True
+
+        def run(request: Any, walk: Walk) -> Any:
+            answer = check.decide(request)
+            if answer.__class__ is str:
+                if request.vars is None:
+                    request.vars = {}
+                request.vars["http.auth.user.id"] = answer
+                return None  # accepted: on to the next route
+            if answer is None:
+                return Failure(401, "not authenticated", refused, headers)
+            return answer  # a Deferred, or 503 when too many checks wait
+
+        return run
 
     def build_setroot(self, spec: SetRoot) -> Callable[[Any, Walk], Any]:
         template = Template(spec.path)
@@ -506,9 +538,10 @@ class SiteRoutes:
 
     def __init__(self, hosts: Sequence[str], steps: Sequence[Step],
                  loggers: Sequence[Any] = (),
-                 error_groups: Sequence[tuple[Callable[[int], bool], Sequence[Step]]] = ()
-                 ) -> None:
+                 error_groups: Sequence[tuple[Callable[[int], bool], Sequence[Step]]] = (),
+                 defers: bool = False) -> None:
         self.hosts = tuple(h.lower() for h in hosts)
+        self.defers = defers
         self.steps = tuple(steps)
         self.loggers = tuple(loggers)
         self.error_groups = tuple((catches, tuple(group)) for catches, group in error_groups)
@@ -526,6 +559,7 @@ class SiteRoutes:
 
     def select(self, request: Any) -> Any:
         walk = Walk()
+        restore = snapshot(request) if self.defers else None
         try:
             target = run_steps(self.steps, request, walk)
         except PlaceholderError as exc:
@@ -534,6 +568,9 @@ class SiteRoutes:
         if target is not None and not isinstance(target, Handler):
             if isinstance(target, Failure):
                 target = self.failed(request, walk, target)
+            elif isinstance(target, Deferred):
+                target.restore = restore
+                return target  # the protocol routes it again when the work is done
             else:
                 # An app slot or a dynamic-app table picks the handler per request.
                 target = target.select(request)
@@ -579,9 +616,29 @@ class SiteRoutes:
             return RespondHandler(status)  # nothing answered: the bare status, as Caddy
         if isinstance(target, Failure):
             return target.fallback  # an error while handling one: no second round
+        if isinstance(target, Deferred):
+            return RespondHandler(status)  # (no password checks while answering an error)
         if not isinstance(target, Handler):
             target = target.select(request)
         return target
+
+
+def snapshot(request: Any) -> Callable[[], None]:
+    """What routing may change in a request, and a function that puts it
+    back: a deferred request is routed again from the start."""
+    path, query, script_name = request.path, request.query, request.script_name
+    headers = list(request.headers)
+    variables = dict(request.vars) if request.vars is not None else None
+    body_limit = request.body_limit
+
+    def restore() -> None:
+        request.path, request.query, request.script_name = path, query, script_name
+        request.headers[:] = headers
+        request.vars = dict(variables) if variables is not None else None
+        request.body_limit = body_limit
+        request.response_filter = None
+
+    return restore
 
 
 class Router:

@@ -33,7 +33,7 @@ from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
 from fastsnake.request.client_ip import resolver_for
 from fastsnake.routing.accesslog import AccessLogger, configure_server_log
-from fastsnake.routing.router import RouteCompiler, Router, SiteRoutes
+from fastsnake.routing.router import RouteCompiler, Router
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
@@ -102,11 +102,9 @@ class ServedApps:
             if app.handler_key not in targets:
                 targets[app.handler_key] = await self.target_for(app)
         compiler = RouteCompiler(lambda app: targets[app.handler_key])
-        errors = compiler.errors()
-        sites = [SiteRoutes(site.hosts, compiler.compile(site.routes),
-                            [self.access_logger(spec) for spec in site.access_logs],
-                            [(group.catches, errors.compile(group.routes))
-                             for group in site.error_routes])
+        sites = [compiler.site(site.hosts, site.routes,
+                               [self.access_logger(spec) for spec in site.access_logs],
+                               [(group.catches, group.routes) for group in site.error_routes])
                  for site in self.listener.sites]
         only = self.listener.sites[0].routes if len(self.listener.sites) == 1 else ()
         if (len(only) == 1 and not self.listener.sites[0].hosts

@@ -129,7 +129,7 @@ def set_env(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
 
 
 def test_the_corpus_is_there():
-    assert 40 <= len(FILES) <= 80
+    assert len(FILES) >= 40  # it grows with every documentation example a feature unlocks
     kinds = [expectation(path).ok for path in FILES]
     assert kinds.count(True) >= 25 and kinds.count(False) >= 25
 
