@@ -30,13 +30,17 @@ def load_chain(chain_pem: bytes) -> list[x509.Certificate]:
 def renewal_due(cert_pem: bytes, now: dt.datetime | None = None,
                 ratio: float = RENEWAL_WINDOW_RATIO) -> bool:
     """True once ``ratio`` (a third) of the first certificate's lifetime
-    remains, or when it has expired."""
+    remains, or when it has expired. ``cert_pem`` may be a whole chain (the
+    leaf first); ``now`` may be naive, meaning UTC."""
     return cert_renewal_due(load_chain(cert_pem)[0], now, ratio)
 
 
 def cert_renewal_due(cert: x509.Certificate, now: dt.datetime | None = None,
                      ratio: float = RENEWAL_WINDOW_RATIO) -> bool:
-    now = now or utcnow()
+    if now is None:
+        now = utcnow()
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)  # naive means UTC, as in x509
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     return now >= cert.not_valid_after_utc - lifetime * ratio
 

@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastsnake.errors import FatalError
 
@@ -95,10 +95,11 @@ def issuer_key(directory_url: str) -> str:
     ``https://acme-v02.api.letsencrypt.org/directory`` →
     ``acme-v02.api.letsencrypt.org-directory``."""
     parts = urlsplit(directory_url)
-    if not parts.netloc:
+    host = parts.netloc.rpartition("@")[2]  # Go's URL.Host: no user info
+    if not host:
         return safe_key(directory_url)
-    path = parts.path.replace("/", "-").replace("\\", "-").strip("-")
-    return safe_key(f"{parts.netloc}-{path}" if path else parts.netloc)
+    path = unquote(parts.path).replace("/", "-").replace("\\", "-").strip("-")
+    return safe_key(f"{host}-{path}" if path else host)
 
 
 def cert_key(issuer: str, name: str, ext: str) -> str:

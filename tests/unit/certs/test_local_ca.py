@@ -129,6 +129,8 @@ def test_renewal_is_due_with_a_third_of_the_life_left(tmp_path: Path) -> None:
     assert renewal_due(chain_pem, window_start)
     assert renewal_due(chain_pem, NOW + dt.timedelta(hours=9))   # 3 h of 12 left
     assert renewal_due(chain_pem, NOW + dt.timedelta(hours=13))  # expired
+    naive = (NOW + dt.timedelta(hours=9)).replace(tzinfo=None)  # naive means UTC
+    assert renewal_due(chain_pem, naive)
     # One issued 13 hours ago has expired: due now.
     assert renewal_due(ca.issue(["localhost"], now=NOW - dt.timedelta(hours=13))[0])
 

@@ -59,6 +59,7 @@ def test_safe_key(text: str, key: str) -> None:
     ("https://acme.zerossl.com/v2/DV90", "acme.zerossl.com-v2-dv90"),
     ("https://localhost:14000/dir", "localhost-14000-dir"),
     ("https://ca.example/", "ca.example"),
+    ("https://user:pw@ca.example/acme%2Fdir", "ca.example-acme-dir"),
     ("local", "local"),
 ])
 def test_issuer_key(url: str, key: str) -> None:
