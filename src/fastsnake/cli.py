@@ -8,6 +8,8 @@ Spellings follow Caddy's, so fastsnake drops in where ``caddy run`` was used:
     fastsnake adapt [--config F] [--pretty]   the config as JSON, shaped like Caddy's
     fastsnake fmt [--overwrite] [F]          lay a Caddyfile out as caddy fmt does
     fastsnake version
+    fastsnake trust [--print] [--storage DIR]   the local CA's root into the system
+    fastsnake untrust [--storage DIR]           trust store, and out (fastsnake.certs)
     fastsnake serve module:app [options]    no Caddyfile: one app, like uvicorn
                                             (see fastsnake.quickstart)
 """
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from fastsnake.config.model import Config
 
 COMMANDS = ("run", "validate", "adapt", "fmt", "version", "serve", "reload", "stop",
-            "hash-password")
+            "hash-password", "trust", "untrust")
 DEFAULT_CONFIG = "Caddyfile"
 
 
@@ -66,11 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the Caddyfile the server runs (default: ./Caddyfile)")
         sub.add_argument("--adapter", "-a", default="caddyfile", choices=["caddyfile"],
                          help="the config format (only caddyfile)")
+    add_trust_parsers(commands)
     add_serve_parser(commands)
     from fastsnake.hash_password import add_parser as add_hash_password_parser
 
     add_hash_password_parser(commands)
     return parser
+
+
+def add_trust_parsers(commands: Any) -> None:
+    storage_help = ("the data directory that holds the local CA (default: "
+                    "$XDG_DATA_HOME/fastsnake or ~/.local/share/fastsnake)")
+    trust = commands.add_parser(
+        "trust", help="install the local CA's root certificate into the system trust "
+                      "store, as caddy trust does (creating the CA if needed)")
+    trust.add_argument("--print", dest="print_root", action="store_true",
+                       help="print the root certificate (PEM) instead of installing it")
+    trust.add_argument("--storage", metavar="DIR", help=storage_help)
+    untrust = commands.add_parser(
+        "untrust", help="remove the local CA's root certificate from the system trust "
+                        "store, as caddy untrust does")
+    untrust.add_argument("--storage", metavar="DIR", help=storage_help)
 
 
 SERVE_DESCRIPTION = """\
@@ -290,6 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fastsnake.hash_password import hash_password
 
             return hash_password(args)
+        if args.command in ("trust", "untrust"):
+            from fastsnake.certs import trust
+
+            if args.command == "trust":
+                return trust.trust_command(args.storage, args.print_root)
+            return trust.untrust_command(args.storage)
         return run(args.config, getattr(args, "debug", False))
     except FatalError as exc:
         print(f"fastsnake: {exc}", file=sys.stderr)

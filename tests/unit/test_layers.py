@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "fastsnake._respond")),
     ("caddyfile", ("fastsnake.caddyfile",)),
     ("request", ("fastsnake.request",)),
+    ("certs", ("fastsnake.certs",)),
     ("config", ("fastsnake.config",)),
     ("files", ("fastsnake.files",)),
     ("routing", ("fastsnake.routing",)),
@@ -55,6 +56,9 @@ DEFERRED = {
     ("fastsnake.cli", "fastsnake.adapt"): "start-up cost of `fastsnake version`",
     ("fastsnake.cli", "fastsnake.server.control"): "start-up cost of `fastsnake version`",
     ("fastsnake.cli", "fastsnake.hash_password"): "start-up cost of `fastsnake version`",
+    ("fastsnake.cli", "fastsnake.certs.trust"): "start-up cost of `fastsnake version`",
+    ("fastsnake.certs.trust", "fastsnake.certs.local_ca"):
+        "cryptography is optional (the https extra): imported after require_https_extra",
     ("fastsnake.server.worker", "fastsnake.server.tls"): "ssl is imported by TLS listeners only",
 }
 

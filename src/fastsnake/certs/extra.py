@@ -1,0 +1,17 @@
+"""The ``https`` extra: ``cryptography`` is not a runtime dependency, so the
+code that needs it first asks here, and a missing package becomes one
+sentence that says how to install it instead of an ImportError traceback."""
+
+from __future__ import annotations
+
+from fastsnake.errors import FatalError
+
+INSTALL_HINT = "automatic HTTPS needs the 'https' extra: pip install 'fastsnake[https]'"
+
+
+def require_https_extra() -> None:
+    """Raise FatalError unless ``cryptography`` can be imported."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        raise FatalError(INSTALL_HINT) from None
