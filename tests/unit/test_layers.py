@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "fastsnake._respond")),
     ("caddyfile", ("fastsnake.caddyfile",)),
     ("request", ("fastsnake.request",)),
+    ("certs", ("fastsnake.certs",)),
     ("config", ("fastsnake.config",)),
     ("files", ("fastsnake.files",)),
     ("routing", ("fastsnake.routing",)),

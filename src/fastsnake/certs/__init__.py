@@ -1,0 +1,1 @@
+"""Certificates for automatic HTTPS: an ACME client (and, beside it, storage and a local CA)."""
