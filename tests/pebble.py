@@ -248,7 +248,7 @@ class Pebble:
 class ChallengeListeners:
     """Answers HTTP-01 and TLS-ALPN-01 from real sockets; records what it was asked.
 
-    ``tamper`` makes every HTTP-01 answer wrong, for the failure tests.
+    HTTP-01 answers to the hosts in ``tamper`` are wrong, for the failure tests.
     """
 
     def __init__(self, folder: pathlib.Path) -> None:
@@ -256,7 +256,7 @@ class ChallengeListeners:
         self.tokens: dict[str, str] = {}
         self.alpn_contexts: dict[str, ssl.SSLContext] = {}
         self.calls: list[tuple[str, str]] = []
-        self.tamper = False
+        self.tamper: set[str] = set()
         self.lock = threading.Lock()
         self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.http_port = self.http.server_address[1]
@@ -270,14 +270,14 @@ class ChallengeListeners:
         with self.lock:
             self.calls.clear()
             self.tls_handshakes.clear()
-            self.tamper = False
+            self.tamper.clear()
 
     # ChallengeSolver
 
     def present_http(self, token: str, key_authorization: str) -> None:
         with self.lock:
             self.calls.append(("present_http", token))
-            self.tokens[token] = key_authorization + ("-tampered" if self.tamper else "")
+            self.tokens[token] = key_authorization
 
     def cleanup_http(self, token: str) -> None:
         with self.lock:
@@ -307,9 +307,12 @@ class ChallengeListeners:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 prefix = "/.well-known/acme-challenge/"
+                host = self.headers.get("Host", "").split(":")[0]
                 with listeners.lock:
                     answer = (listeners.tokens.get(self.path[len(prefix):])
                               if self.path.startswith(prefix) else None)
+                    if answer and host in listeners.tamper:
+                        answer += "-tampered"
                 body = (answer or "not found").encode()
                 self.send_response(200 if answer else 404)
                 self.send_header("Content-Type", "text/plain")

@@ -147,22 +147,49 @@ def test_obtain_with_tls_alpn01_and_a_given_key(pebble: Pebble, account: AcmeAcc
 
 def test_a_failed_challenge_names_the_site_and_carries_the_problem(
         pebble: Pebble, account: AcmeAccount, solver: ChallengeListeners) -> None:
-    solver.tamper = True
+    solver.tamper = {"bad.test"}
     with pytest.raises(AcmeError) as caught:
-        obtain(pebble.directory_url, account, ["bad.test"], solver,
+        obtain(pebble.directory_url, account, ["good.test", "bad.test"], solver,
                ca_root_pem=pebble.ca_root_pem, challenges=("http-01",))
     err = caught.value
-    assert err.site_names == ("bad.test",)
+    assert err.site_names == ("bad.test",)   # good.test validated
     assert err.problem is not None
     assert err.problem["type"] == "urn:ietf:params:acme:error:unauthorized"
     assert err.problem["identifier"]["value"] == "bad.test"
     assert err.problem["detail"]
-    assert str(err).startswith("bad.test: ")
+    assert str(err).startswith("bad.test: validation failed: ")
     assert err.problem["detail"] in str(err)
     assert not err.retryable
-    # Withdrawn although the order failed.
-    assert [call for call, _ in solver.calls] == ["present_http", "cleanup_http"]
+    # Both withdrawn although the order failed.
+    assert sorted(call for call, _ in solver.calls) == ["cleanup_http"] * 2 + ["present_http"] * 2
     assert not solver.tokens
+
+
+def test_several_failed_names_are_subproblems(
+        pebble: Pebble, account: AcmeAccount, solver: ChallengeListeners) -> None:
+    solver.tamper = {"bad1.test", "bad2.test"}
+    with pytest.raises(AcmeError) as caught:
+        obtain(pebble.directory_url, account, ["bad1.test", "bad2.test"], solver,
+               ca_root_pem=pebble.ca_root_pem, challenges=("http-01",))
+    err = caught.value
+    assert err.site_names == ("bad1.test", "bad2.test")
+    assert err.problem is not None
+    assert [sub["identifier"]["value"] for sub in err.problem["subproblems"]] == \
+        ["bad1.test", "bad2.test"]
+    assert "[bad1.test] urn:ietf:params:acme:error:unauthorized" in str(err)
+    assert "[bad2.test] urn:ietf:params:acme:error:unauthorized" in str(err)
+
+
+@pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
+def test_obtain_for_an_ip_address(pebble: Pebble, account: AcmeAccount,
+                                  solver: ChallengeListeners, challenge: str) -> None:
+    chain_pem, key_pem = obtain(pebble.directory_url, account, ["127.0.0.1"], solver,
+                                ca_root_pem=pebble.ca_root_pem, challenges=(challenge,))
+    leaf = x509.load_pem_x509_certificate(chain_pem)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    if challenge == "tls-alpn-01":
+        assert solver.calls[0] == ("present_tls_alpn", "1.0.0.127.in-addr.arpa")
 
 
 def test_a_wildcard_needs_a_challenge_we_do_not_answer(
