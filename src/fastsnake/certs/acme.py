@@ -352,15 +352,21 @@ def _answer(client: acme_client.ClientV2, order: messages.OrderResource,
         except (KeyError, ValueError) as err:  # no token, or one unsafe to publish
             raise AcmeError([name], message=f"unusable {typ} challenge: {err}") from err
         token = key_auth.partition(".")[0]
-        if typ == HTTP_01:
-            cleanups.append(lambda token=token: solver.cleanup_http(token))
-            solver.present_http(token, key_auth)
-        else:
-            assert typ == TLS_ALPN_01
-            sni = tls_alpn_server_name(name)
-            cert_pem, cert_key = tls_alpn_certificate(name, key_auth)
-            cleanups.append(lambda sni=sni: solver.cleanup_tls_alpn(sni))
-            solver.present_tls_alpn(sni, cert_pem, cert_key)
+        try:
+            if typ == HTTP_01:
+                cleanups.append(lambda token=token: solver.cleanup_http(token))
+                solver.present_http(token, key_auth)
+            else:
+                assert typ == TLS_ALPN_01
+                sni = tls_alpn_server_name(name)
+                cert_pem, cert_key = tls_alpn_certificate(name, key_auth)
+                cleanups.append(lambda sni=sni: solver.cleanup_tls_alpn(sni))
+                solver.present_tls_alpn(sni, cert_pem, cert_key)
+        except Exception as err:
+            # The caller's solver (a port it could not bind, say): one error
+            # type for the caller, and worth another try later.
+            raise AcmeError([name], message=f"cannot present the {typ} challenge: {err!r}",
+                            retryable=True) from err
         todo.append((authz, challb))
     for _, challb in todo:
         # RFC 8555 §7.5.1: the response is the empty JSON object.

@@ -43,7 +43,9 @@ class ChallengeSolver(Protocol):
     """Publishes challenge answers while the CA validates, then withdraws them.
 
     A solver implements the kinds named in ``obtain(challenges=...)``; the
-    client never calls a kind the caller did not list.
+    client never calls a kind the caller did not list. A cleanup also
+    follows a present that raised, so cleanups must tolerate an answer that
+    was never (fully) published.
     """
 
     def present_http(self, token: str, key_authorization: str) -> None:

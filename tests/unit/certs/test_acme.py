@@ -192,6 +192,42 @@ def test_obtain_for_an_ip_address(pebble: Pebble, account: AcmeAccount,
         assert solver.calls[0] == ("present_tls_alpn", "1.0.0.127.in-addr.arpa")
 
 
+class BreaksOnSecond:
+    """Delegates to the listeners, but its second present_http fails."""
+
+    def __init__(self, listeners: ChallengeListeners) -> None:
+        self.listeners = listeners
+        self.presented = 0
+
+    def present_http(self, token: str, key_authorization: str) -> None:
+        self.presented += 1
+        if self.presented == 2:
+            raise OSError("port 80 is taken")
+        self.listeners.present_http(token, key_authorization)
+
+    def cleanup_http(self, token: str) -> None:
+        self.listeners.cleanup_http(token)
+
+    def present_tls_alpn(self, name: str, cert_pem: bytes, key_pem: bytes) -> None:
+        raise AssertionError("not asked for")
+
+    def cleanup_tls_alpn(self, name: str) -> None:
+        raise AssertionError("not asked for")
+
+
+def test_a_failing_solver_is_an_acme_error_and_everything_is_withdrawn(
+        pebble: Pebble, account: AcmeAccount, solver: ChallengeListeners) -> None:
+    with pytest.raises(AcmeError) as caught:
+        obtain(pebble.directory_url, account, ["one.test", "two.test"], BreaksOnSecond(solver),
+               ca_root_pem=pebble.ca_root_pem, challenges=("http-01",))
+    assert caught.value.retryable
+    assert "port 80 is taken" in str(caught.value)
+    assert len(caught.value.site_names) == 1
+    # The one presented and the one that failed halfway are both withdrawn.
+    assert [call for call, _ in solver.calls] == ["present_http", "cleanup_http", "cleanup_http"]
+    assert not solver.tokens
+
+
 def test_a_wildcard_needs_a_challenge_we_do_not_answer(
         pebble: Pebble, account: AcmeAccount, solver: ChallengeListeners) -> None:
     with pytest.raises(AcmeError) as caught:
