@@ -274,6 +274,8 @@ def obtain(directory_url: str, account: AcmeAccount, names: Sequence[str],
     None); ``timeout`` bounds the whole order. Raises AcmeError.
     """
     sites = _normalized(names)
+    if account.directory_url != directory_url:
+        raise ValueError(f"the account is at {account.directory_url}, not {directory_url}")
     unknown = [c for c in challenges if c not in SUPPORTED]
     if unknown or not challenges:
         raise ValueError(f"challenges must be among {SUPPORTED}, got {tuple(challenges)}")
@@ -286,7 +288,7 @@ def obtain(directory_url: str, account: AcmeAccount, names: Sequence[str],
         cleanups: list[Callable[[], None]] = []
         try:
             pending = _answer(client, order, solver, challenges, cleanups)
-            _wait_valid(client, pending, deadline)
+            _wait_valid(client, pending, deadline, sites)
         finally:
             for cleanup in reversed(cleanups):
                 try:
@@ -390,7 +392,7 @@ class _EmptyResponse(josepy.JSONDeSerializable):
 
 
 def _wait_valid(client: acme_client.ClientV2, pending: list[messages.AuthorizationResource],
-                deadline: float) -> None:
+                deadline: float, sites: Sequence[str]) -> None:
     """Poll each authorization until the CA has decided; fail naming every invalid one."""
     failed: list[messages.AuthorizationResource] = []
     for authz in pending:
@@ -408,11 +410,13 @@ def _wait_valid(client: acme_client.ClientV2, pending: list[messages.Authorizati
         if authz.body.status != messages.STATUS_VALID:
             failed.append(authz)
     if failed:
-        raise _validation_error(failed)
+        raise _validation_error(failed, sites)
 
 
-def _validation_error(failed: list[messages.AuthorizationResource]) -> AcmeError:
-    """One AcmeError for all failed names; each problem keeps its identifier."""
+def _validation_error(failed: list[messages.AuthorizationResource],
+                      sites: Sequence[str]) -> AcmeError:
+    """One AcmeError for all failed names, in the caller's order (a CA lists
+    authorizations in its own); each problem keeps its identifier."""
     problems = []
     for authz in failed:
         name = authz.body.identifier.value
@@ -421,6 +425,8 @@ def _validation_error(failed: list[messages.AuthorizationResource]) -> AcmeError
             "type": "about:blank", "detail": f"authorization {authz.body.status.name}"}
         doc.setdefault("identifier", {"type": "dns", "value": name})
         problems.append(doc)
+    order = {name: i for i, name in enumerate(sites)}
+    problems.sort(key=lambda p: order.get(p["identifier"]["value"], len(order)))
     names = [p["identifier"]["value"] for p in problems]
     problem = problems[0] if len(problems) == 1 else {
         "type": problems[0]["type"], "detail": f"{len(problems)} names failed validation",

@@ -278,6 +278,8 @@ def test_obtain_checks_its_arguments(pebble: Pebble, account: AcmeAccount,
         obtain(pebble.directory_url, account, "site.test", solver)
     with pytest.raises(ValueError, match="no usable names"):
         obtain(pebble.directory_url, account, [], solver)
+    with pytest.raises(ValueError, match="the account is at"):
+        obtain(pebble.directory_url + "/", account, ["site.test"], solver)
 
 
 # -- the challenge material ------------------------------------------------------------------
