@@ -588,12 +588,15 @@ class Supervisor:
 
     def reopen_log_files(self) -> None:
         """SIGUSR1: reopen this process's log files and have every worker do the same."""
-        log.info("received SIGUSR1: reopening log files")
         reopen_files()
+        told = 0
         for slot in self.slots:
             if slot.process is not None and slot.process.pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.process.pid, signal.SIGUSR1)
+                    told += 1
+        # after the kills: once this line is out, every worker has the signal pending
+        log.info("received SIGUSR1: log files reopen (and %d workers were told)", told)
 
     # -- the loop
 
