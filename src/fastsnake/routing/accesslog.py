@@ -257,12 +257,17 @@ class LineWriter:
         finally:
             self._checking.release()
 
-    def close(self) -> None:
+    def close(self, tidy: bool = False) -> None:
+        """Close the file; ``tidy``: then compress and prune its backups once
+        (a stopping worker: the last one to let go finds none held, so the
+        backups are left as roll_keep says, even if a mill was cut short)."""
         _WRITERS.discard(self)
         if self.owned and self.fd >= 0:
             os.close(self.fd)
         self.fd = -1
         self.owned = False
+        if tidy and self._roller is not None:
+            self._roller.tidy()
 
 
 def _std_fd(stream: Any, default: int) -> int:
@@ -525,7 +530,7 @@ class AccessLogger:
         }
 
     def close(self) -> None:
-        self._writer.close()
+        self._writer.close(tidy=True)  # a worker stopping
         self._info = self._error = False
 
 

@@ -27,7 +27,9 @@ worker processes appending to it, so the same steps are split up:
   still names what it opened, so it cannot slip into a backup either.
 * Compressing and pruning run on a thread of the process that rolled, at
   low priority, off the request path; what is still held is retried with a
-  growing pause, and otherwise left to the next roll.
+  growing pause, and otherwise left to the next roll. A stopping worker
+  tidies once more after closing its file, so the last one to stop leaves
+  the backups as ``roll_keep`` says.
 
 ``roll_interval``, ``roll_minutes`` and ``roll_at`` are checked at the same
 stats, so an idle server rolls at its next line rather than on the minute
@@ -438,6 +440,14 @@ class Roller:
             # while they write; an idle one only when it writes again.
             time.sleep(pause)
             pause = min(pause * 2, 10.0)
+
+    def tidy(self) -> None:
+        """One mill, here and now (a writer closing). It may run beside the
+        thread's: each backup is claimed under its own lock."""
+        try:
+            mill(self.path, self.policy, self.warn)
+        except Exception as exc:
+            self.warn(f"log rolling: tidying the backups of '{self.path}' failed: {exc!r}")
 
     def wait_for_mill(self, timeout: float) -> bool:
         """For tests and orderly stops: wait until no mill runs; False on timeout."""
