@@ -22,9 +22,6 @@ NOTICES = [
                  "global option 'email' is ignored", id="email"),
     pytest.param("localhost:$PORT {\n\trespond ok\n}\n",
                  "over plain HTTP (Caddy would use automatic HTTPS here)", id="plain-http"),
-    pytest.param(":$PORT {\n\tlog {\n\t\toutput file $DIR/access.log {\n\t\t\troll_size 1MiB\n"
-                 "\t\t}\n\t}\n\trespond ok\n}\n", "fastsnake does not roll log files",
-                 id="roll"),
     pytest.param(':$PORT {\n\tpython {\n\t\tmodule_wsgi "app:app"\n\t\tlifespan on\n\t}\n}\n',
                  "lifespan only applies to ASGI apps", id="lifespan-wsgi"),
     pytest.param(':$PORT {\n\tpython {\n\t\tmodule_asgi "app:app"\n\t\tthreads 4\n\t}\n}\n',

@@ -24,13 +24,19 @@ to the logger ``http.log.access.<name>``. A ``log`` that configures nothing
 one the global ``log`` option configures; :attr:`AccessLogSpec.default_sink`
 says so.
 
-Rolling: fastsnake runs several worker processes that append to one file, so
-rotating it from inside would race (two workers renaming at once, lines
-written to a file another worker just compressed). fastsnake therefore
-accepts and checks every ``roll_*`` option but rotates nothing; a notice at
-startup says so, and names the remedy: logrotate. Lines are appended with
-``O_APPEND``, so ``copytruncate`` is safe, and a renamed file is noticed and
-reopened by each writer within a second (see ``fastsnake.routing.accesslog``).
+Rolling, as Caddy's file writer (timberjack) does it: a file that reaches
+``roll_size`` (100 MiB), or is due by ``roll_interval``/``roll_minutes``/
+``roll_at``, is renamed to ``<name>-<time>-<size|time><ext>`` and a new one
+started; backups are gzip-compressed and pruned to ``roll_keep`` (10) and
+``roll_keep_for`` (90 days). fastsnake's worker processes all append to one
+file, so the rolling is done by whichever of them sees the need first, under
+a lock that makes it happen once (``fastsnake.routing.logroll`` explains
+how). Differences from Caddy: ``roll_size`` is used to the byte (Caddy
+rounds it up to whole MiB), ``roll_compression zstd`` needs Python 3.14's
+``compression.zstd`` (as ``encode zstd`` does), a ``backup_time_format``
+that cannot name two backups apart is refused, and an idle server rolls at
+its next line rather than on the minute. For logrotate, ``roll_disabled``
+and SIGUSR1 (every process reopens its files) or ``copytruncate``.
 
 What Caddy has and fastsnake does not (``sampling``, ``core``, ``output
 net``, ``format filter``/``append``/``transform``, encoder options) is refused
@@ -39,7 +45,6 @@ with a ``file:line`` error that says so, rather than ignored.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -47,6 +52,8 @@ from dataclasses import dataclass
 
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.config.args import expect_no_args, expect_one_arg, parse_duration, parse_size
+from fastsnake.config.directives import zstd_available
+from fastsnake.config.timelayout import check_round_trip
 
 __all__ = [
     "LEVELS",
@@ -56,8 +63,6 @@ __all__ = [
     "parse_global_log",
     "parse_log_directive",
 ]
-
-log = logging.getLogger("fastsnake.config")
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "PANIC", "FATAL")
 """Caddy's log levels (zap's), lowest first; written in any case."""
@@ -75,6 +80,7 @@ _ENCODER_OPTIONS = frozenset(
 _COMPRESSIONS = ("none", "gzip", "zstd")
 _OCTAL = re.compile(r"[0-7]{1,4}")
 _INTEGER = re.compile(r"[+-]?\d+")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 
 @dataclass(frozen=True)
@@ -84,9 +90,9 @@ class LogOutput:
     For a file, ``path`` is absolute and the rest is Caddy's file writer:
     ``mode`` (0600 when None) applies to the file, ``dir_mode`` to parent
     directories it creates (0700 when None; or ``inherit``/``from_file``).
-    The ``roll_*`` values are kept as accepted, in Caddy's units (MiB, days);
-    None means Caddy's default. fastsnake does not act on them (see the
-    module docstring).
+    The ``roll_*`` values are kept as written (``roll_size`` in bytes,
+    ``roll_keep_for`` in whole days as Caddy rounds it, ``roll_interval`` in
+    seconds); None or 0 means Caddy's default (see ``routing.logroll``).
     """
 
     kind: str = "stderr"
@@ -94,7 +100,7 @@ class LogOutput:
     mode: int | None = None
     dir_mode: str | None = None
     roll: bool = True
-    roll_size_mb: int | None = None
+    roll_size: int | None = None
     roll_keep: int | None = None
     roll_keep_days: int | None = None
     roll_local_time: bool = False
@@ -271,7 +277,6 @@ class _Body:
         d = self.d
         if not d.next_arg():
             d.arg_err()
-        where = d.token()
         path = os.path.normpath(os.path.join(self.base_dir, d.val()))
         if d.next_arg():
             d.arg_err()
@@ -300,15 +305,7 @@ class _Body:
             else:
                 value = expect_one_arg(d)
                 values.update(self._file_option(option, value))
-        output = LogOutput(**values)  # type: ignore[arg-type]
-        if output.roll:
-            log.info(
-                "%s: fastsnake does not roll log files (its worker processes share '%s'); "
-                "the roll_* options are accepted but unused: rotate the file with logrotate "
-                "(copytruncate is safe, and a renamed file is reopened within a second), "
-                "or write 'roll_disabled' to silence this notice",
-                where.location, path)
-        return output
+        return LogOutput(**values)  # type: ignore[arg-type]
 
     def _file_option(self, option: str, value: str) -> dict[str, object]:
         d = self.d
@@ -323,7 +320,7 @@ class _Body:
                 size = parse_size(value)
             except ValueError as exc:
                 d.errf("parsing size: %s", exc)
-            return {"roll_size_mb": math.ceil(size / (1 << 20))}
+            return {"roll_size": size}
         if option == "roll_keep":
             if not _INTEGER.fullmatch(value):
                 d.errf("parsing roll_keep number: '%s' is not an integer", value)
@@ -334,6 +331,8 @@ class _Body:
             except ValueError as exc:
                 d.errf("parsing %s duration: %s", option, exc)
             if option == "roll_interval":
+                if seconds < 0:
+                    d.errf("negative roll_interval duration: %s", value)
                 return {"roll_interval": seconds}
             if seconds < 0:
                 d.errf("negative roll_keep_for duration: %s", value)
@@ -342,8 +341,13 @@ class _Body:
             compression = value.strip().lower()
             if compression not in _COMPRESSIONS:
                 d.err("parsing roll_compression: must be 'none', 'gzip' or 'zstd'")
+            if compression == "zstd" and not zstd_available():
+                d.err("roll_compression zstd needs Python 3.14's compression.zstd; use gzip")
             return {"roll_compression": compression}
         if option == "backup_time_format":
+            problem = check_round_trip(value)
+            if problem:
+                d.errf("backup_time_format '%s': %s", value, problem)
             return {"backup_time_format": value}
         d.errf("unrecognized log file option '%s'", option)
 
@@ -352,10 +356,17 @@ class _Body:
         if "" in parts:
             self.d.errf("parsing %s: empty value", option)
         if option == "roll_at":
+            for part in parts:
+                match = _CLOCK.fullmatch(part)
+                if not match or int(match[1]) > 23 or int(match[2]) > 59:
+                    self.d.errf("parsing roll_at: '%s' is not a time of day such as 00:00 "
+                                "or 13:30", part)
             return tuple(parts)
         for part in parts:
             if not _INTEGER.fullmatch(part):
                 self.d.errf("parsing roll_minutes number: '%s' is not an integer", part)
+            if not 0 <= int(part) <= 59:
+                self.d.errf("parsing roll_minutes: %s is not a minute (0 to 59)", part)
         return tuple(int(part) for part in parts)
 
     def _format(self) -> str:

@@ -29,7 +29,8 @@ Replacing: a replacement starts on the socket of the worker it replaces, and
 Signals:   SIGTERM/SIGINT: refuse new connections, forward SIGTERM (each
            worker serves what its socket queued, then drains), wait for the
            workers (grace period), exit 0. A second SIGINT: kill at once,
-           exit 1.
+           exit 1. SIGUSR1 (logrotate's postrotate): every process, this one
+           and each worker, reopens its log files by path.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.loader import load_config
 from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
+from fastsnake.routing.accesslog import reopen_files
 from fastsnake.server.control import published
 from fastsnake.server.listening import (
     bind_socket,
@@ -138,6 +140,9 @@ def worker_main(config: Config, listener_index: int, sock: socket.socket,
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    # Relayed by the supervisor; reopen_files only marks the writers, so a
+    # plain handler is safe at any point (and SIGUSR1 never kills a worker).
+    signal.signal(signal.SIGUSR1, lambda signum, frame: reopen_files())
     die_with_parent(parent)
 
     def ready() -> None:
@@ -318,7 +323,7 @@ class Supervisor:
         os.set_blocking(write_fd, False)
         self.wakeup_read, self.wakeup_write = read_fd, write_fd
         signal.set_wakeup_fd(write_fd)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(signum, self.on_signal)
 
     def watch_folders(self) -> None:
@@ -572,12 +577,26 @@ class Supervisor:
             if signum == signal.SIGHUP:
                 if not self.stopping:
                     self.reload_config()
+            elif signum == signal.SIGUSR1:
+                self.reopen_log_files()
             else:
                 log.info("received %s: stopping", signal.Signals(signum).name)
                 self.begin_stop(signum)
         folders, self.changed_folders = self.changed_folders, set()
         if folders and not self.stopping:
             self.roll(folders)
+
+    def reopen_log_files(self) -> None:
+        """SIGUSR1: reopen this process's log files and have every worker do the same."""
+        reopen_files()
+        told = 0
+        for slot in self.slots:
+            if slot.process is not None and slot.process.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.process.pid, signal.SIGUSR1)
+                    told += 1
+        # after the kills: once this line is out, every worker has the signal pending
+        log.info("received SIGUSR1: log files reopen (and %d workers were told)", told)
 
     # -- the loop
 
