@@ -250,12 +250,12 @@ class CertManager:
     def run_due(self) -> float:
         """Obtain or renew every name that is due now; return the seconds
         until the next one is (what the loop sleeps)."""
-        for entry in self._snapshot():
+        for entry in self._scheduled():
             if self._stop.is_set():
                 break
             if entry.next_at <= self.clock():
                 self._maintain(entry)
-        upcoming = [entry.next_at for entry in self._snapshot()]
+        upcoming = [entry.next_at for entry in self._scheduled()]
         if not upcoming:
             return MAX_SLEEP_S
         return min(max(min(upcoming) - self.clock(), 0.0), MAX_SLEEP_S)
@@ -263,6 +263,11 @@ class CertManager:
     def _snapshot(self) -> list[_Name]:
         with self._guard:
             return list(self._names.values())
+
+    def _scheduled(self) -> list[_Name]:
+        """The names the loop looks after: all but on-demand names that never
+        got a certificate, which only a handshake (``obtain_now``) retries."""
+        return [e for e in self._snapshot() if not (e.on_demand and e.held is None)]
 
     # -- one name ------------------------------------------------------------------------
 
