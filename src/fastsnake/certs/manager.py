@@ -253,12 +253,19 @@ class CertManager:
         for entry in self._scheduled():
             if self._stop.is_set():
                 break
-            if entry.next_at <= self.clock():
+            if entry.next_at <= self.clock() or self._vanished(entry):
                 self._maintain(entry)
         upcoming = [entry.next_at for entry in self._scheduled()]
         if not upcoming:
             return MAX_SLEEP_S
         return min(max(min(upcoming) - self.clock(), 0.0), MAX_SLEEP_S)
+
+    def _vanished(self, entry: _Name) -> bool:
+        """The held certificate's file is gone (a data directory cleaned by
+        hand): one stat per name and pass, at least hourly."""
+        held = entry.held
+        return held is not None and not self.storage.exists(
+            cert_key(held.issuer, entry.name, "crt"))
 
     def _snapshot(self) -> list[_Name]:
         with self._guard:
@@ -278,7 +285,7 @@ class CertManager:
             if not self._lock(stack, f"issue_cert_{safe_key(entry.name)}"):
                 return entry.held is not None
             # Another process (or thread) may have obtained it while we waited.
-            entry.held = self._find_stored(entry) or entry.held
+            entry.held = self._find_stored(entry)
             now = self.clock()
             if entry.held is not None and now >= entry.held.not_after:
                 entry.held = None
@@ -288,14 +295,14 @@ class CertManager:
             for issuer in entry.site.issuers:
                 try:
                     obtained = self._obtain(issuer, entry.name)
-                except Exception as exc:
+                    self._store(entry.name, obtained)
+                except Exception as exc:   # any failure, the CA's or ours: log, back off
                     self._failed(entry, issuer, exc)
                     continue
-                self._store(entry.name, obtained)
                 held = self._held(obtained.issuer, obtained.chain_pem)
+                self._succeeded(entry, held)
                 self.log.info("certificate for %s obtained from %s, valid until %s",
                               entry.name, self._describe(issuer), _iso(held.not_after))
-                self._succeeded(entry, held)
                 return True
             delay = entry.backoff.failed()
             entry.next_at = entry.backoff.due

@@ -39,6 +39,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastsnake.certs.challenges_store import (
     RECHECK_S,
@@ -46,7 +47,8 @@ from fastsnake.certs.challenges_store import (
     tls_alpn_01_key,
     valid_token,
 )
-from fastsnake.certs.storage import LOCAL_ISSUER_KEY, Storage, cert_key
+from fastsnake.certs.policy import AutoHttps
+from fastsnake.certs.storage import LOCAL_ISSUER_KEY, Storage, cert_key, issuer_key
 
 log = logging.getLogger("fastsnake.certs.store")
 
@@ -102,14 +104,15 @@ class CertStore:
     """Read-only view of the data directory for one worker; safe to share between threads.
 
     ``issuers`` are the issuer folders searched, in order; ``assigned`` maps
-    a name to its one issuer folder (a name absent from it is searched for
-    in ``issuers``). ``min_version`` is ``"tls1.2"`` or ``"tls1.3"``;
-    ``alpn`` the protocols offered on the site contexts.
+    a name to its own issuer folder or folders, in order (its site's
+    issuers: see ``for_policy``); a name absent from it is searched for in
+    ``issuers``. ``min_version`` is ``"tls1.2"`` or ``"tls1.3"``; ``alpn``
+    the protocols offered on the site contexts.
     """
 
     def __init__(self, storage_root: str | os.PathLike[str],
                  issuers: Sequence[str] = (LOCAL_ISSUER_KEY,),
-                 assigned: Mapping[str, str] | None = None, *,
+                 assigned: Mapping[str, str | Sequence[str]] | None = None, *,
                  min_version: str = "tls1.2", alpn: Sequence[str] = ("http/1.1",),
                  recheck_s: float = RECHECK_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -117,13 +120,30 @@ class CertStore:
             raise TypeError("issuers is a sequence of issuer keys, not one string")
         self.storage = Storage(storage_root)
         self.issuers = tuple(issuers)
-        self.assigned = {k.lower(): v for k, v in (assigned or {}).items()}
+        self.assigned = {name.lower(): (keys,) if isinstance(keys, str) else tuple(keys)
+                         for name, keys in (assigned or {}).items()}
         self.min_version = min_version
         self.alpn = list(alpn)
         self.recheck_s = recheck_s
         self.clock = clock
         self._names: OrderedDict[str, _Name] = OrderedDict()
         self._guard = threading.Lock()
+
+    @classmethod
+    def for_policy(cls, auto: AutoHttps, **options: Any) -> CertStore:
+        """The store a worker needs for ``auto``: each managed name looked up
+        in its site's issuers, in the site's order (as the manager prefers
+        them), and any other name (on-demand ones) in all of them."""
+        issuers: list[str] = []
+        assigned: dict[str, tuple[str, ...]] = {}
+        for site in auto.managed:
+            keys = tuple(dict.fromkeys(
+                LOCAL_ISSUER_KEY if i.kind == "internal" else issuer_key(i.directory)
+                for i in site.issuers))
+            issuers.extend(k for k in keys if k not in issuers)
+            for name in site.names:
+                assigned.setdefault(name.strip().rstrip(".").lower(), keys)
+        return cls(auto.storage, issuers or (LOCAL_ISSUER_KEY,), assigned, **options)
 
     # -- certificates --------------------------------------------------------------------
 
@@ -166,7 +186,7 @@ class CertStore:
         pairs = []
         for cert_name in names:
             pinned = self.assigned.get(cert_name) or self.assigned.get(name)
-            for issuer in (pinned,) if pinned else self.issuers:
+            for issuer in pinned or self.issuers:
                 pairs.append((issuer, cert_name))
         return pairs
 

@@ -441,3 +441,13 @@ def test_a_refused_validation_is_logged_with_its_problem_and_retried(
     manager.solver = StorageSolver(Storage(data))
     manager.run_due()
     assert manager.status()[0]["serial"] is not None and manager.status()[0]["failures"] == 0
+
+
+def test_a_certificate_removed_from_the_storage_is_issued_again(tmp_path: Path) -> None:
+    manager = CertManager(managed(tmp_path, site(("gone.site.test",), Issuer("internal"))))
+    manager.prepare()
+    first = manager.status()[0]["serial"]
+    Storage(tmp_path).delete("certificates/local/gone.site.test")
+    manager.run_due()
+    assert manager.status()[0]["serial"] not in (None, first)
+    assert CertStore(tmp_path).context_for("gone.site.test") is not None

@@ -19,7 +19,8 @@ from cryptography import x509
 from fastsnake.certs.acme_challenges import tls_alpn_certificate
 from fastsnake.certs.challenges_store import StorageSolver, http_01_key
 from fastsnake.certs.local_ca import LocalCA
-from fastsnake.certs.storage import Storage, cert_key
+from fastsnake.certs.policy import AutoHttps, Issuer, ManagedNames
+from fastsnake.certs.storage import Storage, cert_key, issuer_key
 from fastsnake.certs.store import CertStore
 from tests.unit.certs.served import WorkerServers, handshake
 
@@ -209,3 +210,27 @@ def test_the_store_needs_no_cryptography() -> None:
             "'josepy', 'requests')]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_for_policy_follows_each_sites_issuer_order(storage: Storage, ca: LocalCA,
+                                                    clock: Clock) -> None:
+    directory = "https://ca.test/directory"
+    acme_key = issuer_key(directory)
+    acme_first = put(storage, ca, "acme-first.test", acme_key)
+    put(storage, ca, "acme-first.test", "local")
+    put(storage, ca, "local-first.test", acme_key)
+    local_first = put(storage, ca, "local-first.test", "local")
+    on_demand = put(storage, ca, "any.test", acme_key)
+    auto = AutoHttps(storage=str(storage.root), managed=(
+        ManagedNames(("acme-first.test",), (Issuer("acme", directory), Issuer("internal"))),
+        ManagedNames(("local-first.test",), (Issuer("internal"), Issuer("acme", directory))),
+    ))
+    servers = WorkerServers(CertStore.for_policy(auto, clock=clock))
+    try:
+        root = ca.root_pem()
+        assert handshake(servers.tls_port, "acme-first.test", root)[0].serial_number == acme_first
+        assert handshake(servers.tls_port, "local-first.test", root)[0].serial_number == \
+            local_first
+        assert handshake(servers.tls_port, "any.test", root)[0].serial_number == on_demand
+    finally:
+        servers.close()
