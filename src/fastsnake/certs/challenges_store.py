@@ -24,7 +24,6 @@ module (through ``store``) and must not need ``cryptography``.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
 
@@ -70,19 +69,13 @@ class StorageSolver:
         self.storage = storage
         self.settle_s = settle_s
         self.sleep = sleep
-        self._guard = threading.Lock()
-        self.pending: set[str] = set()   # what is published now, for status and tests
 
     def present_http(self, token: str, key_authorization: str) -> None:
         self.storage.write(http_01_key(token), key_authorization.encode("ascii"))
-        with self._guard:
-            self.pending.add(f"http-01:{token}")
 
     def cleanup_http(self, token: str) -> None:
         if valid_token(token):
             self.storage.delete(http_01_key(token))
-        with self._guard:
-            self.pending.discard(f"http-01:{token}")
 
     def present_tls_alpn(self, name: str, cert_pem: bytes, key_pem: bytes) -> None:
         # The key first, as for certificates: a reader that finds the .crt
@@ -90,13 +83,9 @@ class StorageSolver:
         # challenge under an older .crt) as nothing pending yet.
         self.storage.write(tls_alpn_01_key(name, "key"), key_pem, private=True)
         self.storage.write(tls_alpn_01_key(name, "crt"), cert_pem)
-        with self._guard:
-            self.pending.add(f"tls-alpn-01:{name}")
         self.sleep(self.settle_s)
 
     def cleanup_tls_alpn(self, name: str) -> None:
         # The .crt first: it is what a reader looks for.
         self.storage.delete(tls_alpn_01_key(name, "crt"))
         self.storage.delete(tls_alpn_01_key(name, "key"))
-        with self._guard:
-            self.pending.discard(f"tls-alpn-01:{name}")
