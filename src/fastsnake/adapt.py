@@ -13,7 +13,10 @@ import dataclasses
 import json
 from typing import Any
 
+from fastsnake.certs.policy import AutoHttps, Issuer
 from fastsnake.config import directives as dv
+from fastsnake.config.auth import BasicAuth
+from fastsnake.config.https import AcmeChallenge, ManagedTls
 from fastsnake.config.model import Config, Listener, PythonApp, Route, Site
 from fastsnake.config.routes import SetRoot, Subroute
 
@@ -49,8 +52,9 @@ def handler_json(handler: Any) -> list[dict[str, Any]]:
         out.append({"handler": "subroute", "routes": [route_json(r) for r in handler.routes]})
         return out
     if isinstance(handler, dv.Respond):
-        status = handler.status if handler.explicit_status else "{http.error.status_code}"
-        return [{"handler": "static_response", "status_code": status,
+        # Without a status Caddy's JSON has none: 200, or the error's in error routes.
+        status = {"status_code": handler.status} if handler.explicit_status else {}
+        return [{"handler": "static_response", **status,
                  **({"body": handler.body} if handler.body else {}),
                  **({"close": True} if handler.close else {})}]
     if isinstance(handler, dv.Redirect):
@@ -91,6 +95,13 @@ def handler_json(handler: Any) -> list[dict[str, Any]]:
                  **({"error": handler.message} if handler.message else {})}]
     if isinstance(handler, dv.SkipLog):
         return [{"handler": "vars", "log_skip": True}]
+    if isinstance(handler, AcmeChallenge):
+        return [{"handler": "acme_http_challenge", "storage": handler.storage}]
+    if isinstance(handler, BasicAuth):
+        return [{"handler": "authentication", "providers": {"http_basic": {
+            "accounts": [{"username": user, "password": hashed}
+                         for user, hashed in handler.accounts],
+            "hash": {"algorithm": "bcrypt"}, "realm": handler.realm}}}]
     if dataclasses.is_dataclass(handler):  # file_server
         fields = {k: v for k, v in dataclasses.asdict(handler).items()
                   if v not in (None, False, (), "") and k != "location"}
@@ -120,6 +131,37 @@ def site_json(site: Site) -> dict[str, Any]:
         out["logs"] = [spec.name for spec in site.access_logs]
     if site.hosts:
         out["match"] = [{"host": list(site.hosts)}]
+    if isinstance(site.tls, ManagedTls):
+        out["fastsnake_tls"] = {"managed": list(site.tls.names) or ["(on demand)"],
+                                "on_demand": site.tls.on_demand}
+    elif site.tls is not None:
+        out["fastsnake_tls"] = {"certificate": site.tls.cert, "key": site.tls.key}
+    return out
+
+
+def issuer_json(issuer: Issuer) -> dict[str, Any]:
+    if issuer.kind == "internal":
+        return {"module": "internal"}
+    out: dict[str, Any] = {"module": "acme", "ca": issuer.directory,
+                           "challenges": list(issuer.challenges)}
+    if issuer.email:
+        out["email"] = issuer.email
+    if issuer.ca_root:
+        out["trusted_roots_pem_files"] = [issuer.ca_root]
+    return out
+
+
+def tls_json(auto: AutoHttps) -> dict[str, Any]:
+    """What automatic HTTPS decided, in Caddy's ``apps.tls.automation`` shape:
+    one policy per managed name (fastsnake keeps one certificate per name)."""
+    policies = [{"subjects": list(m.names) or ["*"], "issuers": [issuer_json(i)
+                                                                  for i in m.issuers],
+                 **({"on_demand": True} if m.on_demand else {})} for m in auto.managed]
+    out: dict[str, Any] = {"automation": {"policies": policies}, "storage": auto.storage,
+                           "http_port": auto.http_port, "https_port": auto.https_port,
+                           "redirects": auto.redirects}
+    if auto.on_demand is not None:
+        out["automation"]["on_demand"] = {"ask": auto.on_demand.ask}
     return out
 
 
@@ -162,8 +204,11 @@ def server_json(listener: Listener, config: Config) -> dict[str, Any]:
 def adapt(config: Config) -> dict[str, Any]:
     servers = {f"srv{index}": server_json(listener, config)
                for index, listener in enumerate(config.listeners)}
-    return {"apps": {"http": {"grace_period": duration(config.grace_period),
-                              "servers": servers}}}
+    apps: dict[str, Any] = {"http": {"grace_period": duration(config.grace_period),
+                                     "servers": servers}}
+    if config.auto_https is not None:
+        apps["tls"] = tls_json(config.auto_https)
+    return {"apps": apps}
 
 
 def to_json(config: Config, pretty: bool = False) -> str:

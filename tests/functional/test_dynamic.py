@@ -23,7 +23,7 @@ def app(environ, start_response):
 '''
 
 CADDYFILE = """
-*.example.com:$PORT {
+http://*.example.com:$PORT {
     python {
         module_wsgi "{http.request.host.labels.2}:app"
         working_dir "tenants/{http.request.host.labels.2}"

@@ -67,7 +67,7 @@ def read_response(sock: socket.socket) -> bytes:
 # -- item 3: a request that never reaches the app holds no lease -------------
 
 DYNAMIC = """
-*.example.com:$PORT {
+http://*.example.com:$PORT {
     request_body {
         max_size 1KB
     }
@@ -325,7 +325,7 @@ def app(environ, start_response):
 '''
 
 SHARED_NAME = """
-*.example.com:$PORT {
+http://*.example.com:$PORT {
     python {
         module_wsgi "app:app"
         working_dir "tenants/{http.request.host.labels.2}"

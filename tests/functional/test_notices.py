@@ -16,12 +16,9 @@ NOTICES = [
                  "admin off: 'fastsnake reload' and 'fastsnake stop' cannot reach", id="admin-off"),
     pytest.param("{\n\tadmin localhost:2019\n}\n:$PORT {\n\trespond ok\n}\n",
                  "global option 'admin' is ignored", id="admin-address"),
-    pytest.param("{\n\tauto_https off\n}\n:$PORT {\n\trespond ok\n}\n",
-                 "global option 'auto_https' is ignored", id="auto_https"),
-    pytest.param("{\n\temail a@b.c\n}\n:$PORT {\n\trespond ok\n}\n",
-                 "global option 'email' is ignored", id="email"),
-    pytest.param("localhost:$PORT {\n\trespond ok\n}\n",
-                 "over plain HTTP (Caddy would use automatic HTTPS here)", id="plain-http"),
+    pytest.param("{\n\tstorage file_system $DIR/data\n}\nlocalhost:$PORT {\n\trespond ok\n}\n",
+                 "from fastsnake's local CA: clients trust it once 'fastsnake trust' has "
+                 "installed its root", id="local-ca"),
     pytest.param(':$PORT {\n\tpython {\n\t\tmodule_wsgi "app:app"\n\t\tlifespan on\n\t}\n}\n',
                  "lifespan only applies to ASGI apps", id="lifespan-wsgi"),
     pytest.param(':$PORT {\n\tpython {\n\t\tmodule_asgi "app:app"\n\t\tthreads 4\n\t}\n}\n',
@@ -52,8 +49,9 @@ def test_a_notice_is_printed(tmp_path, caddyfile, notice, command):
 
 
 def test_run_prints_the_notices_before_serving(serve, tmp_path):
-    server = serve("{\n\tadmin off\n}\nlocalhost:$PORT {\n\trespond ok\n}\n")
+    server = serve("{\n\tadmin off\n}\n:$PORT {\n\tpython {\n\t\tmodule_asgi "
+                   "asgi_basic:app\n\t\tworking_dir \"$APPS\"\n\t\tthreads 4\n\t}\n}\n")
     assert "admin off" in server.log
-    assert "over plain HTTP" in server.log
+    assert "threads only applies to WSGI apps" in server.log
     # Once each: the server's own logging does not repeat them.
     assert server.log.count("admin off") == 1

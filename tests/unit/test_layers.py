@@ -60,6 +60,9 @@ DEFERRED = {
     ("fastsnake.certs.trust", "fastsnake.certs.local_ca"):
         "cryptography is optional (the https extra): imported after require_https_extra",
     ("fastsnake.server.worker", "fastsnake.server.tls"): "ssl is imported by TLS listeners only",
+    ("fastsnake.server.certificates", "fastsnake.certs.manager"):
+        "cryptography and acme are optional (the https extra): imported only when certificates "
+        "are managed",
 }
 
 

@@ -15,3 +15,11 @@ def require_https_extra() -> None:
         import cryptography  # noqa: F401
     except ImportError:
         raise FatalError(INSTALL_HINT) from None
+
+
+def https_extra_installed() -> bool:
+    """Whether certificates can be managed here: ``cryptography`` and the
+    ``acme`` client (found, not imported: the config checks this at load)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("cryptography", "acme"))

@@ -173,7 +173,10 @@ class CertStore:
                     self._names.popitem(last=False)
             else:
                 self._names.move_to_end(name)
-            if now - entry.checked >= self.recheck_s:
+            # A name with no certificate yet is looked up at every handshake
+            # (a few stats, next to a handshake's cost): a certificate or a
+            # TLS-ALPN challenge just written is then served at once.
+            if now - entry.checked >= self.recheck_s or entry.cert is None:
                 entry.checked = now
                 self._refresh(name, entry)
             return entry

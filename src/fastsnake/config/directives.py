@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastsnake.caddyfile import Dispenser, Segment
 from fastsnake.config.args import check_placeholders, parse_size
+from fastsnake.config.https import TlsAuto, parse_tls_auto, parse_tls_block_option
 
 # -- the data -----------------------------------------------------------------
 
@@ -464,12 +465,13 @@ class TlsFiles:
 TLS_PROTOCOLS = ("tls1.2", "tls1.3")
 
 
-def parse_tls(segment: Segment, base_dir: str) -> TlsFiles:
-    """``tls <cert_file> <key_file> [{ protocols <min> [<max>] }]``.
+def parse_tls(segment: Segment, base_dir: str) -> TlsFiles | TlsAuto:
+    """``tls <cert_file> <key_file> [{ protocols <min> [<max>] }]``, or the
+    automatic forms (``tls internal``, ``tls <email>``, ``tls { issuer ... }``;
+    see config.https).
 
-    The files are loaded now, so a wrong path or a key that does not match
-    is a ``file:line`` error. Automatic HTTPS (``tls internal``, ``tls
-    <email>``, a bare ``tls { ... }``) needs an ACME client and is refused.
+    Certificate files are loaded now, so a wrong path or a key that does not
+    match is a ``file:line`` error.
     """
     import os
     import ssl
@@ -477,26 +479,30 @@ def parse_tls(segment: Segment, base_dir: str) -> TlsFiles:
     d = Dispenser(segment)
     d.next()
     args = d.remaining_args()
-    if len(args) != 2:
-        if len(args) == 1 and args[0] == "internal":
-            d.err("tls internal (a locally trusted CA) is not supported by fastsnake; "
-                  "give a certificate and key: tls <cert_file> <key_file>")
-        d.err("fastsnake needs the certificate and key files: tls <cert_file> <key_file> "
-              "(automatic HTTPS is not supported)")
-    cert, key = (os.path.normpath(os.path.join(base_dir, arg)) for arg in args)
+    if args[:1] == ["internal"] and len(args) > 1:
+        d.err("tls internal takes no other argument (its options go in a block)")
+    files = len(args) == 2
+    auto = None if files else parse_tls_auto(d, args, base_dir)
     min_version = max_version = ""
     nesting = d.nesting
     while d.next_block(nesting):
         sub = d.val()
-        if sub != "protocols":
-            d.errf("tls option '%s' is not supported by fastsnake (only protocols)", sub)
-        rest = d.remaining_args()
-        if not 1 <= len(rest) <= 2 or any(p not in TLS_PROTOCOLS for p in rest):
-            d.errf("tls protocols must be among %s", ", ".join(TLS_PROTOCOLS))
-        min_version = rest[0]
-        max_version = rest[1] if len(rest) == 2 else ""
-        if max_version and TLS_PROTOCOLS.index(max_version) < TLS_PROTOCOLS.index(min_version):
-            d.errf("tls protocols: %s is older than %s", max_version, min_version)
+        if sub == "protocols":
+            rest = d.remaining_args()
+            if not 1 <= len(rest) <= 2 or any(p not in TLS_PROTOCOLS for p in rest):
+                d.errf("tls protocols must be among %s", ", ".join(TLS_PROTOCOLS))
+            min_version = rest[0]
+            max_version = rest[1] if len(rest) == 2 else ""
+            if (max_version and TLS_PROTOCOLS.index(max_version)
+                    < TLS_PROTOCOLS.index(min_version)):
+                d.errf("tls protocols: %s is older than %s", max_version, min_version)
+        elif auto is not None:
+            auto = parse_tls_block_option(d, auto, base_dir)
+        else:
+            d.errf("tls option '%s' does not go with certificate files (only protocols)", sub)
+    if auto is not None:
+        return replace(auto, min_version=min_version, max_version=max_version)
+    cert, key = (os.path.normpath(os.path.join(base_dir, arg)) for arg in args)
     try:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)

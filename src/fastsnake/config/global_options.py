@@ -2,9 +2,10 @@
 
 fastsnake reads the options that change how it serves (ports, grace period,
 ``servers`` timeouts and limits, ``debug``). A few options that only make
-sense for Caddy itself are so common in real Caddyfiles (``admin off``,
-``auto_https off``, ``email``, ``order``) that refusing them would make every
-copied Caddyfile fail: those are accepted and ignored with a logged notice.
+sense for Caddy itself are so common in real Caddyfiles (``admin
+<address>``) that refusing them would make every copied Caddyfile fail:
+those are accepted and ignored with a logged notice. The options of
+automatic HTTPS are read by ``fastsnake.config.https``.
 ``log`` configures fastsnake's own log (see ``fastsnake.config.log``). Any
 other Caddy option is refused as unsupported, and anything else as
 unrecognized (in Caddy's words), because a silently ignored option is a
@@ -25,6 +26,7 @@ from fastsnake.config.args import (
     parse_size,
     refuse_block,
 )
+from fastsnake.config.https import HttpsOptions, parse_https_option
 from fastsnake.config.log import ServerLogSpec, parse_global_log
 from fastsnake.config.model import ClientIPPolicy, Config, Limits, Timeouts
 from fastsnake.config.order import DIRECTIVE_ORDER
@@ -37,13 +39,11 @@ log = logging.getLogger("fastsnake.config")
 # Caddy's registered global options that fastsnake refuses as unsupported
 # (rather than unrecognized): the user wrote valid Caddy, fastsnake lacks it.
 _CADDY_ONLY_OPTIONS = frozenset(
-    "acme_ca acme_ca_root acme_dns acme_eab cert_issuer cert_lifetime default_bind "
-    "default_sni dns ech events fallback_sni filesystem key_type local_certs metrics "
-    "ocsp_interval ocsp_stapling on_demand_tls persist_config pki preferred_chains "
-    "renew_interval renewal_window_ratio shutdown_delay skip_install_trust storage "
-    "storage_check storage_clean_interval tls_resolvers".split()
+    "acme_dns acme_eab cert_lifetime default_bind default_sni dns ech events fallback_sni "
+    "filesystem key_type metrics ocsp_interval ocsp_stapling persist_config pki "
+    "preferred_chains renew_interval renewal_window_ratio shutdown_delay storage_check "
+    "storage_clean_interval tls_resolvers".split()
 )
-_AUTO_HTTPS_VALUES = ("off", "disable_redirects", "disable_certs", "ignore_loaded_certs")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class GlobalOptions:
     order: tuple[tuple[str, str, str], ...] = ()  # (directive, position, other)
     client_ip: ClientIPPolicy | None = None       # servers { trusted_proxies ... }
     admin: bool = True                            # admin off: no control file
+    https: HttpsOptions = field(default_factory=HttpsOptions)  # automatic HTTPS's options
 
 
 def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
@@ -81,18 +82,9 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
             options = replace(options, grace_period=seconds)
         elif name == "servers":
             options = _servers(d, options)
-        elif name == "auto_https":
-            values = d.remaining_args()
-            if not values:
-                d.arg_err()
-            for value in values:
-                if value not in _AUTO_HTTPS_VALUES:
-                    d.errf("auto_https must be one of %s", ", ".join(map(repr, _AUTO_HTTPS_VALUES)))
-            _ignored(d, name, "fastsnake has no automatic HTTPS; it serves HTTPS only for "
-                              "sites with 'tls <cert_file> <key_file>'")
-        elif name == "email":
-            expect_one_arg(d)
-            _ignored(d, name, "fastsnake does not obtain certificates")
+        elif (https := parse_https_option(d, name, options.https,
+                                          _root_dir(d.token()))) is not None:
+            options = replace(options, https=https)
         elif name == "admin":
             args = d.remaining_args()
             if args == ["off"]:

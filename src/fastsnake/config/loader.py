@@ -8,14 +8,14 @@ of ``fastsnake.config``, which imports none of this.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import NoReturn
 
 from fastsnake.caddyfile import Token, parse
+from fastsnake.config.addresses import parse_address
 from fastsnake.config.global_options import parse_global_options
+from fastsnake.config.https_plan import HttpsPlanner
 from fastsnake.config.model import Config, Listener, Runtime, Site, default_workers, python_apps
-from fastsnake.config.order import CADDY_DIRECTIVES
 from fastsnake.config.python import default_runtime
 from fastsnake.config.routes import RouteParser
 from fastsnake.errors import CaddyfileError
@@ -45,15 +45,16 @@ def parse_config(text: str, filename: str) -> Config:
     binds: dict[int, tuple[str, Token]] = {}
     route_parser = RouteParser(base_dir, order=options.order)
     claimed: dict[tuple[int, str], tuple[int, Token]] = {}
+    https = HttpsPlanner(options.https, options.http_port, options.https_port)
     for index, block in enumerate(caddyfile.server_blocks):
         if block.is_named_route:
             _fail(block.keys[0], "named routes (&(name)) are not supported by fastsnake yet")
         parsed = route_parser.site(block.segments, block.has_braces)
         routes, access_logs = parsed.routes, tuple(parsed.access_logs)
-        hosts_by_port: dict[int, list[str]] = {}
+        hosts_by_port: dict[int, tuple[list[str], bool, Token]] = {}
         for key in block.keys:
-            port, host = _parse_address(key, options.http_port, options.https_port,
-                                        parsed.tls is not None)
+            port, host, secure = parse_address(key, options.http_port, options.https_port,
+                                               parsed.tls)
             owner = claimed.setdefault((port, host), (index, key))
             if owner[0] != index:
                 _fail(
@@ -61,24 +62,32 @@ def parse_config(text: str, filename: str) -> Config:
                     f"ambiguous site definition: {host}:{port} is also "
                     f"defined at {owner[1].location}",
                 )
-            hosts = hosts_by_port.setdefault(port, [])
+            hosts, first_secure, first_key = hosts_by_port.setdefault(port, ([], secure, key))
+            if secure != first_secure:
+                plain, tls_key = (key, first_key) if first_secure else (first_key, key)
+                _fail(key, f"site address '{plain.text}' is HTTP but '{tls_key.text}' of the "
+                           f"same block is HTTPS on port {port}: one port serves either; "
+                           f"write http://{tls_key.text.partition('://')[2] or tls_key.text} "
+                           "for HTTP")
             if host not in hosts:
                 hosts.append(host)
-        for port, hosts in hosts_by_port.items():
+        for port, (hosts, secure, key) in hosts_by_port.items():
             # a catch-all address in the block already takes every host
             site_hosts = () if "" in hosts else tuple(hosts)
+            tls = https.site_tls(key, port, site_hosts, parsed.tls) if secure else None
             on_port = sites.setdefault(port, [])
-            if on_port and (on_port[0].tls is None) != (parsed.tls is None):
+            if on_port and (on_port[0].tls is None) != (tls is None):
                 _fail(block.keys[0], f"port {port} mixes sites with and without tls; "
                                      "one port serves either HTTP or HTTPS")
-            on_port.append(Site(site_hosts, routes, access_logs, parsed.tls,
-                                 tuple(parsed.error_routes)))
+            on_port.append(Site(site_hosts, routes, access_logs, tls,
+                                tuple(parsed.error_routes)))
             bind = parsed.bind or ""
             first = binds.setdefault(port, (bind, block.keys[0]))
             if first[0] != bind:
                 _fail(block.keys[0], f"port {port} is bound to '{bind or '*'}' here but to "
                                      f"'{first[0] or '*'}' at {first[1].location}; sites on "
                                      "one port share its bind address")
+    auto_https = https.finish(sites, binds)
 
     runtime = default_runtime()
     return Config(
@@ -92,100 +101,12 @@ def parse_config(text: str, filename: str) -> Config:
         debug=options.debug,
         source=filename,
         server_log=options.log,
+        auto_https=auto_https,
     )
 
 
 def _fail(token: Token, message: str) -> NoReturn:
     raise CaddyfileError(message, token.file, token.line, token.imports)
-
-
-def _parse_address(key: Token, http_port: int, https_port: int,
-                   tls: bool = False) -> tuple[int, str]:
-    """A site address -> (port, host matcher); "" is the catch-all host.
-
-    Hosts are lower-cased and written as in a Host header (``[::1]``).
-
-    HTTPS needs the site's ``tls <cert> <key>``: without it, an address that
-    Caddy would serve with automatic HTTPS (``https://``, a bare hostname, the
-    HTTPS port) is refused rather than quietly served without TLS.
-    """
-    text = key.text
-    if text in CADDY_DIRECTIVES:
-        _fail(
-            key,
-            f"parsed '{text}' as a site address, but it is a known directive; "
-            "directives must appear in a site block",
-        )
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        scheme, rest = "", text
-    scheme = scheme.lower()
-    if scheme in ("ws", "wss"):
-        plain = "http" if scheme == "ws" else "https"
-        _fail(key, f"the scheme {scheme}:// is only supported in browsers; use {plain}:// instead")
-    if scheme not in ("", "http", "https"):
-        _fail(key, f"unsupported URL scheme {scheme}://")
-    hostport, slash, _ = rest.partition("/")
-    if slash:
-        _fail(
-            key,
-            f"site address '{text}' has a path, which fastsnake does not support yet; "
-            "use a path matcher instead, such as 'python /api/* ...'",
-        )
-    host, port_text = _split_host_port(key, hostport)
-    if tls:
-        if scheme == "http":
-            _fail(key, f"site address '{text}' is http:// but the site has tls; "
-                       "use https:// or no scheme")
-        if not port_text:
-            return https_port, host
-        if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
-            _fail(key, f"invalid port '{port_text}' in site address '{text}'")
-        return int(port_text), host
-    tls_error = (
-        f"site address '{text}' needs HTTPS: add 'tls <cert_file> <key_file>' to the site "
-        f"(fastsnake has no automatic HTTPS), or serve it over plain HTTP with "
-        f"'http://{host}' or an explicit port other than {https_port}, such as '{host}:8080'"
-    )
-    if scheme == "https":
-        _fail(key, tls_error)
-    if not port_text:
-        if scheme != "http":
-            _fail(key, tls_error)
-        return http_port, host
-    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
-        _fail(key, f"invalid port '{port_text}' in site address '{text}'")
-    port = int(port_text)
-    if port == https_port:
-        if scheme == "http":
-            _fail(
-                key, f"site address '{text}': http:// on the HTTPS port {port} violates convention"
-            )
-        _fail(key, tls_error)
-    if host and not scheme and port != http_port:
-        logging.getLogger("fastsnake.config").info(
-            "%s: serving '%s' over plain HTTP (Caddy would use automatic HTTPS here)",
-            key.location,
-            text,
-        )
-    return port, host
-
-
-def _split_host_port(key: Token, hostport: str) -> tuple[str, str]:
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        tail = hostport[end + 1 :] if end > 0 else "?"
-        if end < 0 or (tail and not tail.startswith(":")):
-            _fail(key, f"invalid site address '{key.text}'")
-        return hostport[: end + 1].lower(), tail[1:]  # "[::1]", as in a Host header
-    if hostport.count(":") > 1:
-        _fail(
-            key,
-            f"invalid site address '{key.text}': IPv6 addresses must be in brackets, "
-            "such as '[::1]:8080'",
-        )
-    host, _, port = hostport.partition(":")
-    return host.lower(), port
 
 
 def _listener(port: int, sites: tuple[Site, ...], default: Runtime,

@@ -214,3 +214,4 @@ class Config:
     server_log: Any = None           # accesslog.ServerLogSpec of the global ``log`` option
     client_ip: ClientIPPolicy | None = None  # trusted proxies; None: the peer is the client
     admin: bool = True               # admin off: fastsnake reload/stop cannot reach it
+    auto_https: Any = None           # certs.policy.AutoHttps: certificates fastsnake manages

@@ -27,8 +27,10 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 
 from fastsnake._exchange import Handler, ResponseFilter
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler, plain_text
+from fastsnake.certs.store import CertStore
 from fastsnake.config import directives as dv
 from fastsnake.config.auth import BasicAuth
+from fastsnake.config.https import AcmeChallenge
 from fastsnake.config.model import PythonApp, Route
 from fastsnake.config.routes import SetRoot, Subroute
 from fastsnake.files.paths import inside
@@ -333,6 +335,20 @@ class RouteCompiler:
             if status >= 400 and not in_errors:
                 return Failure(status, "", answer)  # Caddy's file_server errors
             return answer
+
+        return run
+
+    def build_acmechallenge(self, spec: AcmeChallenge) -> Callable[[Any, Walk], Any]:
+        """ACME's HTTP-01 challenge, answered from the data directory where the
+        supervisor's certificate manager wrote it; other tokens go on."""
+        store = CertStore(spec.storage)
+
+        def run(request: Any, walk: Walk) -> Any:
+            token = request.path.rpartition(b"/")[2].decode("latin-1")
+            answer = store.http_challenge(token)
+            if answer is None:
+                return None
+            return RespondHandler(200, answer, [(b"content-type", b"text/plain")])
 
         return run
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastsnake.config.model import Config
 from fastsnake.errors import ConfigError, FatalError
+from fastsnake.server.certificates import Certificates
 from fastsnake.server.listening import bind_socket
 from fastsnake.server.memory import tune_malloc
 from fastsnake.server.plan import plan_for
@@ -49,7 +50,9 @@ def serve_in_process(config: Config) -> int:
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     workers: list[Worker] = []
+    certificates = Certificates()
     try:
+        certificates.apply(config.auto_https)
         for listener in config.listeners:
             apps = ServedApps(config, listener, loop, plan_for(listener))
             try:
@@ -77,5 +80,6 @@ def serve_in_process(config: Config) -> int:
             *(worker.serve(lambda index=index: on_ready(index))
               for index, worker in enumerate(workers))))
     finally:
+        certificates.close()
         loop.close()
     return 0

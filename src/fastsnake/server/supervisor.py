@@ -53,6 +53,7 @@ from fastsnake.config.loader import load_config
 from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
 from fastsnake.routing.accesslog import reopen_files
+from fastsnake.server.certificates import Certificates
 from fastsnake.server.control import published
 from fastsnake.server.listening import (
     bind_socket,
@@ -292,6 +293,7 @@ class Supervisor:
         self.pending_signals: list[int] = []
         self.changed_folders: set[str] = set()
         self.rolling: list[WorkerSlot] = []   # autoreload: old workers still to replace
+        self.certificates = Certificates()     # automatic HTTPS: the one process that asks CAs
         # SIGHUP: the old workers and their replacements, until every
         # replacement is ready (or one fails and the old ones stay)
         self.pending_reload: PendingReload | None = None
@@ -485,6 +487,7 @@ class Supervisor:
             return
         try:
             self.sockets.open(config)  # listeners new in it; the others are held
+            self.certificates.apply(config.auto_https)
         except FatalError as exc:
             log.error("SIGHUP: %s; keeping the old configuration", exc)
             return
@@ -608,10 +611,12 @@ class Supervisor:
         with contextlib.ExitStack() as stack:
             if self.config.admin and self.config.source != GENERATED_SOURCE:
                 stack.enter_context(published(self.config.source))
+            stack.callback(self.certificates.close)
             return self.serve()
 
     def serve(self) -> int:
         configure_logging(self.config.debug, self.config.server_log)
+        self.certificates.apply(self.config.auto_https)
         self.sockets.open(self.config)
         self.install_signals()
         # Watch before the workers start, so no edit after the banner is missed.

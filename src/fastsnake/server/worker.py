@@ -238,7 +238,7 @@ class Worker:
             # Only TLS listeners pay for importing ssl (a few MiB per worker).
             from fastsnake.server.tls import listener_context
 
-            ssl_context = listener_context(self.listener.sites)
+            ssl_context = listener_context(self.listener.sites, self.config.auto_https)
 
         # With TLS a protocol exists from the accept, but starts (and counts
         # in connection_count) only once the handshake is done; those still

@@ -13,7 +13,7 @@ CADDYFILE = """
 {
     grace_period 10s
 }
-app.example.com:8080, :8080 {
+http://app.example.com:8080, :8080 {
     python /api/* {
         module_asgi "api:app"
         lifespan on

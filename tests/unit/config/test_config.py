@@ -55,29 +55,40 @@ def only_app(config: Config) -> PythonApp:
 @pytest.mark.parametrize(
     ("addresses", "expected"),
     [
-        pytest.param(":8080", [(8080, [()])], id="port-only"),
-        pytest.param("localhost:8080", [(8080, [("localhost",)])], id="localhost"),
-        pytest.param("127.0.0.1:8080", [(8080, [("127.0.0.1",)])], id="ipv4"),
-        pytest.param("[::1]:8080", [(8080, [("[::1]",)])], id="ipv6"),
-        pytest.param("http://Example.COM:8080", [(8080, [("example.com",)])], id="http-host-port"),
-        pytest.param("http://example.com", [(80, [("example.com",)])], id="http-default-port"),
-        pytest.param("HTTP://example.com", [(80, [("example.com",)])], id="scheme-case"),
-        pytest.param("http://:8080", [(8080, [()])], id="http-catch-all"),
-        pytest.param("*.example.com:9080", [(9080, [("*.example.com",)])], id="wildcard"),
+        pytest.param(":8080", [(8080, [()], "http")], id="port-only"),
+        # Caddy's rule: a host and no http:// (nor the HTTP port) is HTTPS.
+        pytest.param("localhost:8080", [(8080, [("localhost",)], "https")], id="localhost"),
+        pytest.param("127.0.0.1:8080", [(8080, [("127.0.0.1",)], "https")], id="ipv4"),
+        pytest.param("[::1]:8080", [(8080, [("[::1]",)], "https")], id="ipv6"),
+        pytest.param("example.com", [(443, [("example.com",)], "https"),
+                                     (80, [("example.com",)], "http")], id="bare-hostname"),
+        pytest.param("a.com:80", [(80, [("a.com",)], "http")], id="host-on-http-port"),
+        pytest.param("http://Example.COM:8080", [(8080, [("example.com",)], "http")],
+                     id="http-host-port"),
+        pytest.param("http://example.com", [(80, [("example.com",)], "http")],
+                     id="http-default-port"),
+        pytest.param("HTTP://example.com", [(80, [("example.com",)], "http")], id="scheme-case"),
+        pytest.param("http://:8080", [(8080, [()], "http")], id="http-catch-all"),
+        pytest.param("http://*.example.com:9080", [(9080, [("*.example.com",)], "http")],
+                     id="wildcard"),
+        pytest.param("*.example.localhost:9080", [(9080, [("*.example.localhost",)], "https")],
+                     id="wildcard-local-ca"),
+        pytest.param("http://a.com:8080 http://b.com:8080",
+                     [(8080, [("a.com", "b.com")], "http")], id="two-hosts-one-port"),
+        pytest.param("http://a.com:8080, :8080", [(8080, [()], "http")],
+                     id="catch-all-absorbs-hosts"),
+        pytest.param("a.com:8080, a.com:8080", [(8080, [("a.com",)], "https")],
+                     id="repeated-in-block"),
         pytest.param(
-            "a.com:8080 b.com:8080", [(8080, [("a.com", "b.com")])], id="two-hosts-one-port"
-        ),
-        pytest.param("a.com:8080, :8080", [(8080, [()])], id="catch-all-absorbs-hosts"),
-        pytest.param("a.com:8080, a.com:8080", [(8080, [("a.com",)])], id="repeated-in-block"),
-        pytest.param(
-            "a.com:8080, b.com:9090", [(8080, [("a.com",)]), (9090, [("b.com",)])],
-            id="two-ports",
+            "http://a.com:8080, b.com:9090",
+            [(8080, [("a.com",)], "http"), (9090, [("b.com",)], "https")], id="two-ports",
         ),
     ],
 )
 def test_addresses(project: Path, addresses: str, expected: list) -> None:
     config = build(project, f"{addresses} {{\n  python main:app\n}}")
-    got = [(lst.port, [site.hosts for site in lst.sites]) for lst in config.listeners]
+    got = [(lst.port, [site.hosts for site in lst.sites], lst.scheme)
+           for lst in config.listeners]
     assert got == expected
     assert all(lst.host == "" for lst in config.listeners)  # always every interface
 
@@ -93,7 +104,7 @@ def test_https_port_option_changes_what_needs_tls(project: Path) -> None:
     config = build(project, "{\n  https_port 8443\n}\n:443 {\n}")
     assert config.listeners[0].port == 443
     assert build_error(project, "{\n  https_port 8443\n}\n:8443 {\n}").startswith(
-        "<dir>/Caddyfile:4: site address ':8443' needs HTTPS"
+        "<dir>/Caddyfile:4: site address ':8443' is the HTTPS port without a host name"
     )
 
 
@@ -109,37 +120,26 @@ def test_blocks_share_a_listener_per_port(project: Path) -> None:
     assert config.listeners[1].sites[0].routes[0].handler.target == "b:app"
 
 
-def test_plain_http_for_a_hostname_is_noted(
-    project: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="fastsnake.config"):
-        build(project, "localhost:8080 {\n}")
-    assert caplog.messages == [
-        f"{project}/Caddyfile:1: serving 'localhost:8080' over plain HTTP "
-        "(Caddy would use automatic HTTPS here)"
-    ]
-
-
-TLS = (
-    "needs HTTPS: add 'tls <cert_file> <key_file>' to the site (fastsnake has no "
-    "automatic HTTPS), or serve it over plain HTTP with"
-)
-
-
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        pytest.param("example.com {\n}", f"1: site address 'example.com' {TLS} "
-                     "'http://example.com' or an explicit port other than 443, such as "
-                     "'example.com:8080'", id="bare-hostname"),
-        pytest.param("https://a.com:8443 {\n}", f"1: site address 'https://a.com:8443' {TLS} "
-                     "'http://a.com' or an explicit port other than 443, such as 'a.com:8080'",
-                     id="https"),
-        pytest.param(":443 {\n}", f"1: site address ':443' {TLS} 'http://' or an explicit "
-                     "port other than 443, such as ':8080'", id="https-port"),
-        pytest.param("[::1] {\n}", f"1: site address '[::1]' {TLS} 'http://[::1]' or an "
-                     "explicit port other than 443, such as '[::1]:8080'",
-                     id="ipv6-without-port"),
+        pytest.param(":443 {\n}", "1: site address ':443' is the HTTPS port without a host "
+                     "name: give the site 'tls <cert_file> <key_file>' (or tls { on_demand }), "
+                     "or name its host", id="https-port"),
+        pytest.param("*.example.com {\n}", "1: the wildcard '*.example.com' needs ACME's DNS "
+                     "challenge, which fastsnake lacks: use 'tls internal', 'tls <cert_file> "
+                     "<key_file>', or name each host", id="wildcard-acme"),
+        pytest.param("{\n auto_https off\n}\nexample.com {\n}", "4: site address "
+                     "'example.com' is served over HTTPS, but auto_https off manages no "
+                     "certificates: give the site 'tls <cert_file> <key_file>', or serve it "
+                     "over HTTP with 'http://example.com'", id="auto-https-off"),
+        pytest.param("a.com:8080, :8080 {\n}", "1: site address ':8080' is HTTP but "
+                     "'a.com:8080' of the same block is HTTPS on port 8080: one port serves "
+                     "either; write http://a.com:8080 for HTTP", id="mixed-in-block"),
+        pytest.param("https://:8443 {\n}", "1: site address 'https://:8443' is served over "
+                     "HTTPS without a host name to get a certificate for: give the site "
+                     "'tls <cert_file> <key_file>', tls { on_demand }, or a host name",
+                     id="https-catch-all"),
         pytest.param("http://a.com:443 {\n}", "1: site address 'http://a.com:443': http:// on "
                      "the HTTPS port 443 violates convention", id="http-on-https-port"),
         pytest.param("a.com:80/api {\n}", "1: site address 'a.com:80/api' has a path, which "

@@ -104,7 +104,7 @@ def test_order_errors(project: Path, body: str, message: str) -> None:
     ("body", "message"),
     [
         pytest.param("frobnicate on", "2: unrecognized global option: frobnicate", id="unknown"),
-        pytest.param("storage file_system /data", "2: global option 'storage' is not supported "
+        pytest.param("ocsp_stapling off", "2: global option 'ocsp_stapling' is not supported "
                      "by fastsnake", id="caddy-only"),
         pytest.param("debug yes", "2: wrong argument count or unexpected line ending after "
                      "'yes'", id="debug-arg"),

@@ -76,7 +76,6 @@ def test_adapt_shows_errors_routes(project: Path) -> None:
     server = adapt(config)["apps"]["http"]["servers"]["srv0"]
     assert server["errors"]["routes"] == [{
         "handle": [{"handler": "subroute", "routes": [{"handle": [
-            {"handler": "static_response", "status_code": "{http.error.status_code}",
-             "body": "gone"}]}]}],
+            {"handler": "static_response", "body": "gone"}]}]}],
         "match": [{"host": ["a.example"], "status_code": ["404"]}],
     }]

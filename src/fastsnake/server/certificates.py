@@ -1,0 +1,42 @@
+"""The certificate manager of the running configuration, on the supervisor
+side: exactly one process per server talks to the CAs (and a storage lock
+keeps two servers sharing a data directory from ordering the same
+certificate twice). Started before the first workers, so that names from
+the local CA have their certificates when the first handshake comes;
+replaced when SIGHUP loads a configuration that asks for other ones.
+Workers read what it writes (certs.store), so a renewal needs no restart."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastsnake.certs.extra import require_https_extra
+
+log = logging.getLogger("fastsnake.certs")
+
+
+class Certificates:
+    def __init__(self) -> None:
+        self.manager: Any = None
+        self.auto: Any = None
+
+    def apply(self, auto: Any) -> None:
+        """Manage what ``auto`` (certs.policy.AutoHttps, or None) asks for."""
+        if auto == self.auto:
+            return
+        self.close()
+        if auto is None:
+            return
+        require_https_extra()
+        from fastsnake.certs.manager import CertManager
+
+        manager = CertManager(auto)
+        manager.prepare()  # local-CA names now; ACME names in the background
+        manager.start()
+        self.manager, self.auto = manager, auto
+
+    def close(self) -> None:
+        if self.manager is not None:
+            self.manager.stop()
+            self.manager = self.auto = None
