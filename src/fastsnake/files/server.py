@@ -49,6 +49,14 @@ Choices, with their grounds:
 
 The file may change between this stat and the caller's open: a short read
 must end the connection, never pad the body.
+
+Caching (:meth:`FileServer.cached`): a plain GET or HEAD (no conditional,
+no Range) that was answered with a file is remembered with every lstat its
+decision rested on (``trail``, see ``FileChecks`` in ``_respond.pyx``); the
+next such request redoes only those lstat calls, in C, and gets the same
+handler when all answer as before. Files up to ``SMALL_FILE_MAX`` are kept
+in memory and go out in the same write as their head; larger ones are
+opened and sent with sendfile per request.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from fastsnake._respond import FileCache, FileChecks, FileHandler, RespondHandler
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
 from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
@@ -96,6 +105,16 @@ _WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] +
 _NO_REQUEST = SimpleNamespace(host=b"", target=b"", path=b"", query=b"", method=b"",
                               headers=[])
 Headers = list[tuple[bytes, bytes]]
+# A trail entry: (path, followed symlinks, its stat or None when it was
+# missing). ``_NO_CACHE`` marks a walk whose answer must not be cached (a
+# symlink was followed, an error other than "missing").
+Trail = list[tuple[str, bool, os.stat_result | None] | None]
+_NO_CACHE = None
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+# Request headers after which an answer is not the plain one the cache holds.
+_NOT_CACHED = frozenset([b"range", b"if-range", b"if-match", b"if-none-match",
+                         b"if-modified-since", b"if-unmodified-since", b"sec-websocket-key"])
+SMALL_FILE_MAX = 128 * 1024  # kept in memory by the cache; larger: sendfile
 
 
 @dataclass
@@ -163,23 +182,40 @@ def _base(path: str) -> str:
     return stripped.rpartition("/")[2] if stripped else ("/" if path else "")
 
 
-def _walk(root: str, start: str, parts: list[str]) -> tuple[str, os.stat_result, bool]:
+def _walk(root: str, start: str, parts: list[str], trail: Trail | None = None
+          ) -> tuple[str, os.stat_result, bool]:
     """Stat ``start/parts...`` (``start`` is inside ``root``), refusing symlinks
     that lead out of the root: one lstat per component, and one realpath
     when a link is met. Returns the path to open (resolved if a link was
-    met), its stat, and whether a link was met."""
-    if not parts:
-        return start, os.stat(start), False  # the root itself: trusted, links and all
+    met), its stat, and whether a link was met. ``trail`` collects each call
+    and its answer for the cache."""
+    if not parts:  # the root itself: trusted, links and all
+        return start, _stat(start, True, trail), False
     path = start
     for i, part in enumerate(parts):
         path = os.path.join(path, part)
-        st = os.lstat(path)
+        st = _stat(path, False, trail)
         if is_link(st):
+            if trail is not None:
+                trail.append(_NO_CACHE)
             real = os.path.realpath(os.path.join(path, *parts[i + 1:]))
             if not inside(real, os.path.realpath(root)):
                 raise _Outside(real)
             return real, os.stat(real), True
     return path, st, False
+
+
+def _stat(path: str, follow: bool, trail: Trail | None) -> os.stat_result:
+    """os.stat or os.lstat, the answer noted in ``trail``."""
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except OSError as exc:
+        if trail is not None:
+            trail.append((path, follow, None) if exc.errno in _MISSING else _NO_CACHE)
+        raise
+    if trail is not None:
+        trail.append((path, follow, st))
+    return st
 
 
 def hidden_inodes(patterns: tuple[str, ...] | list[str]) -> frozenset[tuple[int, int]]:
@@ -213,7 +249,7 @@ def root_value_safe(value: str) -> str:
 class FileServer:
     """Serves one FileServerSpec; one per ``file_server`` handler, shared by requests."""
 
-    def __init__(self, spec: FileServerSpec) -> None:
+    def __init__(self, spec: FileServerSpec, cache: bool = True) -> None:
         self.spec = spec
         self.root_template = (Template(spec.root)
                               if spec.root is not None and has_placeholders(spec.root) else None)
@@ -226,6 +262,75 @@ class FileServer:
         self.index: list[Template | list[str]] = [
             Template(name) if has_placeholders(name) else clean_path(name, windows=False)
             for name in spec.index]
+        # Placeholders make the answer depend on more than the cache's key.
+        self.cache: FileCache | None = FileCache() if cache and not WINDOWS and (
+            self.root_template is None and not self.dynamic_hide
+            and all(isinstance(entry, list) for entry in self.index)) else None
+
+    def cached(self, request: Any) -> Any:
+        """The handler of a cached answer to ``request`` (an HttpRequest)
+        that the disk still bears out, or None: then call :meth:`respond`."""
+        cache = self.cache
+        if cache is None:
+            return None
+        method = request.method
+        if method != b"GET" and method != b"HEAD":
+            return None
+        path = request.path
+        target = request.target
+        if target != path and target.partition(b"?")[0] != path:
+            return None  # rewritten: canonical redirects would look at the target
+        encoding = None
+        for name, value in request.headers:  # names lowercased by the parser
+            if name in _NOT_CACHED:
+                return None
+            if name == b"accept-encoding":
+                if encoding is not None:
+                    return None
+                encoding = value
+        variables = request.vars
+        return cache.get((variables.get("root") if variables else None, path,
+                          encoding if self.spec.precompressed else None))
+
+    def _cache_key(self, method: bytes, path: bytes, headers: Headers, root: str | None,
+                   original_path: bytes | None) -> tuple[Any, ...] | None:
+        """The key :meth:`cached` would look ``respond``'s answer up by, or None."""
+        if self.cache is None or method != b"GET" or (
+                original_path is not None and original_path.partition(b"?")[0] != path):
+            return None
+        encoding = None
+        for name, value in headers:
+            name = name.lower()
+            if name in _NOT_CACHED or (name == b"accept-encoding" and encoding is not None):
+                return None
+            if name == b"accept-encoding":
+                encoding = value
+        return (root, path, encoding if self.spec.precompressed else None)
+
+    def _remember(self, key: tuple[Any, ...], trail: Trail, response: FileResponse) -> None:
+        """Cache a served file's answer, with the body when it is small."""
+        if _NO_CACHE in trail or response.path is None or response.offset:
+            return
+        checks = FileChecks(trail)
+        size = response.length
+        if size <= SMALL_FILE_MAX:
+            try:
+                fd = os.open(response.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except OSError:
+                return
+            try:
+                body = os.read(fd, size + 1)
+                after = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if len(body) != size or after.st_size != size:
+                return  # changed while read
+            handler: Any = RespondHandler(response.status, body, response.headers)
+        else:
+            handler, size = FileHandler(response.status, response.headers, response.path, 0,
+                                        size), 0
+        if checks.holds():  # nothing changed since the walk (or the read)
+            self.cache.put(key, checks, handler, size)  # type: ignore[union-attr]
 
     def respond(self, method: bytes, path: bytes, headers: Headers, root: str | None, *,
                 query: bytes = b"", original_path: bytes | None = None,
@@ -240,6 +345,17 @@ class FileServer:
         """
         if b"?" in path:
             path, _, query = path.partition(b"?")
+        key = self._cache_key(method, path, headers, root, original_path)
+        trail: Trail | None = [] if key is not None else None
+        response = self._respond(method, path, headers, root, query, original_path, request,
+                                 trail)
+        if key is not None and trail is not None and response is not None:
+            self._remember(key, trail, response)
+        return response
+
+    def _respond(self, method: bytes, path: bytes, headers: Headers, root: str | None,
+                 query: bytes, original_path: bytes | None, request: Any,
+                 trail: Trail | None) -> FileResponse | None:
         try:
             decoded = _decode(path)
             parts = clean_path(decoded)
@@ -254,7 +370,7 @@ class FileServer:
         if hidden(hide, filename, parts):
             return self._not_found()
         try:
-            real, st, linked = _walk(root_dir, root_dir, parts)
+            real, st, linked = _walk(root_dir, root_dir, parts, trail)
         except _Outside:
             return self._not_found()
         except OSError as exc:
@@ -266,7 +382,7 @@ class FileServer:
         same_base = decoded == "" or _base(decoded) == _base(original)
         is_dir = stat.S_ISDIR(st.st_mode)
         if is_dir:
-            found = self._index_file(request, hide, root_dir, real, filename, parts)
+            found = self._index_file(request, hide, root_dir, real, filename, parts, trail)
             if found is None:
                 if not self.spec.browse:
                     return self._not_found()
@@ -286,7 +402,7 @@ class FileServer:
                 return _redirect(original, False, query)
         if method not in GET_HEAD:
             return _empty(405, [ALLOW])
-        return self._serve(method, real, st, filename, root_dir, _headers(headers))
+        return self._serve(method, real, st, filename, root_dir, _headers(headers), trail)
 
     def _root(self, root: str | None, request: Any) -> str:
         if self.root_template is not None:
@@ -318,7 +434,7 @@ class FileServer:
                       else 500)
 
     def _index_file(self, request: Any, hide: list[Hide], root_dir: str, real: str,
-                    filename: str, parts: list[str]
+                    filename: str, parts: list[str], trail: Trail | None = None
                     ) -> tuple[str, os.stat_result, str] | None:
         """The first index file that exists, is regular, and is not hidden:
         (path to open, its stat, the name it was asked by)."""
@@ -329,7 +445,7 @@ class FileServer:
             if not names or hidden(hide, lexical, parts + names):
                 continue
             try:
-                path, st, linked = _walk(root_dir, real, names)
+                path, st, linked = _walk(root_dir, real, names, trail)
             except (OSError, _Outside):
                 continue
             if stat.S_ISREG(st.st_mode) and not (
@@ -338,7 +454,8 @@ class FileServer:
         return None
 
     def _serve(self, method: bytes, real: str, st: os.stat_result, filename: str,
-               root_dir: str, req: dict[bytes, str]) -> FileResponse:
+               root_dir: str, req: dict[bytes, str], trail: Trail | None = None
+               ) -> FileResponse:
         """Send ``real``; ``filename``, the name asked for, gives the content
         type (a symlink's target may have another extension)."""
         send_path, send_st, encoding = real, st, None
@@ -349,7 +466,7 @@ class FileServer:
                     continue
                 sidecar = os.path.basename(real) + PRECOMPRESSORS[name]
                 try:
-                    path, cst, _ = _walk(root_dir, os.path.dirname(real), [sidecar])
+                    path, cst, _ = _walk(root_dir, os.path.dirname(real), [sidecar], trail)
                 except (OSError, _Outside):
                     continue
                 if stat.S_ISREG(cst.st_mode):
