@@ -34,6 +34,8 @@ class FileHandler(Handler):
     def __init__(self, status: int, headers: Iterable[tuple[bytes, bytes]], path: str,
                  offset: int, length: int) -> None: ...
 
+NOT_CACHED: frozenset[bytes]  # request headers that bypass the file_server cache
+
 class FileChecks:
     """The lstat answers one file_server decision rests on: a directory by
     (device, inode, mode), a file by those and size, mtime and ctime (ns), a
@@ -50,7 +52,11 @@ class FileCache:
     max_entries: int
     max_bytes: int
     bytes_held: int
-    def __init__(self, max_entries: int = 4096, max_bytes: int = 33554432) -> None: ...
+    by_encoding: bool
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 33554432,
+                 by_encoding: bool = False) -> None: ...
+    def lookup(self, request: object) -> Handler | None:
+        """The cached handler for a plain GET or HEAD (an HttpRequest), or None."""
     def __len__(self) -> int: ...
     def get(self, key: object) -> Handler | None:
         """The handler under ``key`` if its checks hold; else None (entry dropped)."""

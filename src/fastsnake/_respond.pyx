@@ -8,7 +8,9 @@ been read."""
 import os
 from collections import OrderedDict
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.string cimport memcmp
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
@@ -183,6 +185,13 @@ cdef class FileHandler(Handler):
 # coarse clock tick, a few ms) of the write the cache saw. Caddy's ETag
 # (mtime and size) cannot tell those apart either.
 
+# Request headers after which the answer is not the plain one the cache holds.
+cdef frozenset not_cached = frozenset([
+    b"range", b"if-range", b"if-match", b"if-none-match", b"if-modified-since",
+    b"if-unmodified-since", b"sec-websocket-key"])
+NOT_CACHED = not_cached  # for fastsnake.files.server, which fills the cache
+
+
 cdef enum:
     CHECK_ABSENT = 0     # lstat must fail (ENOENT / ENOTDIR)
     CHECK_DIR = 1        # a directory: device, inode, mode
@@ -268,12 +277,46 @@ cdef class FileCache:
     cdef readonly Py_ssize_t max_entries
     cdef readonly Py_ssize_t max_bytes
     cdef readonly Py_ssize_t bytes_held
+    cdef readonly bint by_encoding  # precompressed: Accept-Encoding is part of the key
 
-    def __init__(self, Py_ssize_t max_entries=4096, Py_ssize_t max_bytes=32 * 1024 * 1024):
+    def __init__(self, Py_ssize_t max_entries=4096, Py_ssize_t max_bytes=32 * 1024 * 1024,
+                 bint by_encoding=False):
         self.entries = OrderedDict()
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes_held = 0
+        self.by_encoding = by_encoding
+
+    cpdef object lookup(self, HttpRequest request):
+        """The cached handler for a plain GET or HEAD, or None; the key is
+        (the ``root`` var, the path, Accept-Encoding when ``by_encoding``),
+        as fastsnake.files.server.FileServer._cache_key makes it."""
+        cdef bytes method = request.method
+        cdef bytes path = request.path
+        cdef bytes target = request.target
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(path)
+        cdef object encoding = None
+        cdef bytes name
+        cdef dict variables
+        if not ((PyBytes_GET_SIZE(method) == 3 and memcmp(PyBytes_AS_STRING(method), "GET", 3) == 0)
+                or (PyBytes_GET_SIZE(method) == 4
+                    and memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0)):
+            return None
+        if target is not path and not (
+                PyBytes_GET_SIZE(target) >= n
+                and memcmp(PyBytes_AS_STRING(target), PyBytes_AS_STRING(path), n) == 0
+                and (PyBytes_GET_SIZE(target) == n or PyBytes_AS_STRING(target)[n] == b"?")):
+            return None  # rewritten: canonical redirects would look at the target
+        for name, value in request.headers:  # names lowercased by the parser
+            if name in not_cached:
+                return None
+            if PyBytes_GET_SIZE(name) == 15 and name == b"accept-encoding":
+                if encoding is not None:
+                    return None
+                encoding = value
+        variables = request.vars
+        return self.get((variables.get("root") if variables else None, path,
+                         encoding if self.by_encoding else None))
 
     def __len__(self):
         return len(self.entries)

@@ -68,13 +68,14 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_tz
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from fastsnake._respond import FileCache, FileChecks, FileHandler, RespondHandler
+from fastsnake._respond import NOT_CACHED, FileCache, FileChecks, FileHandler, RespondHandler
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
 from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
@@ -111,9 +112,6 @@ Headers = list[tuple[bytes, bytes]]
 Trail = list[tuple[str, bool, os.stat_result | None] | None]
 _NO_CACHE = None
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
-# Request headers after which an answer is not the plain one the cache holds.
-_NOT_CACHED = frozenset([b"range", b"if-range", b"if-match", b"if-none-match",
-                         b"if-modified-since", b"if-unmodified-since", b"sec-websocket-key"])
 SMALL_FILE_MAX = 128 * 1024  # kept in memory by the cache; larger: sendfile
 
 
@@ -218,6 +216,10 @@ def _stat(path: str, follow: bool, trail: Trail | None) -> os.stat_result:
     return st
 
 
+def _no_handler(request: Any) -> None:
+    return None
+
+
 def hidden_inodes(patterns: tuple[str, ...] | list[str]) -> frozenset[tuple[int, int]]:
     """(device, inode) of each hide pattern that names one existing file."""
     found = set()
@@ -263,34 +265,15 @@ class FileServer:
             Template(name) if has_placeholders(name) else clean_path(name, windows=False)
             for name in spec.index]
         # Placeholders make the answer depend on more than the cache's key.
-        self.cache: FileCache | None = FileCache() if cache and not WINDOWS and (
-            self.root_template is None and not self.dynamic_hide
+        self.cache: FileCache | None = FileCache(by_encoding=bool(spec.precompressed)) if (
+            cache and not WINDOWS and self.root_template is None and not self.dynamic_hide
             and all(isinstance(entry, list) for entry in self.index)) else None
-
-    def cached(self, request: Any) -> Any:
-        """The handler of a cached answer to ``request`` (an HttpRequest)
-        that the disk still bears out, or None: then call :meth:`respond`."""
-        cache = self.cache
-        if cache is None:
-            return None
-        method = request.method
-        if method != b"GET" and method != b"HEAD":
-            return None
-        path = request.path
-        target = request.target
-        if target != path and target.partition(b"?")[0] != path:
-            return None  # rewritten: canonical redirects would look at the target
-        encoding = None
-        for name, value in request.headers:  # names lowercased by the parser
-            if name in _NOT_CACHED:
-                return None
-            if name == b"accept-encoding":
-                if encoding is not None:
-                    return None
-                encoding = value
-        variables = request.vars
-        return cache.get((variables.get("root") if variables else None, path,
-                          encoding if self.spec.precompressed else None))
+        # cached(request): the handler of a cached answer to an HttpRequest
+        # that the disk still bears out, or None (then call respond). The
+        # cache's own C method when there is one: a request that hits runs no
+        # Python code here.
+        self.cached: Callable[[Any], Any] = (
+            self.cache.lookup if self.cache is not None else _no_handler)
 
     def _cache_key(self, method: bytes, path: bytes, headers: Headers, root: str | None,
                    original_path: bytes | None) -> tuple[Any, ...] | None:
@@ -301,7 +284,7 @@ class FileServer:
         encoding = None
         for name, value in headers:
             name = name.lower()
-            if name in _NOT_CACHED or (name == b"accept-encoding" and encoding is not None):
+            if name in NOT_CACHED or (name == b"accept-encoding" and encoding is not None):
                 return None
             if name == b"accept-encoding":
                 encoding = value
