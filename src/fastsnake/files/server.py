@@ -61,7 +61,6 @@ opened and sent with sendfile per request.
 
 from __future__ import annotations
 
-import calendar
 import errno
 import mimetypes
 import os
@@ -70,7 +69,7 @@ import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate, parsedate_tz
+from email.utils import formatdate
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -78,6 +77,7 @@ from urllib.parse import quote, unquote_to_bytes
 from fastsnake._respond import NOT_CACHED, FileCache, FileChecks, FileHandler, RespondHandler
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
+from fastsnake.files.conditional import GET_HEAD, http_date, if_range, parse_range, preconditions
 from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
 from fastsnake.files.paths import SEP as SEP  # re-exported: it was defined here
 from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
@@ -89,7 +89,6 @@ WINDOWS = sys.platform == "win32"
 ALLOW = (b"allow", b"GET, HEAD")
 VARY_FILE = (b"vary", b"Accept-Encoding")
 VARY_LISTING = (b"vary", b"Accept, Accept-Encoding")
-GET_HEAD = (b"GET", b"HEAD")
 
 # Go's mime.builtinTypesLower: the web's types must not depend on the host.
 _BUILTIN_TYPES = {
@@ -467,14 +466,14 @@ class FileServer:
         status = self.spec.status or 200
         offset, length = 0, size
         if 200 <= status < 300:
-            outcome = _preconditions(method, req, etag, modtime)
+            outcome = preconditions(method, req, etag, modtime)
             if outcome == 412:
                 return _empty(412, head)
             if outcome == 304:
                 return FileResponse(304, head[1:] if etag and modtime is not None else head)
-            if method == b"GET" and b"range" in req and size and _if_range(
+            if method == b"GET" and b"range" in req and size and if_range(
                     req.get(b"if-range"), etag, modtime):
-                chosen = _parse_range(req[b"range"], size)
+                chosen = parse_range(req[b"range"], size)
                 if chosen == "unsatisfiable":
                     return _empty(416, [(b"content-range", b"bytes */%d" % size)])
                 if isinstance(chosen, tuple):
@@ -504,7 +503,7 @@ class FileServer:
                                          self.spec.browse_file_limit or DIR_ENTRY_LIMIT)
         except OSError as exc:
             return self._os_error(exc)
-        since = _http_date(req.get(b"if-modified-since"))
+        since = http_date(req.get(b"if-modified-since"))
         if since is not None and latest <= since:
             return FileResponse(304, [VARY_LISTING])
         ctype, body = render_listing(items, self.spec.browse_sort, req.get(b"accept", ""),
@@ -598,103 +597,3 @@ def _accepted_encodings(value: str, order: tuple[str, ...], websocket: bool) -> 
             prefer = len(order) - order.index(name) if name in order else -1
             prefs.append((-round(q, 5), -prefer, i, name))
     return [name for *_, name in sorted(prefs)]
-
-
-def _etags(value: str) -> list[str] | None:
-    """An If-Match / If-None-Match list; None for ``*``. Stops at a bad tag (Go)."""
-    tags: list[str] = []
-    rest = value
-    while rest := rest.lstrip(" \t,"):
-        if rest[0] == "*":
-            return None
-        start = 2 if rest.startswith("W/") else 0
-        end = rest.find('"', start + 1)
-        if rest[start:start + 1] != '"' or end < 0 or any(
-                c < "\x21" or c == "\x7f" for c in rest[start + 1:end]):
-            break
-        tags.append(rest[:end + 1])
-        rest = rest[end + 1:]
-    return tags
-
-
-def _http_date(value: str | None) -> int | None:
-    """An HTTP-date (IMF-fixdate, RFC 850 or asctime, §5.6.7) as unix seconds."""
-    try:
-        parsed = parsedate_tz(value) if value else None
-        return None if parsed is None else calendar.timegm(parsed[:9]) - (parsed[9] or 0)
-    except (ValueError, IndexError, TypeError, OverflowError):
-        return None
-
-
-def _preconditions(method: bytes, req: dict[bytes, str], etag: bytes | None,
-                   modtime: int | None) -> int:
-    """RFC 9110 §13.2.2 steps 1-4: 412, 304, or 0 to go on."""
-    current = etag.decode() if etag is not None else ""
-    if b"if-match" in req:  # strong comparison (§13.1.1)
-        tags = _etags(req[b"if-match"])
-        if tags is not None and not any(t == current and t[0] == '"' for t in tags):
-            return 412
-    elif modtime is not None:
-        since = _http_date(req.get(b"if-unmodified-since"))
-        if since is not None and modtime > since:
-            return 412
-    if b"if-none-match" in req:  # weak comparison (§13.1.2)
-        tags = _etags(req[b"if-none-match"])
-        if tags is None or (current and current in (t.removeprefix("W/") for t in tags)):
-            return 304 if method in GET_HEAD else 412
-    elif modtime is not None and method in GET_HEAD:
-        since = _http_date(req.get(b"if-modified-since"))
-        if since is not None and modtime <= since:
-            return 304
-    return 0
-
-
-def _if_range(value: str | None, etag: bytes | None, modtime: int | None) -> bool:
-    """§13.1.5: a strong ETag match, or exactly the Last-Modified date (as Go)."""
-    if value is None:
-        return True
-    if value.startswith(('"', "W/")):
-        return etag is not None and value == etag.decode()
-    return modtime is not None and _http_date(value) == modtime
-
-
-_INT64_MAX = 2**63 - 1
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """§14.1.2 byte ranges: (offset, length), "unsatisfiable", or None to ignore."""
-    unit, eq, spec = value.partition("=")
-    if not eq or unit.lower() != "bytes":  # no OWS around "=" (§14.1.1)
-        return None  # §14.2: a unit we do not know is ignored
-    ranges: list[tuple[int, int]] = []
-    specs = 0
-    for item in spec.split(","):
-        first, dash, last = (t.strip(" \t") for t in item.partition("-"))
-        if not (first or dash or last):
-            continue  # empty list elements are allowed (§5.6.1)
-        specs += 1
-        if not dash or not (first or last) or not all(
-                not t or (t.isascii() and t.isdigit() and len(t) <= 19 and int(t) <= _INT64_MAX)
-                for t in (first, last)):
-            return "unsatisfiable"  # invalid (or past int64, as Go's ParseInt): 416
-        if not first:
-            if int(last) > 0:
-                ranges.append((max(size - int(last), 0), size))
-        elif last and int(last) < int(first):
-            return "unsatisfiable"
-        elif int(first) < size:
-            ranges.append((int(first), min(int(last) + 1 if last else size, size)))
-    if not specs:
-        return None  # "bytes=" names no range: ignored, as Go does
-    if not ranges:
-        return "unsatisfiable"
-    ranges.sort()
-    merged = [ranges[0]]
-    for start, end in ranges[1:]:
-        if start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    if len(merged) > 1:
-        return None  # several parts: serve the whole representation
-    return merged[0][0], merged[0][1] - merged[0][0]
