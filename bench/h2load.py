@@ -42,10 +42,11 @@ def parse(text: str) -> LoadResult:
 
 
 def command(url: str, *, connections: int, duration: float, threads: int = 1,
-            cpus: str = "1") -> list[str]:
+            cpus: str = "1", headers: tuple[str, ...] = ()) -> list[str]:
     # -m1: one request in flight per connection, as wrk keeps it.
+    extra = [arg for header in headers for arg in ("-H", header)]
     return ["taskset", "-c", cpus, "h2load", "--h1", f"-t{threads}", f"-c{connections}",
-            "-m1", f"-D{max(1, round(duration))}", url]
+            "-m1", f"-D{max(1, round(duration))}", *extra, url]
 
 
 def run(argv: list[str], timeout: float) -> LoadResult:

@@ -2,6 +2,7 @@
 
     python bench/instructions.py                       # wsgi-hello and asgi-hello
     python bench/instructions.py --scenarios wsgi-100k --seconds 20
+    python bench/instructions.py --scenarios respond,files-4k,files-4k-gz
 
 Requests/s on a shared 2-core machine swing by 20 % between runs; the number
 of user-space instructions a worker executes per request does not (the same
@@ -64,9 +65,10 @@ def measure(name: str, seconds: float, keep: pathlib.Path | None) -> tuple[int, 
     server = procs.RunningServer(argv, "0", folder, has_master=True)
     try:
         server.wait_ready(port, timeout=180)
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}{scenario.path}"
         script = scenario.script_path()
-        wrk.run(wrk.command(url, connections=1, duration=3, script=script), timeout=120)
+        wrk.run(wrk.command(url, connections=1, duration=3, script=script,
+                            headers=scenario.headers), timeout=120)
         workers = server.workers()
         if len(workers) != 1:
             raise RuntimeError(f"expected one worker process, found {workers}")
@@ -74,7 +76,8 @@ def measure(name: str, seconds: float, keep: pathlib.Path | None) -> tuple[int, 
         subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
         before = set(folder.glob(f"callgrind.{pid}.*"))
         load = wrk.run(wrk.command(url, connections=scenario.connections or 1,
-                                   duration=seconds, script=script), timeout=seconds + 120)
+                                   duration=seconds, script=script, headers=scenario.headers),
+                       timeout=seconds + 120)
         subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
         total = dump_total(folder, pid, before)
         if keep is not None:

@@ -66,13 +66,15 @@ def vm_hwm_kib(pid: int) -> int | None:
 class RunningServer:
     """One server process group, started by argv under ``taskset -c cpus``."""
 
-    def __init__(self, argv: list[str], cpus: str, cwd: pathlib.Path, has_master: bool) -> None:
+    def __init__(self, argv: list[str], cpus: str, cwd: pathlib.Path, has_master: bool,
+                 env: dict[str, str] | None = None) -> None:
         self.has_master = has_master
         self.log_path = cwd / "server.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(["taskset", "-c", cpus, *argv], cwd=cwd,
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     env={**os.environ, **env} if env else None)
 
     def wait_ready(self, port: int, timeout: float = 30.0) -> None:
         """Poll until a GET on the port gets an HTTP response (bounded by timeout)."""

@@ -54,12 +54,19 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         by_scenario.setdefault(row["scenario"], []).append(row)
     for group in by_scenario.values():
-        ours = next((r for r in group if r["server"] == "fastsnake"), None)
-        if ours is None:  # the scaling pair: compare with one worker
-            ours = next((r for r in group if r["server"] == "fastsnake-1w"), None)
+        ours = _ours({r["server"]: r for r in group})
         for row in group:
             row["fastsnake_ratio"] = (ours["rate"] / row["rate"]
                                       if ours and ours["rate"] and row["rate"] else None)
+
+
+def _ours(group: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """fastsnake's row: the plain one, else the scaling pair's one worker, else
+    the thread runtime's."""
+    for name in ("fastsnake", "fastsnake-1w", "fastsnake-thread"):
+        if name in group:
+            return group[name]
+    return None
 
 
 def headlines(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -68,7 +75,9 @@ def headlines(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name in dict.fromkeys(r["scenario"] for r in rows):
         group = {r["server"]: r for r in rows if r["scenario"] == name}
         line: dict[str, Any] = {}
-        ours = group.get("fastsnake")
+        ours = _ours(group)
+        if ours is not None and ours["server"] == "fastsnake-1w":
+            ours = None  # the scaling pair has no peers
         peers = [r for s, r in group.items() if s in PEERS and r["rate"]]
         if ours and ours["rate"] and peers:
             best = max(peers, key=lambda r: r["rate"])

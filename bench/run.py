@@ -29,7 +29,6 @@ from typing import Any
 import h2load
 import procs
 import report
-import venvs
 import wrk
 from scenarios import QUICK, SCENARIOS, Scenario
 from servers import SERVERS, Server, is_fastsnake
@@ -123,13 +122,14 @@ def measure(scenario: Scenario, port: int, duration: float,
             non_2xx=out["failed"] + out["bad_echo"],
             socket_errors={"lost": out["lost"]}, client_cpu=out["cpu"])
     if load_generator == "h2load":
-        argv = h2load.command(f"http://127.0.0.1:{port}/", connections=connections,
-                              duration=duration, threads=2 if scenario.shared_cpus else 1,
-                              cpus=gen_cpus)
+        argv = h2load.command(f"http://127.0.0.1:{port}{scenario.path}",
+                              connections=connections, duration=duration,
+                              threads=2 if scenario.shared_cpus else 1, cpus=gen_cpus,
+                              headers=scenario.headers)
         return h2load.run(argv, timeout=duration + 60)
-    argv = wrk.command(f"http://127.0.0.1:{port}/", connections=connections,
+    argv = wrk.command(f"http://127.0.0.1:{port}{scenario.path}", connections=connections,
                        duration=duration, threads=2 if scenario.shared_cpus else 1,
-                       script=scenario.script_path(), cpus=gen_cpus)
+                       script=scenario.script_path(), cpus=gen_cpus, headers=scenario.headers)
     return wrk.run(argv, timeout=duration + 60)
 
 
@@ -145,7 +145,7 @@ def run_one(scenario: Scenario, server: Server, args: argparse.Namespace) -> dic
         (folder / name).write_text(text)
     cpus = "0,1" if scenario.shared_cpus else server.cpus
     launched = time.monotonic()
-    running = procs.RunningServer(launch.argv, cpus, folder, server.has_master)
+    running = procs.RunningServer(launch.argv, cpus, folder, server.has_master, launch.env)
     try:
         running.wait_ready(port)
         record["ready_seconds"] = time.monotonic() - launched
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             server.install()
     document: dict[str, Any] = {
         "machine": machine_info(args.load_generator),
-        "versions": {s.name: venvs.versions(s.python(), s.distributions) for s in servers},
+        "versions": {s.name: s.version() for s in servers},
         "settings": {"rounds": args.rounds, "duration": args.duration, "warmup": WARMUP,
                      "connections": args.connections, "quick": args.quick,
                      "load_generator": args.load_generator,

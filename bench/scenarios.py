@@ -9,8 +9,19 @@ from servers import App
 
 LUA = pathlib.Path(__file__).resolve().parent / "lua"
 
-WSGI_ALL = ("fastsnake", "granian", "granian-st", "gunicorn")
+WSGI_ALL = ("fastsnake", "granian", "granian-st", "gunicorn", "bjoern")
 ASGI_ALL = ("fastsnake", "granian", "granian-st", "uvicorn", "gunicorn-uvicorn")
+FILES = ("fastsnake", "nginx", "caddy")
+GZIP = ("Accept-Encoding: gzip",)
+
+
+def _static(size: str, gzip: bool = False) -> Scenario:
+    if gzip:
+        return Scenario(f"files-{size}-gz", f"file_server, {size} HTML, precompressed .gz "
+                        "sidecar (Accept-Encoding: gzip)", App("static", "gzip"), FILES,
+                        path=f"/{size.lower()}.html", headers=GZIP)
+    return Scenario(f"files-{size}", f"file_server, {size} HTML file", App("static", ""),
+                    FILES, path=f"/{size.lower()}.html")
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,8 @@ class Scenario:
     script: str | None = None  # a Lua file in bench/lua
     websocket: bool = False  # load by bench/wsload.py, rate in messages/s
     shared_cpus: bool = False  # server and load generator both on cores 0,1
+    path: str = "/"  # what the load generator asks for
+    headers: tuple[str, ...] = ()  # "Name: value" lines it adds to every request
 
     def script_path(self) -> str | None:
         return str(LUA / self.script) if self.script else None
@@ -53,9 +66,15 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              App("asgi", "asgi_apps:ws_echo"),
              ("fastsnake", "granian", "granian-st", "uvicorn", "ceiling"),
              connections=32, websocket=True),
+    Scenario("respond", "Caddyfile respond, 13-byte text (no Python app)",
+             App("respond", ""), ("fastsnake", "caddy")),
+    _static("4k"), _static("64k"), _static("1m"),
+    _static("4k", gzip=True), _static("64k", gzip=True), _static("1m", gzip=True),
+    Scenario("wsgi-thread", "WSGI hello, fastsnake workers_runtime thread",
+             App("wsgi", "wsgi_apps:hello"), ("fastsnake-thread", "granian")),
     Scenario("scaling", "ASGI hello, fastsnake 1 vs 2 workers; wrk -t2 shares both cores",
              App("asgi", "asgi_apps:hello"), ("fastsnake-1w", "fastsnake-2w"),
              shared_cpus=True),
 )}
 
-QUICK = ("wsgi-hello", "asgi-hello")
+QUICK = ("wsgi-hello", "asgi-hello", "files-4k")

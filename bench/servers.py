@@ -1,18 +1,25 @@
 """How each server under test is installed and started.
 
-Every server serves the same app module from bench/apps with one worker
-process (the scaling variants excepted), pinned by the harness to the CPUs in
+Every server serves the same app module from bench/apps (or, for the static
+scenarios, the same generated site, see site.py) with one worker process
+(the scaling variants excepted), pinned by the harness to the CPUs in
 ``cpus``. ``has_master`` says whether the started process is a supervisor
-whose children are the workers (RSS is read from the workers).
+whose children are the workers (RSS is read from the workers). Python peers
+live in venvs under bench/.venvs; nginx and Caddy are Debian's packages
+(``apt``), installed by a full run when missing.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import site_files
 import venvs
 
 BENCH = pathlib.Path(__file__).resolve().parent
@@ -22,14 +29,19 @@ REPO = BENCH.parent
 
 @dataclass(frozen=True)
 class App:
-    interface: str  # "wsgi" or "asgi"
-    target: str  # "module:attribute" in bench/apps
+    # "wsgi" / "asgi": target is "module:attribute" in bench/apps;
+    # "respond": a fixed 13-byte answer from the server's config;
+    # "static": the generated site (site_files.py), target "gzip" to serve
+    # its precompressed .gz sidecars.
+    interface: str
+    target: str
 
 
 @dataclass(frozen=True)
 class Launch:
     argv: list[str]
     files: dict[str, str]  # name -> text, written into the run's folder first
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment
 
 
 @dataclass(frozen=True)
@@ -42,16 +54,48 @@ class Server:
     build: Callable[[str, App, int], Launch]  # (python, app, port) -> Launch
     workers: int = 1
     cpus: str = "0"
+    apt: tuple[str, ...] = ()  # Debian packages it needs (nginx, caddy, libev-dev)
+    binary: str | None = None  # a server that is a program, not a Python module
 
     def python(self) -> str:
         return sys.executable if self.venv is None else venvs.python(self.venv)
 
     def installed(self) -> bool:
+        if self.binary is not None:
+            return shutil.which(self.binary) is not None
         return self.venv is None or venvs.is_installed(self.venv, self.packages)
 
+    def version(self) -> dict[str, str | None]:
+        """The versions of what runs: the distributions, or the program's own."""
+        if self.binary is None:
+            return venvs.versions(self.python(), self.distributions)
+        argv = [self.binary, "version"] if self.binary == "caddy" else [self.binary, "-v"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        text = (done.stdout + done.stderr).strip().splitlines()
+        return {self.binary: text[0].rpartition("/")[2].split()[0] if text else None}
+
     def install(self) -> None:
+        if self.apt and (self.binary is None or not self.installed()):
+            apt_install(self.apt)
         if self.venv is not None:
             venvs.ensure(self.venv, self.packages)
+
+
+def apt_install(packages: tuple[str, ...]) -> None:
+    """Debian packages, as root; only those dpkg does not list as installed."""
+    missing = [p for p in packages if subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
+    ).stdout != "install ok installed"]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise SystemExit(f"bench needs {' '.join(missing)}: apt-get install -y {' '.join(missing)}")
+    print(f"bench: apt-get install {' '.join(missing)}", file=sys.stderr, flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # policy-rc.d-less images would start the packaged services; the harness
+    # starts its own instances, so a stray default one only costs a port.
+    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env,
+                   stdout=subprocess.DEVNULL, timeout=900)
 
 
 CADDYFILE = """\
@@ -59,18 +103,98 @@ CADDYFILE = """\
     python {{
         module_{interface} "{target}"
         working_dir {apps}
-        workers {workers}
+        workers {workers}{runtime}
+    }}
+}}
+"""
+HELLO = "Hello, world!"
+
+
+def site_block(app: App, port: int, fastsnake_workers: int | None) -> str:
+    """The Caddyfile site both fastsnake and Caddy serve for respond and static."""
+    if fastsnake_workers:
+        # Without a python handler fastsnake starts one worker per CPU; this
+        # site (a host no request names) only fixes the count.
+        options = (f"http://workers.invalid:{port} {{\n    python {{\n"
+                   f'        module_wsgi "wsgi_apps:hello"\n        working_dir {APPS}\n'
+                   f"        workers {fastsnake_workers}\n    }}\n}}\n")
+    else:
+        options = "{\n    admin off\n    auto_https off\n}\n"
+    if app.interface == "respond":
+        return f'{options}:{port} {{\n    respond "{HELLO}" 200\n}}\n'
+    root = site_files.ensure()
+    if app.target == "gzip":
+        return (f"{options}:{port} {{\n    root * {root}\n    encode gzip\n"
+                f"    file_server {{\n        precompressed gzip\n    }}\n}}\n")
+    return f"{options}:{port} {{\n    root * {root}\n    file_server\n}}\n"
+
+
+def fastsnake(workers: int, runtime: str = "") -> Callable[[str, App, int], Launch]:
+    def build(python: str, app: App, port: int) -> Launch:
+        if app.interface in ("respond", "static"):
+            text = site_block(app, port, workers)
+        else:
+            text = CADDYFILE.format(port=port, interface=app.interface, target=app.target,
+                                    apps=APPS, workers=workers,
+                                    runtime=f"\n        workers_runtime {runtime}" if runtime
+                                    else "")
+        return Launch([python, "-m", "fastsnake", "Caddyfile"], {"Caddyfile": text})
+    return build
+
+
+def caddy(python: str, app: App, port: int) -> Launch:
+    """Caddy 2 on one OS thread's worth of Go scheduler (GOMAXPROCS=1), access
+    logs off (its default), no admin endpoint, no automatic HTTPS."""
+    return Launch(["caddy", "run", "--config", "Caddyfile", "--adapter", "caddyfile"],
+                  {"Caddyfile": site_block(app, port, None)},
+                  {"GOMAXPROCS": "1", "XDG_DATA_HOME": ".", "XDG_CONFIG_HOME": "."})
+
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+{user}pid nginx.pid;
+error_log stderr warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path tmp;
+    proxy_temp_path tmp;
+    fastcgi_temp_path tmp;
+    uwsgi_temp_path tmp;
+    scgi_temp_path tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        {gzip}
     }}
 }}
 """
 
 
-def fastsnake(workers: int) -> Callable[[str, App, int], Launch]:
-    def build(python: str, app: App, port: int) -> Launch:
-        text = CADDYFILE.format(port=port, interface=app.interface, target=app.target,
-                                apps=APPS, workers=workers)
-        return Launch([python, "-m", "fastsnake", "Caddyfile"], {"Caddyfile": text})
-    return build
+def nginx(python: str, app: App, port: int) -> Launch:
+    """nginx with one worker process (its master only supervises), sendfile,
+    no access log; ``gzip_static`` serves the .gz sidecars."""
+    user = ""
+    if os.geteuid() == 0:  # as root its worker would drop to nobody; stay who we are
+        user = "user root;\n"
+    gzip = "gzip_static on;" if app.target == "gzip" else ""
+    text = NGINX_CONF.format(user=user, port=port, root=site_files.ensure(), gzip=gzip)
+    # -p: the run's folder holds the pid, the temp paths and the config.
+    return Launch(["nginx", "-p", ".", "-c", "nginx.conf", "-e", "stderr"],
+                  {"nginx.conf": text})
+
+
+def bjoern(python: str, app: App, port: int) -> Launch:
+    """bjoern (libev, one thread, C) runs the WSGI app with bench/bjoern_serve.py."""
+    return Launch([python, str(BENCH / "bjoern_serve.py"), "--port", str(port),
+                   "--app-dir", str(APPS), app.target], {})
 
 
 def granian(mode: str) -> Callable[[str, App, int], Launch]:
@@ -104,6 +228,7 @@ def ceiling(python: str, app: App, port: int) -> Launch:
 GRANIAN = ("granian[uvloop]",)
 UVICORN = ("uvicorn", "uvloop", "httptools", "websockets")
 GUNICORN = ("gunicorn", "uvicorn-worker", "uvloop", "httptools")
+BJOERN = ("bjoern",)
 
 SERVERS: dict[str, Server] = {s.name: s for s in (
     Server("fastsnake", None, (), ("fastsnake", "uvloop"), True, fastsnake(1)),
@@ -116,12 +241,20 @@ SERVERS: dict[str, Server] = {s.name: s for s in (
            ("gunicorn", "uvicorn-worker", "uvicorn", "uvloop", "httptools"), True,
            gunicorn("uvicorn_worker.UvicornWorker")),
     Server("ceiling", None, (), ("uvloop",), False, ceiling),
+    Server("nginx", None, (), (), True, nginx, apt=("nginx",), binary="nginx"),
+    Server("caddy", None, (), (), False, caddy, apt=("caddy",), binary="caddy"),
+    # bjoern builds against libev; its wheel-less sdist needs the headers.
+    Server("bjoern", "bjoern", BJOERN, ("bjoern",), False, bjoern, apt=("libev-dev",)),
+    # The thread runtime's worker is a thread of the supervisor: no child to read.
+    Server("fastsnake-thread", None, (), ("fastsnake", "uvloop"), False,
+           fastsnake(1, "thread")),
     # The scaling pair: both on cores 0 and 1, which the load generator shares.
     Server("fastsnake-1w", None, (), ("fastsnake", "uvloop"), True, fastsnake(1), 1, "0,1"),
     Server("fastsnake-2w", None, (), ("fastsnake", "uvloop"), True, fastsnake(2), 2, "0,1"),
 )}
 
-PEERS = ("granian", "granian-st", "uvicorn", "gunicorn", "gunicorn-uvicorn")
+PEERS = ("granian", "granian-st", "uvicorn", "gunicorn", "gunicorn-uvicorn", "nginx", "caddy",
+         "bjoern")
 
 
 def is_fastsnake(name: str) -> bool:

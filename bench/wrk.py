@@ -58,9 +58,12 @@ def parse(text: str) -> LoadResult:
 
 
 def command(url: str, *, connections: int, duration: float, threads: int = 1,
-            script: str | None = None, cpus: str = "1") -> list[str]:
+            script: str | None = None, cpus: str = "1",
+            headers: tuple[str, ...] = ()) -> list[str]:
     argv = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}",
             f"-d{max(1, round(duration))}s", "--latency"]
+    for header in headers:
+        argv += ["-H", header]
     if script:
         argv += ["-s", script]
     return [*argv, url]

@@ -1,6 +1,7 @@
 """Fixed responses (Cython extension): Caddy's ``respond``, ``redir``,
 ``abort``, the files ``file_server`` chose, and the server's own refusals."""
 
+import os
 from collections.abc import Iterable
 
 from fastsnake._http import Handler
@@ -32,3 +33,34 @@ class FileHandler(Handler):
     length: int
     def __init__(self, status: int, headers: Iterable[tuple[bytes, bytes]], path: str,
                  offset: int, length: int) -> None: ...
+
+NOT_CACHED: frozenset[bytes]  # request headers that bypass the file_server cache
+
+class FileChecks:
+    """The lstat answers one file_server decision rests on: a directory by
+    (device, inode, mode), a file by those and size, mtime and ctime (ns), a
+    missing name by its absence. ``holds`` redoes the calls in C."""
+
+    def __init__(self, checks: list[tuple[str, bool, os.stat_result | None]]) -> None: ...
+    def holds(self) -> bool:
+        """Whether every call still answers as it did."""
+
+class FileCache:
+    """file_server answers by key, each with its FileChecks; LRU, bounded in
+    entries and in bytes of file bodies held."""
+
+    max_entries: int
+    max_bytes: int
+    bytes_held: int
+    by_encoding: bool
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 33554432,
+                 by_encoding: bool = False) -> None: ...
+    def lookup(self, request: object) -> Handler | None:
+        """The cached handler for a plain GET or HEAD (an HttpRequest), or None."""
+    def __len__(self) -> int: ...
+    def get(self, key: object) -> Handler | None:
+        """The handler under ``key`` if its checks hold; else None (entry dropped)."""
+    def put(self, key: object, checks: FileChecks, handler: Handler, size: int = 0) -> None:
+        """Remember ``handler`` (holding ``size`` bytes of file) under ``key``."""
+    def drop(self, key: object) -> None: ...
+    def clear(self) -> None: ...

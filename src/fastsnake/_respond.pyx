@@ -6,10 +6,50 @@ serialised once per handler; each request just writes it when its body has
 been read."""
 
 import os
+from collections import OrderedDict
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.string cimport memcmp
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
 from fastsnake._exchange import reason_phrase
+
+cdef int OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+cdef object os_open = os.open
+
+# What one lstat(2) said, as six numbers, for FileChecks: device, inode,
+# mode, size, mtime and ctime in nanoseconds. Plain C so a cache hit costs a
+# system call and a few compares rather than an os.stat_result. No lstat on
+# Windows: the cache is off there (fs_file_id answers -2).
+cdef extern from *:
+    """
+    #ifdef _WIN32
+    static int fs_file_id(const char *path, int follow, long long *id) { return -2; }
+    #else
+    #include <sys/stat.h>
+    #ifdef __APPLE__
+    #define FS_MTIM st_mtimespec
+    #define FS_CTIM st_ctimespec
+    #else
+    #define FS_MTIM st_mtim
+    #define FS_CTIM st_ctim
+    #endif
+    static int fs_file_id(const char *path, int follow, long long *id) {
+        struct stat st;
+        if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) return -1;
+        id[0] = (long long)st.st_dev;
+        id[1] = (long long)st.st_ino;
+        id[2] = (long long)st.st_mode;
+        id[3] = (long long)st.st_size;
+        id[4] = (long long)st.FS_MTIM.tv_sec * 1000000000LL + st.FS_MTIM.tv_nsec;
+        id[5] = (long long)st.FS_CTIM.tv_sec * 1000000000LL + st.FS_CTIM.tv_nsec;
+        return 0;
+    }
+    #endif
+    """
+    int fs_file_id(const char* path, int follow, long long* id) nogil
 
 
 cdef class RespondExchange(Exchange):
@@ -74,7 +114,7 @@ cdef class FileExchange(Exchange):
     cdef int on_body_complete(self) except -1:
         cdef FileHandler handler = self.handler
         try:
-            self.fd = os.open(handler.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self.fd = os_open(handler.path, OPEN_FLAGS)
         except OSError as exc:
             # Gone (or unreadable) since file_server looked at it.
             self.channel.send_error(404 if isinstance(exc, FileNotFoundError) else 403,
@@ -125,3 +165,189 @@ cdef class FileHandler(Handler):
         exchange.handler = self
         exchange.fd = -1
         return exchange
+
+
+# -- the file_server cache ---------------------------------------------------------
+#
+# Theory of operation. file_server (fastsnake.files.server) decides a
+# request from a series of lstat calls: one per path component, one per
+# precompressed sidecar tried, the root's stat. Given the same request and
+# configuration, it decides the same way as long as every one of those calls
+# would answer the same. A FileChecks holds those calls and their answers:
+# a directory by (device, inode, mode), since entries coming and going in it
+# change nothing the walk looked at; a file by (device, inode, mode, size,
+# mtime ns, ctime ns), since any write changes mtime and ctime and a
+# rename-over changes the inode; a name that did not exist by its absence.
+# A cache hit redoes those calls (in C, one system call each) before it
+# serves: a changed file is served changed on the next request. What it
+# cannot see: a rewrite that keeps the size, the inode and both timestamps,
+# i.e. one within the file system's timestamp granularity (the kernel's
+# coarse clock tick, a few ms) of the write the cache saw. Caddy's ETag
+# (mtime and size) cannot tell those apart either.
+
+# Request headers after which the answer is not the plain one the cache holds.
+cdef frozenset not_cached = frozenset([
+    b"range", b"if-range", b"if-match", b"if-none-match", b"if-modified-since",
+    b"if-unmodified-since", b"sec-websocket-key"])
+NOT_CACHED = not_cached  # for fastsnake.files.server, which fills the cache
+
+
+cdef enum:
+    CHECK_ABSENT = 0     # lstat must fail (ENOENT / ENOTDIR)
+    CHECK_DIR = 1        # a directory: device, inode, mode
+    CHECK_FILE = 2       # anything else: all six numbers
+    ID_FIELDS = 6
+
+
+cdef class FileChecks:
+    """The lstat answers one file_server decision rests on (see above)."""
+
+    cdef list paths              # bytes, fs-encoded
+    cdef Py_ssize_t n
+    cdef int* kinds
+    cdef int* follow
+    cdef long long* ids
+
+    def __cinit__(self):
+        self.kinds = NULL
+        self.follow = NULL
+        self.ids = NULL
+
+    def __init__(self, list checks):
+        """checks: [(path, follow, os.stat_result or None for absent)]."""
+        cdef Py_ssize_t i
+        self.n = len(checks)
+        self.paths = []
+        self.kinds = <int*>PyMem_Malloc(max(self.n, 1) * sizeof(int))
+        self.follow = <int*>PyMem_Malloc(max(self.n, 1) * sizeof(int))
+        self.ids = <long long*>PyMem_Malloc(max(self.n, 1) * ID_FIELDS * sizeof(long long))
+        if self.kinds == NULL or self.follow == NULL or self.ids == NULL:
+            raise MemoryError()
+        for i, (path, follow, st) in enumerate(checks):
+            self.paths.append(os.fsencode(path))
+            self.follow[i] = 1 if follow else 0
+            if st is None:
+                self.kinds[i] = CHECK_ABSENT
+                continue
+            self.kinds[i] = CHECK_DIR if (st.st_mode & 0o170000) == 0o040000 else CHECK_FILE
+            self.ids[i * ID_FIELDS] = st.st_dev
+            self.ids[i * ID_FIELDS + 1] = st.st_ino
+            self.ids[i * ID_FIELDS + 2] = st.st_mode
+            self.ids[i * ID_FIELDS + 3] = st.st_size
+            self.ids[i * ID_FIELDS + 4] = st.st_mtime_ns
+            self.ids[i * ID_FIELDS + 5] = st.st_ctime_ns
+
+    def __dealloc__(self):
+        PyMem_Free(self.kinds)
+        PyMem_Free(self.follow)
+        PyMem_Free(self.ids)
+
+    cpdef bint holds(self):
+        """Whether every call still answers as it did."""
+        cdef long long now[ID_FIELDS]
+        cdef long long* was
+        cdef Py_ssize_t i, j, fields
+        cdef bytes path
+        cdef int found
+        for i in range(self.n):
+            path = <bytes>self.paths[i]
+            found = fs_file_id(path, self.follow[i], now)
+            if found == -2:
+                return False  # no lstat here (Windows)
+            if self.kinds[i] == CHECK_ABSENT:
+                if found == 0:
+                    return False
+                continue
+            if found != 0:
+                return False
+            was = self.ids + i * ID_FIELDS
+            fields = 3 if self.kinds[i] == CHECK_DIR else ID_FIELDS
+            for j in range(fields):
+                if now[j] != was[j]:
+                    return False
+        return True
+
+
+cdef class FileCache:
+    """file_server answers by request key, each with the FileChecks it rests
+    on; least recently used first out, bounded in entries and in the bytes
+    of the file bodies it keeps in memory."""
+
+    cdef object entries          # OrderedDict: key -> (FileChecks, Handler, size)
+    cdef readonly Py_ssize_t max_entries
+    cdef readonly Py_ssize_t max_bytes
+    cdef readonly Py_ssize_t bytes_held
+    cdef readonly bint by_encoding  # precompressed: Accept-Encoding is part of the key
+
+    def __init__(self, Py_ssize_t max_entries=4096, Py_ssize_t max_bytes=32 * 1024 * 1024,
+                 bint by_encoding=False):
+        self.entries = OrderedDict()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes_held = 0
+        self.by_encoding = by_encoding
+
+    cpdef object lookup(self, HttpRequest request):
+        """The cached handler for a plain GET or HEAD, or None; the key is
+        (the ``root`` var, the path, Accept-Encoding when ``by_encoding``),
+        as fastsnake.files.server.FileServer._cache_key makes it."""
+        cdef bytes method = request.method
+        cdef bytes path = request.path
+        cdef bytes target = request.target
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(path)
+        cdef object encoding = None
+        cdef bytes name
+        cdef dict variables
+        if not ((PyBytes_GET_SIZE(method) == 3 and memcmp(PyBytes_AS_STRING(method), "GET", 3) == 0)
+                or (PyBytes_GET_SIZE(method) == 4
+                    and memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0)):
+            return None
+        if target is not path and not (
+                PyBytes_GET_SIZE(target) >= n
+                and memcmp(PyBytes_AS_STRING(target), PyBytes_AS_STRING(path), n) == 0
+                and (PyBytes_GET_SIZE(target) == n or PyBytes_AS_STRING(target)[n] == b"?")):
+            return None  # rewritten: canonical redirects would look at the target
+        for name, value in request.headers:  # names lowercased by the parser
+            if name in not_cached:
+                return None
+            if PyBytes_GET_SIZE(name) == 15 and name == b"accept-encoding":
+                if encoding is not None:
+                    return None
+                encoding = value
+        variables = request.vars
+        return self.get((variables.get("root") if variables else None, path,
+                         encoding if self.by_encoding else None))
+
+    def __len__(self):
+        return len(self.entries)
+
+    cpdef object get(self, object key):
+        """The handler cached under ``key`` if what it rests on still holds;
+        None (and the entry dropped) otherwise."""
+        cdef tuple entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if not (<FileChecks>entry[0]).holds():
+            self.drop(key)
+            return None
+        self.entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, object key, FileChecks checks, Handler handler, Py_ssize_t size=0):
+        """Remember ``handler`` (holding ``size`` bytes of file) under ``key``."""
+        if size > self.max_bytes:
+            return
+        self.drop(key)
+        self.entries[key] = (checks, handler, size)
+        self.bytes_held += size
+        while len(self.entries) > self.max_entries or self.bytes_held > self.max_bytes:
+            self.bytes_held -= self.entries.popitem(last=False)[1][2]
+
+    def drop(self, object key):
+        cdef tuple entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.bytes_held -= entry[2]
+
+    def clear(self):
+        self.entries.clear()
+        self.bytes_held = 0

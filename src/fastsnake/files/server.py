@@ -49,25 +49,35 @@ Choices, with their grounds:
 
 The file may change between this stat and the caller's open: a short read
 must end the connection, never pad the body.
+
+Caching (:meth:`FileServer.cached`): a plain GET or HEAD (no conditional,
+no Range) that was answered with a file is remembered with every lstat its
+decision rested on (``trail``, see ``FileChecks`` in ``_respond.pyx``); the
+next such request redoes only those lstat calls, in C, and gets the same
+handler when all answer as before. Files up to ``SMALL_FILE_MAX`` are kept
+in memory and go out in the same write as their head; larger ones are
+opened and sent with sendfile per request.
 """
 
 from __future__ import annotations
 
-import calendar
 import errno
 import mimetypes
 import os
 import re
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate, parsedate_tz
+from email.utils import formatdate
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from fastsnake._respond import NOT_CACHED, FileCache, FileChecks, FileHandler, RespondHandler
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
+from fastsnake.files.conditional import GET_HEAD, http_date, if_range, parse_range, preconditions
 from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
 from fastsnake.files.paths import SEP as SEP  # re-exported: it was defined here
 from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
@@ -79,7 +89,6 @@ WINDOWS = sys.platform == "win32"
 ALLOW = (b"allow", b"GET, HEAD")
 VARY_FILE = (b"vary", b"Accept-Encoding")
 VARY_LISTING = (b"vary", b"Accept, Accept-Encoding")
-GET_HEAD = (b"GET", b"HEAD")
 
 # Go's mime.builtinTypesLower: the web's types must not depend on the host.
 _BUILTIN_TYPES = {
@@ -96,6 +105,13 @@ _WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] +
 _NO_REQUEST = SimpleNamespace(host=b"", target=b"", path=b"", query=b"", method=b"",
                               headers=[])
 Headers = list[tuple[bytes, bytes]]
+# A trail entry: (path, followed symlinks, its stat or None when it was
+# missing). ``_NO_CACHE`` marks a walk whose answer must not be cached (a
+# symlink was followed, an error other than "missing").
+Trail = list[tuple[str, bool, os.stat_result | None] | None]
+_NO_CACHE = None
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+SMALL_FILE_MAX = 128 * 1024  # kept in memory by the cache; larger: sendfile
 
 
 @dataclass
@@ -163,23 +179,44 @@ def _base(path: str) -> str:
     return stripped.rpartition("/")[2] if stripped else ("/" if path else "")
 
 
-def _walk(root: str, start: str, parts: list[str]) -> tuple[str, os.stat_result, bool]:
+def _walk(root: str, start: str, parts: list[str], trail: Trail | None = None
+          ) -> tuple[str, os.stat_result, bool]:
     """Stat ``start/parts...`` (``start`` is inside ``root``), refusing symlinks
     that lead out of the root: one lstat per component, and one realpath
     when a link is met. Returns the path to open (resolved if a link was
-    met), its stat, and whether a link was met."""
-    if not parts:
-        return start, os.stat(start), False  # the root itself: trusted, links and all
+    met), its stat, and whether a link was met. ``trail`` collects each call
+    and its answer for the cache."""
+    if not parts:  # the root itself: trusted, links and all
+        return start, _stat(start, True, trail), False
     path = start
     for i, part in enumerate(parts):
         path = os.path.join(path, part)
-        st = os.lstat(path)
+        st = _stat(path, False, trail)
         if is_link(st):
+            if trail is not None:
+                trail.append(_NO_CACHE)
             real = os.path.realpath(os.path.join(path, *parts[i + 1:]))
             if not inside(real, os.path.realpath(root)):
                 raise _Outside(real)
             return real, os.stat(real), True
     return path, st, False
+
+
+def _stat(path: str, follow: bool, trail: Trail | None) -> os.stat_result:
+    """os.stat or os.lstat, the answer noted in ``trail``."""
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except OSError as exc:
+        if trail is not None:
+            trail.append((path, follow, None) if exc.errno in _MISSING else _NO_CACHE)
+        raise
+    if trail is not None:
+        trail.append((path, follow, st))
+    return st
+
+
+def _no_handler(request: Any) -> None:
+    return None
 
 
 def hidden_inodes(patterns: tuple[str, ...] | list[str]) -> frozenset[tuple[int, int]]:
@@ -213,7 +250,7 @@ def root_value_safe(value: str) -> str:
 class FileServer:
     """Serves one FileServerSpec; one per ``file_server`` handler, shared by requests."""
 
-    def __init__(self, spec: FileServerSpec) -> None:
+    def __init__(self, spec: FileServerSpec, cache: bool = True) -> None:
         self.spec = spec
         self.root_template = (Template(spec.root)
                               if spec.root is not None and has_placeholders(spec.root) else None)
@@ -226,6 +263,56 @@ class FileServer:
         self.index: list[Template | list[str]] = [
             Template(name) if has_placeholders(name) else clean_path(name, windows=False)
             for name in spec.index]
+        # Placeholders make the answer depend on more than the cache's key.
+        self.cache: FileCache | None = FileCache(by_encoding=bool(spec.precompressed)) if (
+            cache and not WINDOWS and self.root_template is None and not self.dynamic_hide
+            and all(isinstance(entry, list) for entry in self.index)) else None
+        # cached(request): the handler of a cached answer to an HttpRequest
+        # that the disk still bears out, or None (then call respond). The
+        # cache's own C method when there is one: a request that hits runs no
+        # Python code here.
+        self.cached: Callable[[Any], Any] = (
+            self.cache.lookup if self.cache is not None else _no_handler)
+
+    def _cache_key(self, method: bytes, path: bytes, headers: Headers, root: str | None,
+                   original_path: bytes | None) -> tuple[Any, ...] | None:
+        """The key :meth:`cached` would look ``respond``'s answer up by, or None."""
+        if self.cache is None or method != b"GET" or (
+                original_path is not None and original_path.partition(b"?")[0] != path):
+            return None
+        encoding = None
+        for name, value in headers:
+            name = name.lower()
+            if name in NOT_CACHED or (name == b"accept-encoding" and encoding is not None):
+                return None
+            if name == b"accept-encoding":
+                encoding = value
+        return (root, path, encoding if self.spec.precompressed else None)
+
+    def _remember(self, key: tuple[Any, ...], trail: Trail, response: FileResponse) -> None:
+        """Cache a served file's answer, with the body when it is small."""
+        if _NO_CACHE in trail or response.path is None or response.offset:
+            return
+        checks = FileChecks(trail)
+        size = response.length
+        if size <= SMALL_FILE_MAX:
+            try:
+                fd = os.open(response.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except OSError:
+                return
+            try:
+                body = os.read(fd, size + 1)
+                after = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if len(body) != size or after.st_size != size:
+                return  # changed while read
+            handler: Any = RespondHandler(response.status, body, response.headers)
+        else:
+            handler, size = FileHandler(response.status, response.headers, response.path, 0,
+                                        size), 0
+        if checks.holds():  # nothing changed since the walk (or the read)
+            self.cache.put(key, checks, handler, size)  # type: ignore[union-attr]
 
     def respond(self, method: bytes, path: bytes, headers: Headers, root: str | None, *,
                 query: bytes = b"", original_path: bytes | None = None,
@@ -240,6 +327,17 @@ class FileServer:
         """
         if b"?" in path:
             path, _, query = path.partition(b"?")
+        key = self._cache_key(method, path, headers, root, original_path)
+        trail: Trail | None = [] if key is not None else None
+        response = self._respond(method, path, headers, root, query, original_path, request,
+                                 trail)
+        if key is not None and trail is not None and response is not None:
+            self._remember(key, trail, response)
+        return response
+
+    def _respond(self, method: bytes, path: bytes, headers: Headers, root: str | None,
+                 query: bytes, original_path: bytes | None, request: Any,
+                 trail: Trail | None) -> FileResponse | None:
         try:
             decoded = _decode(path)
             parts = clean_path(decoded)
@@ -254,7 +352,7 @@ class FileServer:
         if hidden(hide, filename, parts):
             return self._not_found()
         try:
-            real, st, linked = _walk(root_dir, root_dir, parts)
+            real, st, linked = _walk(root_dir, root_dir, parts, trail)
         except _Outside:
             return self._not_found()
         except OSError as exc:
@@ -266,7 +364,7 @@ class FileServer:
         same_base = decoded == "" or _base(decoded) == _base(original)
         is_dir = stat.S_ISDIR(st.st_mode)
         if is_dir:
-            found = self._index_file(request, hide, root_dir, real, filename, parts)
+            found = self._index_file(request, hide, root_dir, real, filename, parts, trail)
             if found is None:
                 if not self.spec.browse:
                     return self._not_found()
@@ -286,7 +384,7 @@ class FileServer:
                 return _redirect(original, False, query)
         if method not in GET_HEAD:
             return _empty(405, [ALLOW])
-        return self._serve(method, real, st, filename, root_dir, _headers(headers))
+        return self._serve(method, real, st, filename, root_dir, _headers(headers), trail)
 
     def _root(self, root: str | None, request: Any) -> str:
         if self.root_template is not None:
@@ -318,7 +416,7 @@ class FileServer:
                       else 500)
 
     def _index_file(self, request: Any, hide: list[Hide], root_dir: str, real: str,
-                    filename: str, parts: list[str]
+                    filename: str, parts: list[str], trail: Trail | None = None
                     ) -> tuple[str, os.stat_result, str] | None:
         """The first index file that exists, is regular, and is not hidden:
         (path to open, its stat, the name it was asked by)."""
@@ -329,7 +427,7 @@ class FileServer:
             if not names or hidden(hide, lexical, parts + names):
                 continue
             try:
-                path, st, linked = _walk(root_dir, real, names)
+                path, st, linked = _walk(root_dir, real, names, trail)
             except (OSError, _Outside):
                 continue
             if stat.S_ISREG(st.st_mode) and not (
@@ -338,7 +436,8 @@ class FileServer:
         return None
 
     def _serve(self, method: bytes, real: str, st: os.stat_result, filename: str,
-               root_dir: str, req: dict[bytes, str]) -> FileResponse:
+               root_dir: str, req: dict[bytes, str], trail: Trail | None = None
+               ) -> FileResponse:
         """Send ``real``; ``filename``, the name asked for, gives the content
         type (a symlink's target may have another extension)."""
         send_path, send_st, encoding = real, st, None
@@ -349,7 +448,7 @@ class FileServer:
                     continue
                 sidecar = os.path.basename(real) + PRECOMPRESSORS[name]
                 try:
-                    path, cst, _ = _walk(root_dir, os.path.dirname(real), [sidecar])
+                    path, cst, _ = _walk(root_dir, os.path.dirname(real), [sidecar], trail)
                 except (OSError, _Outside):
                     continue
                 if stat.S_ISREG(cst.st_mode):
@@ -367,14 +466,14 @@ class FileServer:
         status = self.spec.status or 200
         offset, length = 0, size
         if 200 <= status < 300:
-            outcome = _preconditions(method, req, etag, modtime)
+            outcome = preconditions(method, req, etag, modtime)
             if outcome == 412:
                 return _empty(412, head)
             if outcome == 304:
                 return FileResponse(304, head[1:] if etag and modtime is not None else head)
-            if method == b"GET" and b"range" in req and size and _if_range(
+            if method == b"GET" and b"range" in req and size and if_range(
                     req.get(b"if-range"), etag, modtime):
-                chosen = _parse_range(req[b"range"], size)
+                chosen = parse_range(req[b"range"], size)
                 if chosen == "unsatisfiable":
                     return _empty(416, [(b"content-range", b"bytes */%d" % size)])
                 if isinstance(chosen, tuple):
@@ -404,7 +503,7 @@ class FileServer:
                                          self.spec.browse_file_limit or DIR_ENTRY_LIMIT)
         except OSError as exc:
             return self._os_error(exc)
-        since = _http_date(req.get(b"if-modified-since"))
+        since = http_date(req.get(b"if-modified-since"))
         if since is not None and latest <= since:
             return FileResponse(304, [VARY_LISTING])
         ctype, body = render_listing(items, self.spec.browse_sort, req.get(b"accept", ""),
@@ -498,103 +597,3 @@ def _accepted_encodings(value: str, order: tuple[str, ...], websocket: bool) -> 
             prefer = len(order) - order.index(name) if name in order else -1
             prefs.append((-round(q, 5), -prefer, i, name))
     return [name for *_, name in sorted(prefs)]
-
-
-def _etags(value: str) -> list[str] | None:
-    """An If-Match / If-None-Match list; None for ``*``. Stops at a bad tag (Go)."""
-    tags: list[str] = []
-    rest = value
-    while rest := rest.lstrip(" \t,"):
-        if rest[0] == "*":
-            return None
-        start = 2 if rest.startswith("W/") else 0
-        end = rest.find('"', start + 1)
-        if rest[start:start + 1] != '"' or end < 0 or any(
-                c < "\x21" or c == "\x7f" for c in rest[start + 1:end]):
-            break
-        tags.append(rest[:end + 1])
-        rest = rest[end + 1:]
-    return tags
-
-
-def _http_date(value: str | None) -> int | None:
-    """An HTTP-date (IMF-fixdate, RFC 850 or asctime, §5.6.7) as unix seconds."""
-    try:
-        parsed = parsedate_tz(value) if value else None
-        return None if parsed is None else calendar.timegm(parsed[:9]) - (parsed[9] or 0)
-    except (ValueError, IndexError, TypeError, OverflowError):
-        return None
-
-
-def _preconditions(method: bytes, req: dict[bytes, str], etag: bytes | None,
-                   modtime: int | None) -> int:
-    """RFC 9110 §13.2.2 steps 1-4: 412, 304, or 0 to go on."""
-    current = etag.decode() if etag is not None else ""
-    if b"if-match" in req:  # strong comparison (§13.1.1)
-        tags = _etags(req[b"if-match"])
-        if tags is not None and not any(t == current and t[0] == '"' for t in tags):
-            return 412
-    elif modtime is not None:
-        since = _http_date(req.get(b"if-unmodified-since"))
-        if since is not None and modtime > since:
-            return 412
-    if b"if-none-match" in req:  # weak comparison (§13.1.2)
-        tags = _etags(req[b"if-none-match"])
-        if tags is None or (current and current in (t.removeprefix("W/") for t in tags)):
-            return 304 if method in GET_HEAD else 412
-    elif modtime is not None and method in GET_HEAD:
-        since = _http_date(req.get(b"if-modified-since"))
-        if since is not None and modtime <= since:
-            return 304
-    return 0
-
-
-def _if_range(value: str | None, etag: bytes | None, modtime: int | None) -> bool:
-    """§13.1.5: a strong ETag match, or exactly the Last-Modified date (as Go)."""
-    if value is None:
-        return True
-    if value.startswith(('"', "W/")):
-        return etag is not None and value == etag.decode()
-    return modtime is not None and _http_date(value) == modtime
-
-
-_INT64_MAX = 2**63 - 1
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """§14.1.2 byte ranges: (offset, length), "unsatisfiable", or None to ignore."""
-    unit, eq, spec = value.partition("=")
-    if not eq or unit.lower() != "bytes":  # no OWS around "=" (§14.1.1)
-        return None  # §14.2: a unit we do not know is ignored
-    ranges: list[tuple[int, int]] = []
-    specs = 0
-    for item in spec.split(","):
-        first, dash, last = (t.strip(" \t") for t in item.partition("-"))
-        if not (first or dash or last):
-            continue  # empty list elements are allowed (§5.6.1)
-        specs += 1
-        if not dash or not (first or last) or not all(
-                not t or (t.isascii() and t.isdigit() and len(t) <= 19 and int(t) <= _INT64_MAX)
-                for t in (first, last)):
-            return "unsatisfiable"  # invalid (or past int64, as Go's ParseInt): 416
-        if not first:
-            if int(last) > 0:
-                ranges.append((max(size - int(last), 0), size))
-        elif last and int(last) < int(first):
-            return "unsatisfiable"
-        elif int(first) < size:
-            ranges.append((int(first), min(int(last) + 1 if last else size, size)))
-    if not specs:
-        return None  # "bytes=" names no range: ignored, as Go does
-    if not ranges:
-        return "unsatisfiable"
-    ranges.sort()
-    merged = [ranges[0]]
-    for start, end in ranges[1:]:
-        if start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    if len(merged) > 1:
-        return None  # several parts: serve the whole representation
-    return merged[0][0], merged[0][1] - merged[0][0]

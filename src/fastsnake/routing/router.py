@@ -314,10 +314,13 @@ class RouteCompiler:
         return lambda request, walk: Failure(spec.status, template.render(request), fallback)
 
     def build_fileserverspec(self, spec: Any) -> Callable[[Any, Walk], Any]:
-        server = FileServer(spec)
         in_errors = self.in_errors
+        server = FileServer(spec, cache=not in_errors)  # an error page's status varies
 
         def run(request: Any, walk: Walk) -> Any:
+            handler = server.cached(request)  # a plain GET of a file seen before
+            if handler is not None:
+                return handler
             root = request.vars.get("root") if request.vars else None
             target = request.target.partition(b"?")[0]
             response = server.respond(

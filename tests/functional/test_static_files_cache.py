@@ -1,0 +1,95 @@
+"""A changed file is served changed on the very next request, by a real server.
+
+file_server caches its answers per worker (fastsnake.files.server,
+FileCache in _respond.pyx). Each test asks often enough, over fresh
+connections, that every worker has the file cached; then it changes the file
+the way a deploy or an editor does and asks again: every answer must be the
+new one, never a stale copy, with no wait in between.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import requests
+
+ASKS = 8  # fresh connections, so the workers (one per CPU) all answer and cache
+
+
+def site_server(serve, root: Path, options: str = ""):
+    # No python handler: one worker per CPU, each with its own cache.
+    return serve(f"""
+:$PORT {{
+    root * {root}
+    file_server {{
+        {options}
+    }}
+}}
+""")
+
+
+def bodies(url: str, headers: dict[str, str] | None = None) -> set[tuple[int, bytes]]:
+    return {(r.status_code, r.content) for r in
+            (requests.get(url, headers=headers or {}) for _ in range(ASKS))}
+
+
+def test_small_file_rewritten_renamed_over_and_deleted(serve, tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    page = root / "page.html"
+    page.write_bytes(b"<p>version 1</p>")
+    server = site_server(serve, root)
+    url = server.base_url + "/page.html"
+    assert bodies(url) == {(200, b"<p>version 1</p>")}
+    # rewritten in place, same size, the mtime put back
+    stat = page.stat()
+    page.write_bytes(b"<p>version 2</p>")
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert bodies(url) == {(200, b"<p>version 2</p>")}
+    # replaced by rename, as deploy tools do
+    (root / "page.tmp").write_bytes(b"<p>version 3, longer</p>")
+    os.replace(root / "page.tmp", page)
+    assert bodies(url) == {(200, b"<p>version 3, longer</p>")}
+    page.unlink()
+    assert bodies(url) == {(404, b"")}
+    page.write_bytes(b"<p>back</p>")
+    assert bodies(url) == {(200, b"<p>back</p>")}
+
+
+def test_large_file_sent_from_disk_is_served_changed(serve, tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    big = root / "big.bin"
+    big.write_bytes(b"a" * 300_000)
+    server = site_server(serve, root)
+    url = server.base_url + "/big.bin"
+    assert bodies(url) == {(200, b"a" * 300_000)}
+    (root / "big.tmp").write_bytes(b"b" * 200_000)
+    os.replace(root / "big.tmp", big)
+    assert bodies(url) == {(200, b"b" * 200_000)}
+    response = requests.head(url)
+    assert response.headers["content-length"] == "200000"
+
+
+def test_new_sidecar_and_new_index_file(serve, tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "app.js").write_bytes(b"console.log(1);\n" * 50)
+    (root / "index.txt").write_bytes(b"text index")
+    server = site_server(serve, root, "precompressed gzip")
+    js = server.base_url + "/app.js"
+    plain = {(r.status_code, r.headers.get("content-encoding"), r.content) for r in (
+        requests.get(js, headers={"Accept-Encoding": "gzip"}, stream=True)
+        for _ in range(ASKS))}
+    assert plain == {(200, None, b"console.log(1);\n" * 50)}
+    (root / "app.js.gz").write_bytes(gzip.compress(b"console.log(2);\n" * 50))
+    for _ in range(ASKS):
+        r = requests.get(js, headers={"Accept-Encoding": "gzip"}, stream=True)
+        raw = r.raw.read()
+        assert r.headers["content-encoding"] == "gzip"
+        assert gzip.decompress(raw) == b"console.log(2);\n" * 50
+    assert bodies(server.base_url + "/") == {(200, b"text index")}
+    (root / "index.html").write_bytes(b"html index")
+    assert bodies(server.base_url + "/") == {(200, b"html index")}
