@@ -155,3 +155,67 @@ def test_an_ip_address_site_answers_clients_that_send_no_sni(serve, tmp_path: Pa
             while chunk := sock.recv(65536):
                 data += chunk
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"by IP")
+
+
+class AskEndpoint:
+    """The on_demand_tls ask endpoint: 200 for the names it approves."""
+
+    def __init__(self, approved: set[str]) -> None:
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.asked: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                domain = query.get("domain", [""])[0]
+                outer.asked.append(domain)
+                self.send_response(200 if domain in approved else 403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_on_demand_certificates_at_the_first_handshake(serve, tmp_path: Path) -> None:
+    ask = AskEndpoint({"first.test", "second.test"})
+    try:
+        server = serve("{\n\tstorage file_system data\n\ton_demand_tls {\n"
+                       f"\t\task http://127.0.0.1:{ask.port}/check\n\t}}\n}}\n"
+                       "https://:$PORT {\n\ttls internal {\n\t\ton_demand\n\t}\n"
+                       "\trespond \"on demand for {host}\"\n}\n")
+        root = (tmp_path / "data" / "pki" / "authorities" / "local" / "root.crt")
+        for name in ("first.test", "second.test"):
+            # The very first handshake for the name gets its new certificate.
+            status, body, _ = https_get(server.port, name, _root_when_made(root), timeout=60)
+            assert (status, body) == (200, f"on demand for {name}")
+        with pytest.raises(ssl.SSLError):
+            https_get(server.port, "refused.test", root.read_bytes(), timeout=60)
+        assert "refused.test" in ask.asked
+        stored = {p.name for p in (tmp_path / "data" / "certificates").rglob("*.crt")}
+        assert stored == {"first.test.crt", "second.test.crt"}  # nothing for the refused name
+        assert "Traceback" not in server.log
+    finally:
+        ask.close()
+
+
+def _root_when_made(root: Path) -> bytes:
+    # The local CA's root is made by the supervisor when the first on-demand
+    # name is issued; until then there is nothing to trust, so make it now
+    # the way fastsnake trust would (the same data directory, the same root).
+    from fastsnake.certs.local_ca import LocalCA
+    from fastsnake.certs.storage import Storage
+
+    return LocalCA(Storage(root.parents[3])).root_pem()

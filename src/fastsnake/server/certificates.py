@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from fastsnake.certs.extra import require_https_extra
+from fastsnake.server.on_demand import RequestWatcher
 
 log = logging.getLogger("fastsnake.certs")
 
@@ -20,6 +21,7 @@ class Certificates:
     def __init__(self) -> None:
         self.manager: Any = None
         self.auto: Any = None
+        self.watcher: RequestWatcher | None = None
 
     def apply(self, auto: Any) -> None:
         """Manage what ``auto`` (certs.policy.AutoHttps, or None) asks for."""
@@ -35,8 +37,15 @@ class Certificates:
         manager.prepare()  # local-CA names now; ACME names in the background
         manager.start()
         self.manager, self.auto = manager, auto
+        if auto.on_demand is not None:
+            # Workers ask for on-demand names through the data directory.
+            self.watcher = RequestWatcher(auto.storage, manager.obtain_now)
+            self.watcher.start()
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.manager is not None:
             self.manager.stop()
             self.manager = self.auto = None

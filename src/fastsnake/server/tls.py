@@ -32,8 +32,8 @@ def site_context(cert: str, key: str, min_version: str, max_version: str = ""
     return context
 
 
-def listener_context(sites: Sequence[Site], auto_https: AutoHttps | None = None
-                     ) -> ssl.SSLContext:
+def listener_context(sites: Sequence[Site], auto_https: AutoHttps | None = None,
+                     store: CertStore | None = None) -> ssl.SSLContext:
     """The SSL context for a listener whose sites are all HTTPS: their own
     files (``tls <cert> <key>``) by SNI, and the certificates fastsnake
     manages (automatic HTTPS) from the data directory, picked up when the
@@ -53,8 +53,9 @@ def listener_context(sites: Sequence[Site], auto_https: AutoHttps | None = None
                 wildcards.append((host[1:], context))
             else:
                 by_host.setdefault(host, context)
-    managed_callback = (managed_sni(managed, auto_https, default)
-                        if managed and auto_https is not None else None)
+    if store is None and managed:
+        store = managed_store(sites, auto_https)
+    managed_callback = managed_sni(managed, store, default) if store is not None else None
     if default is None:
         # Only managed certificates: the SNI callback moves every handshake
         # onto its name's context; this one only carries the callback.
@@ -90,12 +91,19 @@ def bare_context(min_version: str) -> ssl.SSLContext:
     return context
 
 
-def managed_sni(managed: Sequence[ManagedTls], auto_https: AutoHttps,
-                fallback: ssl.SSLContext | None) -> Any:
-    """The SNI callback for the managed sites of one listener: each name's
-    certificate from the data directory, in its issuers' order."""
-    store = CertStore.for_policy(
+def managed_store(sites: Sequence[Site], auto_https: AutoHttps | None) -> CertStore | None:
+    """The store of the certificates fastsnake manages for these sites, in
+    each name's issuer order (None when none of them is managed)."""
+    managed = [site.tls for site in sites if isinstance(site.tls, ManagedTls)]
+    if not managed or auto_https is None:
+        return None
+    return CertStore.for_policy(
         auto_https, min_version=max(tls.min_version or "tls1.2" for tls in managed))
+
+
+def managed_sni(managed: Sequence[ManagedTls], store: CertStore,
+                fallback: ssl.SSLContext | None) -> Any:
+    """The SNI callback for the managed sites of one listener."""
     # Clients connecting to an IP address send no SNI: such a handshake is
     # for the listener's IP site, if it has one.
     addresses = [name.strip("[]") for tls in managed for name in tls.names

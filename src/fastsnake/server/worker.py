@@ -36,6 +36,7 @@ from fastsnake.routing.accesslog import AccessLogger, configure_server_log
 from fastsnake.routing.router import RouteCompiler, Router
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.server.memory import settle_after_startup, tune_malloc
+from fastsnake.server.on_demand import CertificateRequester, OnDemandAcceptor
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
 
 log = logging.getLogger("fastsnake.worker")
@@ -234,11 +235,18 @@ class Worker:
         settle_after_startup()
         limits = self.limits
         ssl_context = None
+        on_demand = None
         if self.listener.tls:
             # Only TLS listeners pay for importing ssl (a few MiB per worker).
-            from fastsnake.server.tls import listener_context
+            from fastsnake.server.tls import listener_context, managed_store
 
-            ssl_context = listener_context(self.listener.sites, self.config.auto_https)
+            store = managed_store(self.listener.sites, self.config.auto_https)
+            ssl_context = listener_context(self.listener.sites, self.config.auto_https, store)
+            if store is not None and any(getattr(site.tls, "on_demand", False)
+                                         for site in self.listener.sites):
+                on_demand = CertificateRequester(
+                    self.config.auto_https.storage,
+                    lambda name: store.context_for(name) is not None)
 
         # With TLS a protocol exists from the accept, but starts (and counts
         # in connection_count) only once the handshake is done; those still
@@ -251,8 +259,15 @@ class Worker:
                 handshaking.add(proto)
             return proto
 
-        server = await loop.create_server(protocol, sock=self.sock, backlog=LISTEN_BACKLOG,
-                                          ssl=ssl_context)
+        server: Any
+        if on_demand is not None:
+            # Names are read before the handshake, to get their certificates first.
+            self.sock.listen(LISTEN_BACKLOG)
+            server = OnDemandAcceptor(loop, self.sock, protocol, ssl_context, on_demand)
+            server.start()
+        else:
+            server = await loop.create_server(protocol, sock=self.sock, backlog=LISTEN_BACKLOG,
+                                              ssl=ssl_context)
         if self.own_signals and sys.platform != "win32":
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.request_stop, signum)
