@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -207,6 +208,13 @@ def run(config_path: str, debug: bool = False) -> int:
         config = dataclasses.replace(config, debug=True)
     if not config.listeners:
         raise FatalError(f"{config_path}: no site block to serve")
+    if config.interpreter:
+        # python_path names another environment: run the server there (its
+        # packages and Python version are the app's), as caddy-snake does.
+        print(f"fastsnake: python_path: starting again under {config.interpreter}",
+              file=sys.stderr, flush=True)
+        args = [config.interpreter, "-m", "fastsnake", "run", "--config", config_path]
+        os.execv(config.interpreter, args + (["--debug"] if debug else []))
     return serve_config(config)
 
 

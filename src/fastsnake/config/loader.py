@@ -90,6 +90,7 @@ def parse_config(text: str, filename: str) -> Config:
     auto_https = https.finish(sites, binds)
 
     runtime = default_runtime()
+    interpreter = _interpreter(sites)
     return Config(
         listeners=tuple(_listener(port, tuple(group), runtime, binds[port][0])
                         for port, group in sites.items()),
@@ -102,7 +103,23 @@ def parse_config(text: str, filename: str) -> Config:
         source=filename,
         server_log=options.log,
         auto_https=auto_https,
+        interpreter=interpreter,
     )
+
+
+def _interpreter(sites: dict[int, list[Site]]) -> str:
+    """The one Python that python_path names, if it is not this one: the
+    whole server runs under it, so every app must agree."""
+    named = [app for group in sites.values() for site in group
+             for app in python_apps(site.all_routes) if app.python]
+    for app in named[1:]:
+        if app.python != named[0].python:
+            file, _, line = app.location.rpartition(":")
+            raise CaddyfileError(
+                f"python_path {app.python} differs from {named[0].python} at "
+                f"{named[0].location}: one fastsnake runs under one Python; run a server per "
+                "interpreter", file, int(line) if line.isdigit() else 0)
+    return named[0].python if named else ""
 
 
 def _fail(token: Token, message: str) -> NoReturn:

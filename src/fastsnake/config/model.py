@@ -57,6 +57,7 @@ class PythonApp:
     max_body_size: int | None = None  # the block's request_body max_size: larger -> 413
     proxy_headers: bool = False      # trusted proxies' client address and scheme reach the app
     start_timeout: float | None = DEFAULT_START_TIMEOUT  # a worker must be ready by then
+    python: str = ""                 # python_path naming another environment's interpreter
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property
@@ -215,3 +216,4 @@ class Config:
     client_ip: ClientIPPolicy | None = None  # trusted proxies; None: the peer is the client
     admin: bool = True               # admin off: fastsnake reload/stop cannot reach it
     auto_https: Any = None           # certs.policy.AutoHttps: certificates fastsnake manages
+    interpreter: str = ""            # python_path: the Python to run under, if not this one

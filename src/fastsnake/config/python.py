@@ -19,7 +19,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         request_body { max_size SIZE }
         start_timeout DURATION | forever         # caddy-snake 0.6
         runtime sync | uvloop | native           # caddy-snake 0.6 (gevent: refused)
-        python_path PATH                         # caddy-snake 0.6: this interpreter only
+        python_path PATH                         # caddy-snake 0.6: the server runs under it
         proxy_headers                            # fastsnake's own: see request.client_ip
     }
 
@@ -41,6 +41,7 @@ import glob
 import logging
 import os
 import re
+import subprocess
 import sys
 from typing import NoReturn
 
@@ -165,6 +166,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     start_timeout: float | None = DEFAULT_START_TIMEOUT
     loop_runtime: Token | None = None
     proxy_headers = False
+    python = ""
     env: list[tuple[str, str]] = []
     nesting = d.nesting
     while d.next_block(nesting):
@@ -236,7 +238,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             expect_one_arg(d)
             loop_runtime = d.token()
         elif name == "python_path":
-            _python_path(d, expect_one_arg(d), base_dir)
+            python = _python_path(d, expect_one_arg(d), base_dir)
         elif name in _CADDY_SNAKE_REFUSED:
             d.errf("caddy-snake's %s is not supported by fastsnake: %s", name,
                    _CADDY_SNAKE_REFUSED[name])
@@ -275,6 +277,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         max_requests=max_requests,
         max_body_size=max_body_size,
         start_timeout=start_timeout,
+        python=python,
         location=directive.location,
     )
 
@@ -325,18 +328,35 @@ def _start_timeout(d: Dispenser, value: str) -> float | None:
     return seconds
 
 
-def _python_path(d: Dispenser, value: str, base_dir: str) -> None:
-    """caddy-snake runs its workers under this interpreter. fastsnake forks
-    its workers from its own interpreter, so it takes the path only when it
-    names that one (a venv's python linking to it counts)."""
-    path = os.path.join(base_dir, value) if not os.path.isabs(value) else value
-    if not os.path.exists(path):
-        d.errf("python_path '%s' does not exist", path)
-    if os.path.realpath(path) != os.path.realpath(sys.executable):
-        d.errf("python_path '%s' is not the interpreter fastsnake runs on (%s): fastsnake's "
-               "workers are forked from it, so start fastsnake with that Python instead "
-               "('%s -m fastsnake Caddyfile', with fastsnake installed there)",
-               path, sys.executable, path)
+def _python_path(d: Dispenser, value: str, base_dir: str) -> str:
+    """caddy-snake runs its workers under this interpreter. fastsnake runs
+    the whole server under it: when it names another environment than the
+    one fastsnake runs in, ``fastsnake run`` starts again under it (so its
+    packages, its venv and its Python version are the app's), which needs
+    fastsnake importable there. Returns that interpreter, or "" for this one."""
+    path = os.path.normpath(os.path.join(base_dir, value))
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        d.errf("python_path '%s' is not an executable file", path)
+    if _environment(path) == _environment(sys.executable):
+        return ""
+    try:
+        done = subprocess.run([path, "-c", "import fastsnake._http"], capture_output=True,
+                              timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        d.errf("python_path '%s' cannot be run: %s", path, exc)
+    if done.returncode != 0:
+        d.errf("python_path '%s' cannot import fastsnake: install it in that environment "
+               "('%s -m pip install fastsnake') or leave python_path out", path, path)
+    return path
+
+
+def _environment(python: str) -> str:
+    """What an interpreter path stands for: its virtual environment (the
+    folder with pyvenv.cfg), else the interpreter itself."""
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    if os.path.isfile(os.path.join(folder, "pyvenv.cfg")):
+        return os.path.realpath(folder)
+    return os.path.realpath(python)
 
 
 # A module chosen per request is looked up in one folder only; without a

@@ -485,6 +485,10 @@ class Supervisor:
             log.error("SIGHUP: the new configuration does not load, keeping the old one: %s",
                       exc)
             return
+        if config.interpreter:
+            log.error("SIGHUP: python_path now names %s; switching interpreters needs a "
+                      "restart, keeping the old configuration", config.interpreter)
+            return
         try:
             self.sockets.open(config)  # listeners new in it; the others are held
             self.certificates.apply(config.auto_https)

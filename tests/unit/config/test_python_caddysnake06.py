@@ -50,14 +50,23 @@ def test_bad_start_timeouts(tmp_path, value):
 
 
 def test_python_path_of_this_interpreter_is_accepted(tmp_path):
-    assert app_of(tmp_path, block("wsgi", f'python_path "{sys.executable}"'))
+    app = app_of(tmp_path, block("wsgi", f'python_path "{sys.executable}"'))
+    assert app.python == ""  # nothing to switch to
+    assert build(tmp_path, block("wsgi", f'python_path "{sys.executable}"')).interpreter == ""
 
 
-def test_python_path_of_another_interpreter_is_refused(tmp_path):
+def test_python_path_without_fastsnake_is_refused(tmp_path):
     other = tmp_path / "python9"
-    other.write_text("#!/bin/sh\n")
+    other.write_text("#!/bin/sh\nexit 1\n")
+    other.chmod(0o755)
     message = build_error(tmp_path, block("wsgi", f'python_path "{other}"'))
-    assert "4: python_path '<dir>/python9' is not the interpreter fastsnake runs on" in message
+    assert ("4: python_path '<dir>/python9' cannot import fastsnake: install it in that "
+            "environment") in message
+
+
+def test_python_path_that_is_no_program_is_refused(tmp_path):
+    message = build_error(tmp_path, block("wsgi", 'python_path "nowhere/python"'))
+    assert "4: python_path '<dir>/nowhere/python' is not an executable file" in message
 
 
 @pytest.mark.parametrize(("line", "reason"), [
