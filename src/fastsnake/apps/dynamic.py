@@ -44,11 +44,13 @@ from collections import OrderedDict
 from typing import Any
 
 from fastsnake._respond import plain_text
+from fastsnake.apps import tenant_env
 from fastsnake.apps.factory import AppFactory
 from fastsnake.apps.loader import Generation, evict_modules_under
 from fastsnake.apps.namespaces import AppNamespace
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.model import PythonApp
+from fastsnake.config.python import read_env_file
 from fastsnake.request.placeholders import (
     PlaceholderError,
     Template,
@@ -101,6 +103,10 @@ class DynamicApps:
         self.target = Template(app.target)
         self.working_dir = Template(app.working_dir) if app.working_dir else None
         self.venv = Template(app.venv) if app.venv else None
+        # env_var / env_file, resolved for each tenant when its app is made.
+        self.env = [(kind, name if kind == "var" else "", Template(value if kind == "var"
+                                                                   else name))
+                    for kind, name, value in app.env_templates]
         self.roots = {
             "working_dir": fixed_prefix(app.working_dir, base_dir) if app.working_dir else None,
             "venv": fixed_prefix(app.venv, base_dir) if app.venv else None,
@@ -170,8 +176,15 @@ class DynamicApps:
                         log_safe(target))
             return self.busy
         resolved = self.factory.resolved(self.app, target, working_dir, venv)
-        namespace = AppNamespace(working_dir) if working_dir is not None else None
+        namespace = None
         try:
+            environ = self.tenant_environ(request, working_dir)
+            if working_dir is not None:
+                namespace = AppNamespace(working_dir, environ)
+                if environ is not None:
+                    tenant_env.install()
+            elif environ:
+                os.environ.update(environ)  # no folder, no namespace: the process's
             generation = self.factory.create_now(resolved, namespace)
         except Exception as exc:
             if namespace is not None:
@@ -185,6 +198,28 @@ class DynamicApps:
         if self.watcher is not None and working_dir is not None:
             self.watcher.watch(working_dir)
         return generation.handler
+
+    def tenant_environ(self, request: Any, working_dir: str | None) -> dict[str, Any] | None:
+        """This tenant's env_var and env_file, in the order written, with the
+        request's placeholders; env_file from the tenant's own folder."""
+        if not self.env:
+            return None
+        environ: dict[str, Any] = {}
+        for kind, name, template in self.env:
+            if kind == "var":
+                value = template.render(request)
+                if "\0" in value:
+                    raise PlaceholderError(f"a NUL in the value of {name}")
+                environ[name] = value
+                continue
+            folder = working_dir or self.base_dir
+            path = os.path.realpath(os.path.join(folder, template.render(request, path_safe)))
+            if working_dir is not None and has_placeholders(template.text) and (
+                    os.path.commonpath([os.path.realpath(folder), path])
+                    != os.path.realpath(folder)):
+                raise PlaceholderError(f"env_file {path!r} is outside {folder!r}")
+            environ.update(read_env_file(path))
+        return environ
 
     def failed_to_load(self, key: Key, exc: Exception, now: float) -> None:
         """Log an import failure with its traceback once, then as one line at

@@ -124,11 +124,13 @@ def install_finder() -> None:
 class AppNamespace:
     """The modules one dynamic app imported from its folder."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, environ: dict[str, Any] | None = None) -> None:
         self.folder = os.path.realpath(folder)
         self.prefix = self.folder.rstrip(os.sep) + os.sep
         self.modules: dict[str, ModuleType] = {}
         self.lent = False  # the finder put some of them in sys.modules
+        # The tenant's own environment variables (apps.tenant_env), or None.
+        self.environ = environ
 
     def owns(self, module: ModuleType) -> bool:
         location = module_location(module)

@@ -53,6 +53,9 @@ class PythonApp:
     ws_max_message_size: int = DEFAULT_WS_MAX_MESSAGE_SIZE  # larger messages: close 1009
     max_dynamic_apps: int = 128      # dynamic apps (placeholders) kept per worker
     env: tuple[tuple[str, str], ...] = ()  # env_file / env_var, set before the import
+    # A dynamic app's env_var / env_file, resolved per tenant: ("var", name,
+    # value template) or ("file", path template, "file:line").
+    env_templates: tuple[tuple[str, str, str], ...] = ()
     max_requests: int | None = None  # recycle a worker after about this many requests
     max_body_size: int | None = None  # the block's request_body max_size: larger -> 413
     proxy_headers: bool = False      # trusted proxies' client address and scheme reach the app

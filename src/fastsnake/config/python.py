@@ -79,16 +79,49 @@ REPEATABLE = frozenset({"env_file", "env_var"})
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _env_file(d: Dispenser, value: str, base_dir: str) -> list[tuple[str, str]]:
+def _environment(entries: list[tuple[str, str, str, Token]], dynamic: bool,
+                 working_dir: str | None, base_dir: str
+                 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]:
+    """``env_var`` and ``env_file``, in the order written: (env, templates).
+
+    As caddy-snake reads them: a relative env_file is taken from the app's
+    working_dir (else the Caddyfile's folder). A static app's are read now,
+    so a missing file is a config error with a place. A dynamic app's are
+    kept as templates and resolved for each tenant when its app is created
+    (placeholders in values and paths, the tenant's own working_dir)."""
+    if dynamic:
+        return (), tuple((kind, first, second or token.location)
+                         for kind, first, second, token in entries)
+    env: list[tuple[str, str]] = []
+    for kind, first, second, token in entries:
+        if has_placeholder(second if kind == "var" else first):
+            raise CaddyfileError(
+                f"{kind if kind == 'file' else 'env_var'} '{second or first}' has a request "
+                "placeholder, which only a dynamic app (placeholders in module_*, working_dir "
+                "or venv) can resolve", token.file, token.line, token.imports)
+        if kind == "var":
+            env.append((first, second))
+        else:
+            env.extend(_env_file(token, first, working_dir or base_dir))
+    return tuple(env), ()
+
+
+def read_env_file(path: str) -> list[tuple[str, str]]:
+    """A dotenv file's variables (OSError, DotenvError as they come)."""
+    with open(path, encoding="utf-8") as f:
+        return parse_dotenv(f.read())
+
+
+def _env_file(token: Token, value: str, folder: str) -> list[tuple[str, str]]:
     """Read a dotenv file now, so its mistakes are config errors with a place."""
-    path = os.path.normpath(os.path.join(base_dir, value))
+    path = os.path.normpath(os.path.join(folder, value))
     try:
-        with open(path, encoding="utf-8") as f:
-            return parse_dotenv(f.read())
+        return read_env_file(path)
     except OSError as exc:
-        d.errf("env_file '%s': %s", path, exc.strerror or exc)
+        message = f"env_file '{path}': {exc.strerror or exc}"
     except DotenvError as exc:
-        d.errf("env_file '%s' %s", path, exc)
+        message = f"env_file '{path}' {exc}"
+    raise CaddyfileError(message, token.file, token.line, token.imports)
 
 
 def _request_body(d: Dispenser) -> int:
@@ -167,7 +200,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     loop_runtime: Token | None = None
     proxy_headers = False
     python = ""
-    env: list[tuple[str, str]] = []
+    env_entries: list[tuple[str, str, str, Token]] = []
     nesting = d.nesting
     while d.next_block(nesting):
         sub = d.token()
@@ -218,9 +251,12 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
                 d.arg_err()
             if not ENV_NAME.fullmatch(values[0]):
                 d.errf("invalid environment variable name '%s'", values[0])
-            env.append((values[0], values[1]))
+            check_placeholders(d, values[1])
+            env_entries.append(("var", values[0], values[1], d.token()))
         elif name == "env_file":
-            env.extend(_env_file(d, expect_one_arg(d), base_dir))
+            value = expect_one_arg(d)
+            check_placeholders(d, value)
+            env_entries.append(("file", value, "", d.token()))
         elif name == "websocket_max_message_size":
             value = expect_one_arg(d)
             try:
@@ -253,6 +289,9 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         )
     if loop_runtime is not None:
         _check_runtime(loop_runtime, interface, directive.location)
+    dynamic = any(value is not None and has_placeholder(value)
+                  for value in (target, working_dir, venv))
+    env, env_templates = _environment(env_entries, dynamic, working_dir, base_dir)
     if has_placeholder(target) and working_dir is None:
         where = seen.get("module_wsgi") or seen["module_asgi"]
         raise CaddyfileError(_UNCONFINED % target, where.file, where.line, where.imports)
@@ -273,7 +312,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         threads=threads,
         ws_max_message_size=ws_max_message_size,
         max_dynamic_apps=max_dynamic_apps,
-        env=tuple(env),
+        env=env,
+        env_templates=env_templates,
         max_requests=max_requests,
         max_body_size=max_body_size,
         start_timeout=start_timeout,
@@ -337,7 +377,7 @@ def _python_path(d: Dispenser, value: str, base_dir: str) -> str:
     path = os.path.normpath(os.path.join(base_dir, value))
     if not os.path.isfile(path) or not os.access(path, os.X_OK):
         d.errf("python_path '%s' is not an executable file", path)
-    if _environment(path) == _environment(sys.executable):
+    if _python_environment(path) == _python_environment(sys.executable):
         return ""
     try:
         done = subprocess.run([path, "-c", "import fastsnake._http"], capture_output=True,
@@ -350,7 +390,7 @@ def _python_path(d: Dispenser, value: str, base_dir: str) -> str:
     return path
 
 
-def _environment(python: str) -> str:
+def _python_environment(python: str) -> str:
     """What an interpreter path stands for: its virtual environment (the
     folder with pyvenv.cfg), else the interpreter itself."""
     folder = os.path.dirname(os.path.dirname(os.path.abspath(python)))

@@ -71,7 +71,8 @@ def app(environ, start_response):
 def test_the_app_sees_them_at_import(serve, tmp_path):
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "main.py").write_text(APP)
-    (tmp_path / "prod.env").write_text("GREETING=hello-from-env-file\n")
+    # Relative to working_dir, as caddy-snake reads it.
+    (tmp_path / "site" / "prod.env").write_text("GREETING=hello-from-env-file\n")
     server = serve("""
 :$PORT {
     python {
