@@ -22,10 +22,16 @@ class Certificates:
         self.manager: Any = None
         self.auto: Any = None
         self.watcher: RequestWatcher | None = None
+        self.started = False
 
-    def apply(self, auto: Any) -> None:
-        """Manage what ``auto`` (certs.policy.AutoHttps, or None) asks for."""
+    def apply(self, auto: Any, start: bool = True) -> None:
+        """Manage what ``auto`` (certs.policy.AutoHttps, or None) asks for.
+        With ``start`` False the CA work waits for ``start()``: at startup,
+        until the workers serve, so that the CA's validation requests find
+        someone to answer them."""
         if auto == self.auto:
+            if start:
+                self.start()
             return
         self.close()
         if auto is None:
@@ -35,11 +41,18 @@ class Certificates:
 
         manager = CertManager(auto)
         manager.prepare()  # local-CA names now; ACME names in the background
-        manager.start()
-        self.manager, self.auto = manager, auto
-        if auto.on_demand is not None:
+        self.manager, self.auto, self.started = manager, auto, False
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        if self.manager is None or self.started:
+            return
+        self.started = True
+        self.manager.start()
+        if self.auto.on_demand is not None:
             # Workers ask for on-demand names through the data directory.
-            self.watcher = RequestWatcher(auto.storage, manager.obtain_now)
+            self.watcher = RequestWatcher(self.auto.storage, self.manager.obtain_now)
             self.watcher.start()
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ def serve_in_process(config: Config) -> int:
     workers: list[Worker] = []
     certificates = Certificates()
     try:
-        certificates.apply(config.auto_https)
+        certificates.apply(config.auto_https, start=False)
         for listener in config.listeners:
             apps = ServedApps(config, listener, loop, plan_for(listener))
             try:
@@ -69,6 +69,7 @@ def serve_in_process(config: Config) -> int:
             if len(ready) == len(workers):
                 for line in banner_lines(config):
                     print(line, file=sys.stderr, flush=True)
+                certificates.start()  # the CA work once the listeners serve
 
         def on_signal(signum: int, frame: Any) -> None:
             for worker in workers:

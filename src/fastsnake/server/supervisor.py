@@ -620,8 +620,10 @@ class Supervisor:
 
     def serve(self) -> int:
         configure_logging(self.config.debug, self.config.server_log)
-        self.certificates.apply(self.config.auto_https)
         self.sockets.open(self.config)
+        # Local-CA certificates before the workers start; the CA work once
+        # they serve (announce), so that validations find them listening.
+        self.certificates.apply(self.config.auto_https, start=False)
         self.install_signals()
         # Watch before the workers start, so no edit after the banner is missed.
         self.watch_folders()
@@ -634,6 +636,7 @@ class Supervisor:
             if not self.announced and not self.stopping and all(s.ready for s in self.slots):
                 self.announce()
                 self.announced = True
+                self.certificates.start()
             waitables: list[Any] = [self.wakeup_read]
             owners: dict[Any, tuple[str, WorkerSlot]] = {}
             for slot in live:
