@@ -270,15 +270,7 @@ class RouteParser:
         if d.next_arg():
             d.errf("unexpected argument '%s'; %s takes a matcher and a block", d.val(),
                    segment[0].text)
-        inner: list[Segment] = []
-        nesting = d.nesting
-        opened = False
-        while d.next_block(nesting):
-            opened = True
-            inner.append(tuple(d.next_segment()))
-        if not opened:
-            d.errf("%s needs a block: %s [<matcher>] { ... }", segment[0].text,
-                   segment[0].text)
+        inner = block_segments(d, f"{segment[0].text} [<matcher>] {{ ... }}")
         return self.block(inner, matchers, ordered)
 
     def handle_errors(self, segment: Segment, matchers: dict[str, Any]) -> ErrorRoutes:
@@ -295,14 +287,7 @@ class RouteParser:
                 _fail(token, f"handle_errors: '{code}' is not a status code (a 3-digit number, "
                              "or 4xx / 5xx)")
             codes.append(code)
-        inner: list[Segment] = []
-        nesting = d.nesting
-        opened = False
-        while d.next_block(nesting):
-            opened = True
-            inner.append(tuple(d.next_segment()))
-        if not opened:
-            d.err("handle_errors needs a block: handle_errors [<status_codes...>] { ... }")
+        inner = block_segments(d, "handle_errors [<status_codes...>] { ... }")
         return ErrorRoutes(tuple(codes), self.block(inner, matchers, ordered=False))
 
     def handle_path(self, segment: Segment, matchers: dict[str, Any],
@@ -312,6 +297,18 @@ class RouteParser:
                               "(named matchers are not allowed)")
         return Subroute(self.nested(segment, matchers, ordered=False),
                         strip_prefix=paths[0].rstrip("*"))
+
+
+def block_segments(d: Dispenser, form: str) -> list[Segment]:
+    """The directives of the block after the current line; an error naming
+    ``form`` when there is none."""
+    inner: list[Segment] = []
+    nesting = d.nesting
+    while d.next_block(nesting):
+        inner.append(tuple(d.next_segment()))
+    if not inner:
+        d.errf("%s needs a block: %s", form.split()[0], form)
+    return inner
 
 
 def parse_bind(segment: Segment, base_dir: str = "") -> str:
