@@ -28,8 +28,9 @@ worker processes appending to it, so the same steps are split up:
 * Compressing and pruning run on a thread of the process that rolled, at
   low priority, off the request path; what is still held is retried with a
   growing pause, and otherwise left to the next roll. A stopping worker
-  tidies once more after closing its file, so the last one to stop leaves
-  the backups as ``roll_keep`` says.
+  tidies once more after closing its file (its mill thread stopped first,
+  so nothing of its own is half done or held), so the last one to stop
+  leaves the backups as ``roll_keep`` says.
 
 ``roll_interval``, ``roll_minutes`` and ``roll_at`` are checked at the same
 stats, so an idle server rolls at its next line rather than on the minute
@@ -61,6 +62,7 @@ DEFAULT_KEEP = 10
 DEFAULT_KEEP_DAYS = 90
 
 _SUFFIXES = {"gzip": ".gz", "zstd": ".zst"}
+_FORMS = ("", ".gz", ".zst")  # a backup's name as written, and compressed
 _CHUNK = 1 << 20
 _ROLL_RETRY = 10.0     # seconds before trying again after a failed roll
 _MILL_PATIENCE = 600.0  # how long a mill waits for writers to let go of a backup
@@ -133,15 +135,28 @@ def _temp_path(target: str) -> str:
 
 
 def backup_path(path: str, policy: RollPolicy, wall: float, reason: str) -> str:
-    """The name ``path`` is renamed to when rolled at ``wall``; never one that
-    is taken (a backup of the same instant moves on by the layout's step).
-    Called under the roll lock, so no other roller picks the same name."""
+    """The name ``path`` is renamed to when rolled at ``wall``.
+
+    It must sort as the newest backup: pruning keeps the newest by the time
+    in their names, so a new backup named at or before an existing one would
+    be the next one deleted. Rolls closer together than the layout's step
+    (or a clock set back) would give such names: one taken, or one freed
+    meanwhile by pruning the oldest. So the name's time is the later of
+    ``wall`` and the newest backup's, moved on by the layout's step until it
+    is later than every backup's and not taken in any form. Called under the
+    roll lock, so no other roller picks the same name."""
     directory, stem, ext = _split(path)
-    moment = policy.moment(wall)
+    backups = list_backups(path, policy)
+    newest = backups[0].when if backups else float("-inf")
+    moment = policy.moment(max(wall, newest))  # a jump, not 10,000 steps, past a set-back
     step = policy.layout.resolution
     for _ in range(10_000):
-        name = os.path.join(directory, f"{stem}-{policy.layout.format(moment)}-{reason}{ext}")
-        if not any(os.path.lexists(name + suffix) for suffix in ("", ".gz", ".zst")):
+        stamp = policy.layout.format(moment)
+        name = os.path.join(directory, f"{stem}-{stamp}-{reason}{ext}")
+        # Compared as list_backups will read the name back (the layout truncates).
+        named = policy.layout.parse(stamp, policy.local_time)
+        later = named is None or named.timestamp() > newest
+        if later and not any(os.path.lexists(name + suffix) for suffix in _FORMS):
             return name
         moment += step
     raise FileExistsError(f"no free backup name for {path}")
@@ -149,9 +164,16 @@ def backup_path(path: str, policy: RollPolicy, wall: float, reason: str) -> str:
 
 def list_backups(path: str, policy: RollPolicy) -> list[Backup]:
     """The backups of ``path`` in its directory, newest first (by the time in
-    their names, as timberjack sorts them); names that do not parse are not ours."""
+    their names, as timberjack sorts them); names that do not parse are not ours.
+
+    One entry per backup, even while it exists both ways (a mill between
+    renaming the compressed copy into place and deleting the original, or
+    one stopped there): counted twice, it would push a newer backup past
+    ``roll_keep``. Such a backup is listed by its original, uncompressed,
+    so the mill finishes it (compressing finds the copy and deletes the
+    original; pruning deletes both)."""
     directory, stem, ext = _split(path)
-    found = []
+    found: dict[str, Backup] = {}
     try:
         names = os.listdir(directory or ".")
     except OSError:
@@ -167,11 +189,12 @@ def list_backups(path: str, policy: RollPolicy) -> list[Backup]:
         middle = plain[len(stem) + 1:len(plain) - len(ext)]
         stamp, _, reason = middle.rpartition("-")
         when = policy.layout.parse(stamp, policy.local_time) if stamp and reason else None
-        if when is not None:
-            found.append(Backup(os.path.join(directory, name), when.timestamp(),
-                                plain != name))
-    found.sort(key=lambda backup: (backup.when, backup.path), reverse=True)
-    return found
+        if when is None:
+            continue
+        if plain in found and plain != name:
+            continue  # the original is listed already
+        found[plain] = Backup(os.path.join(directory, name), when.timestamp(), plain != name)
+    return sorted(found.values(), key=lambda backup: (backup.when, backup.path), reverse=True)
 
 
 @contextlib.contextmanager
@@ -242,24 +265,31 @@ def mill(path: str, policy: RollPolicy, warn: Callable[[str], None],
 
 
 def _remove(backup: Backup, warn: Callable[[str], None]) -> bool:
+    plain = backup.path
+    fd = -1
     if backup.compressed:  # nobody appends to a compressed backup
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(backup.path)
-        return True
-    fd = _claim(backup.path)
-    if fd == _BUSY:
-        return False
-    if fd == _GONE:
-        return True
+        plain = plain[:plain.rfind(".")]
+    else:  # maybe still appended to: deleted only once claimed
+        fd = _claim(plain)
+        if fd == _BUSY:
+            return False
+        # _GONE: another mill compressed it meanwhile (or pruned it): its
+        # copy is as old, so it goes all the same.
     try:
-        os.unlink(backup.path)
-        for suffix in (".gz", ".zst"):  # what a mill stopped half-way left
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(_temp_path(backup.path + suffix))
+        if fd >= 0:
+            os.unlink(plain)
+        # Every compressed copy too: a mill that stopped short of deleting
+        # the original leaves both, listed as one backup; and what a mill
+        # stopped half-way left.
+        for suffix in (".gz", ".zst"):
+            for leftover in (plain + suffix, _temp_path(plain + suffix)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
     except OSError as exc:
         warn(f"log rolling: cannot delete old backup '{backup.path}': {exc.strerror or exc}")
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
     return True
 
 
@@ -333,6 +363,7 @@ class Roller:
         self._mill_lock = threading.Lock()
         self._mill_wanted = False
         self._mill_thread: threading.Thread | None = None
+        self._mill_stop = threading.Event()
 
     def started(self, size: int, wall: float) -> None:
         """A writer opened the file at ``path``: its time-based rolling counts from now."""
@@ -412,7 +443,7 @@ class Roller:
     def mill_soon(self) -> None:
         with self._mill_lock:
             self._mill_wanted = True
-            if self._mill_thread is None:
+            if self._mill_thread is None and not self._mill_stop.is_set():
                 self._mill_thread = threading.Thread(
                     target=self._mill_loop, name="fastsnake-logroll", daemon=True)
                 self._mill_thread.start()
@@ -423,6 +454,9 @@ class Roller:
         pause, give_up = 0.05, time.monotonic() + _MILL_PATIENCE
         while True:
             with self._mill_lock:
+                if self._mill_stop.is_set():  # tidy() takes over
+                    self._mill_thread = None
+                    return
                 self._mill_wanted = False
             try:
                 busy = mill(self.path, self.policy, self.warn)
@@ -430,7 +464,7 @@ class Roller:
                 self.warn(f"log rolling: tidying the backups of '{self.path}' failed: {exc!r}")
                 busy = False
             with self._mill_lock:
-                if self._mill_wanted:
+                if self._mill_wanted or self._mill_stop.is_set():
                     pause, give_up = 0.05, time.monotonic() + _MILL_PATIENCE
                     continue
                 if not busy or time.monotonic() >= give_up:
@@ -438,12 +472,20 @@ class Roller:
                     return
             # Writers let go of a backup at their next stat, 0.1 s at most
             # while they write; an idle one only when it writes again.
-            time.sleep(pause)
+            self._mill_stop.wait(pause)
             pause = min(pause * 2, 10.0)
 
     def tidy(self) -> None:
-        """One mill, here and now (a writer closing). It may run beside the
-        thread's: each backup is claimed under its own lock."""
+        """One mill, here and now (a writer closing), once this process's
+        mill thread is done: the thread is a daemon, cut short wherever it
+        is when the process exits, and a backup it had claimed (to prune or
+        compress) is one this mill would skip as held. Other processes'
+        mills may run beside it: each backup is claimed under its own lock."""
+        with self._mill_lock:
+            self._mill_stop.set()  # no new thread; the running one stops after this pass
+            thread = self._mill_thread
+        if thread is not None:
+            thread.join()  # one pass at most: it waits for no writer
         try:
             mill(self.path, self.policy, self.warn)
         except Exception as exc:

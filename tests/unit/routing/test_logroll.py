@@ -89,6 +89,21 @@ def test_a_taken_backup_name_moves_on_by_the_layouts_step(tmp_path: Path) -> Non
         tmp_path / "access-2026-01-30T22-15-42.125-size.log")
 
 
+def test_a_backup_is_named_after_every_backup_even_one_pruned_meanwhile(
+        tmp_path: Path) -> None:
+    # Rolls within one millisecond were named .123, .124, .125; the mill then
+    # pruned .123. A roll still in that millisecond must not take .123 again:
+    # named older than the others, it would be the next backup pruned.
+    log = str(tmp_path / "access.log")
+    (tmp_path / "access-2026-01-30T22-15-42.124-size.log.gz").write_bytes(b"")
+    (tmp_path / "access-2026-01-30T22-15-42.125-size.log").write_bytes(b"")
+    assert backup_path(log, policy(), WHEN, "size") == str(
+        tmp_path / "access-2026-01-30T22-15-42.126-size.log")
+    # likewise after the clock was set back: still the newest, by one step
+    assert backup_path(log, policy(), WHEN - 3600, "time") == str(
+        tmp_path / "access-2026-01-30T22-15-42.126-time.log")
+
+
 def test_local_time_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not hasattr(time, "tzset"):
         pytest.skip("needs time.tzset")
@@ -223,6 +238,25 @@ def test_time_rolling_is_due_at_the_interval_and_the_marks() -> None:
     assert midnight.due(0, start + 110 * 60 + 12 * 3600) == "time"
 
 
+def test_a_backup_found_both_ways_counts_once(tmp_path: Path) -> None:
+    # A mill that renamed the compressed copy into place but has not (yet)
+    # deleted the original: the backup is there twice, and counting it twice
+    # would prune a newer one past roll_keep.
+    path = tmp_path / "a.log"
+    names = [f"a-2026-01-30T22-15-4{second}.000-size.log" for second in range(4)]
+    for name in names:
+        (tmp_path / (name + ".gz")).write_bytes(gzip.compress(name.encode()))
+    (tmp_path / names[3]).write_bytes(names[3].encode())  # the newest, half done
+    (tmp_path / names[1]).write_bytes(names[1].encode())  # and one to be pruned
+    rules = RollPolicy.of(output(path, roll_keep=2))
+    found = list_backups(str(path), rules)
+    assert [(Path(b.path).name, b.compressed) for b in found] == [
+        (names[3], False), (names[2] + ".gz", True), (names[1], False),
+        (names[0] + ".gz", True)]
+    assert mill(str(path), rules, pytest.fail, now=WHEN) is False  # none too old
+    assert sorted(p.name for p in tmp_path.iterdir()) == [names[2] + ".gz", names[3] + ".gz"]
+
+
 def test_keep_for_prunes_by_the_time_in_the_name(tmp_path: Path) -> None:
     path = tmp_path / "a.log"
     layout = TimeLayout("2006-01-02T15-04-05.000")
@@ -260,6 +294,27 @@ def test_a_backup_someone_still_appends_to_is_neither_compressed_nor_deleted(
     assert mill(str(path), RollPolicy.of(output(path)), pytest.fail) is False
     assert gzip.decompress((tmp_path / (backup.name + ".gz")).read_bytes()) == b"late\nlater\n"
     assert not backup.exists()
+
+
+def test_tidy_stops_the_mill_thread_first(tmp_path: Path) -> None:
+    # A stopping worker's mill thread is a daemon: cut short at exit, a
+    # backup it had claimed would be left as it is, skipped by the last
+    # tidy as held. So tidy() has the thread stop and does the work itself.
+    path = tmp_path / "a.log"
+    backup = Path(backup_path(str(path), policy(), time.time(), "size"))
+    backup.write_bytes(b"late\n")
+    roller = Roller(str(path), RollPolicy.of(output(path)), 0o600, pytest.fail)
+    held = os.open(backup, os.O_WRONLY | os.O_APPEND)
+    fcntl.flock(held, fcntl.LOCK_SH)  # the thread finds it held, and keeps retrying
+    roller.mill_soon()
+    thread = roller._mill_thread
+    assert thread is not None
+    os.close(held)  # the writer let go
+    roller.tidy()
+    assert not thread.is_alive() and roller._mill_thread is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [backup.name + ".gz"]
+    roller.mill_soon()  # a roll after tidy (there is none: the writer is closed) starts none
+    assert roller._mill_thread is None
 
 
 def test_a_writer_follows_a_roll_made_by_another(tmp_path: Path) -> None:
