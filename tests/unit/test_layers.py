@@ -60,6 +60,11 @@ DEFERRED = {
     ("fastsnake.certs.trust", "fastsnake.certs.local_ca"):
         "cryptography is optional (the https extra): imported after require_https_extra",
     ("fastsnake.server.worker", "fastsnake.server.tls"): "ssl is imported by TLS listeners only",
+    ("fastsnake.server.supervisor", "fastsnake.server.worker"):
+        "a supervisor of one worker loads no event loop, protocol or app: the worker imports "
+        "them after the fork (with more workers, the supervisor loads them once to share)",
+    ("fastsnake.server.serve", "fastsnake.server.inprocess"):
+        "the supervisor loads no event loop, protocol or app: only the no-fork path needs them",
     ("fastsnake.server.certificates", "fastsnake.certs.manager"):
         "cryptography and acme are optional (the https extra): imported only when certificates "
         "are managed",

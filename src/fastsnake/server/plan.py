@@ -20,7 +20,14 @@ import os
 import sys
 from dataclasses import dataclass
 
-from fastsnake.config.model import DEFAULT_START_TIMEOUT, Interface, Listener, PythonApp, Runtime
+from fastsnake.config.model import (
+    DEFAULT_START_TIMEOUT,
+    Config,
+    Interface,
+    Listener,
+    PythonApp,
+    Runtime,
+)
 from fastsnake.request.placeholders import has_placeholders
 
 log = logging.getLogger("fastsnake.runtime")
@@ -70,6 +77,11 @@ def plan_for(listener: Listener) -> Plan:
         return Plan(1, max(wsgi_threads, default=DEFAULT_WSGI_THREADS), True, max_requests)
     return Plan(listener.workers, max(wsgi_threads) if wsgi_threads else None, False,
                 max_requests)
+
+
+def worker_processes(config: Config) -> int:
+    """How many worker processes serve ``config`` at once (replacements aside)."""
+    return sum(plan_for(listener).processes for listener in config.listeners)
 
 
 def rolling_reload_folders(listener: Listener) -> set[str]:

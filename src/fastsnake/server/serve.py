@@ -7,7 +7,6 @@ in this process otherwise (Windows, or a platform without SO_REUSEPORT).
 from __future__ import annotations
 
 from fastsnake.config.model import Config
-from fastsnake.server.inprocess import serve_in_process
 from fastsnake.server.plan import uses_worker_processes
 from fastsnake.server.supervisor import Supervisor
 
@@ -17,4 +16,7 @@ def serve(config: Config) -> int:
     where there is fork, else everything in this process."""
     if uses_worker_processes():
         return Supervisor(config).run()
+    # Only here: the supervisor must not load what only workers use.
+    from fastsnake.server.inprocess import serve_in_process
+
     return serve_in_process(config)

@@ -55,19 +55,21 @@ from fastsnake.errors import FatalError
 from fastsnake.routing.accesslog import reopen_files
 from fastsnake.server.certificates import Certificates
 from fastsnake.server.control import published
+from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, banner_lines, configure_logging
 from fastsnake.server.listening import (
     bind_socket,
     forget_unix_socket,
     is_shared_only,
     refuse_new_connections,
 )
+from fastsnake.server.memory import before_fork
 from fastsnake.server.plan import (
     plan_for,
     rolling_reload_folders,
     shares_listening_socket,
     start_timeout,
+    worker_processes,
 )
-from fastsnake.server.worker import EXIT_STARTUP_FAILED, banner_lines, configure_logging, run_worker
 
 log = logging.getLogger("fastsnake.supervisor")
 
@@ -155,12 +157,31 @@ def worker_main(config: Config, listener_index: int, sock: socket.socket,
     def recycle() -> None:
         conn.send(("recycle", os.getpid()))
 
+    # Imported here, after the fork: the supervisor itself never loads the
+    # event loop, the protocol or the apps (see lifecycle.py).
+    from fastsnake.server.worker import run_worker
+
     code = run_worker(config, listener_index, sock, ready=ready, failed=failed,
                       tolerant=tolerant, recycle=recycle)
     conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def share_worker_modules(config: Config) -> None:
+    """With more than one worker, load what every worker imports here, before
+    forking them: the workers then share those pages (copy-on-write, frozen
+    by memory.before_fork) instead of each importing a copy. With one worker
+    nothing is shared, so the supervisor stays without them (see memory.py
+    for the measurements behind the choice)."""
+    if worker_processes(config) < 2:
+        return
+    from fastsnake.server import worker  # noqa: F401
+
+    if os.environ.get("FASTSNAKE_LOOP", "").lower() != "asyncio":  # worker.new_event_loop's
+        with contextlib.suppress(ImportError):
+            import uvloop  # noqa: F401
 
 
 def check_address_free(listener: Listener) -> None:
@@ -351,6 +372,8 @@ class Supervisor:
             args=(slot.config, slot.listener_index, sock, self.sockets.others(sock), child_conn,
                   self.announced, os.getpid()),
             name=f"fastsnake-worker-{slot.listener_index}", daemon=False)
+        share_worker_modules(slot.config)
+        before_fork()
         process.start()
         child_conn.close()
         slot.process = process

@@ -32,8 +32,10 @@ from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
 from fastsnake.request.client_ip import resolver_for
-from fastsnake.routing.accesslog import AccessLogger, configure_server_log
+from fastsnake.routing.accesslog import AccessLogger
 from fastsnake.routing.router import RouteCompiler, Router
+from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
+from fastsnake.server.lifecycle import banner_lines as banner_lines  # inprocess's, from here
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 from fastsnake.server.on_demand import CertificateRequester, OnDemandAcceptor
@@ -41,9 +43,6 @@ from fastsnake.server.plan import Plan, is_dynamic, plan_for
 
 log = logging.getLogger("fastsnake.worker")
 
-# A worker that cannot start (bad import, address in use) exits with this code
-# so the supervisor stops instead of respawning it in a loop.
-EXIT_STARTUP_FAILED = 3
 TICK_SECONDS = 0.5
 # Stopping: how long an idle connection may still start a request.
 DRAIN_IDLE_GRACE = 1.0
@@ -308,26 +307,6 @@ class Worker:
             log.warning("grace period over: dropping %d connections", _http.connection_count())
             _http.abort_all()
         await self.apps.close()
-
-
-def banner_lines(config: Config) -> list[str]:
-    """The startup line of each listener: address, runtime, workers, apps."""
-    lines = []
-    for listener in config.listeners:
-        plan = plan_for(listener)
-        apps = ", ".join(f"{a.target} ({a.interface.value})" for a in listener.apps) or "none"
-        lines.append(f"fastsnake: serving {listener.scheme}://{listener.display_address} "
-                     f"runtime={listener.runtime.value} workers={plan.processes} apps={apps}")
-    return lines
-
-
-def configure_logging(debug: bool, server_log: Any = None) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s fastsnake[%(process)d] %(levelname)s %(name)s: %(message)s")
-    if server_log is not None:
-        # The global ``log`` option: where and how the server's own log goes.
-        configure_server_log(server_log, debug=debug)
 
 
 def run_worker(config: Config, listener_index: int, sock: socket.socket,

@@ -1,0 +1,68 @@
+"""What the supervisor loads: with one worker, nothing only a worker needs;
+with more, what every worker imports, loaded once before forking them.
+
+Structural checks through /proc/<pid>/maps (which shared objects a process
+has mapped), not memory thresholds: the measurements are in memory.py.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import signal
+import sys
+
+import pytest
+import requests
+
+from tests.server import TEST_APPS
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="reads /proc/<pid>/maps")
+
+CADDYFILE = """
+:$PORT {
+    python {
+        module_wsgi "wsgi_basic:app"
+        working_dir "$APPS"
+        workers %d
+    }
+}
+"""
+
+# Extension modules only a worker uses: the HTTP protocol, the WSGI adapter,
+# uvloop's loop, asyncio's C part, ssl (no TLS listener here).
+WORKER_ONLY = ("fastsnake/_http.", "fastsnake/_wsgi.", "uvloop/loop.", "/_asyncio.", "/_ssl.")
+
+
+def mapped(pid: int) -> set[str]:
+    """The files a process has mapped."""
+    lines = pathlib.Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {line.split(maxsplit=5)[5] for line in lines if len(line.split(maxsplit=5)) == 6}
+
+
+def loaded(pid: int, marker: str) -> bool:
+    return any(marker in path for path in mapped(pid))
+
+
+def test_one_worker_supervisor_loads_no_worker_module_and_more_share_them(serve, tmp_path):
+    server = serve(CADDYFILE % 1)
+    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    supervisor = server.proc.pid
+    (worker,) = server.worker_pids()
+    for marker in WORKER_ONLY[:3]:
+        assert loaded(worker, marker), marker
+    for marker in WORKER_ONLY:
+        assert not loaded(supervisor, marker), marker
+    assert not loaded(supervisor, "watchfiles"), "no autoreload: no watcher"
+
+    # SIGHUP to two workers: the supervisor now loads the worker's modules
+    # before forking, so both workers share them.
+    text = (CADDYFILE % 2).replace("$PORT", str(server.port)).replace("$APPS", str(TEST_APPS))
+    (tmp_path / "Caddyfile").write_text(text)
+    mark = len(server.lines)
+    server.signal(signal.SIGHUP)
+    assert server.wait_for_text("configuration reloaded", start=mark)
+    assert server.wait_for_text("fastsnake: serving", start=mark)
+    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    for marker in WORKER_ONLY[:3]:
+        assert loaded(supervisor, marker), marker
