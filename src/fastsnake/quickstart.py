@@ -26,7 +26,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from fastsnake.apps.loader import import_target
 from fastsnake.config.loader import parse_config
 from fastsnake.config.model import GENERATED_SOURCE, Config, Interface
 from fastsnake.errors import FatalError
@@ -206,6 +205,10 @@ def detect_target(target: str, working_dir: str | None = None) -> tuple[Interfac
 def _detect_main() -> None:
     """The child side of detect_target: ``-c ... TARGET FOLDER``."""
     target, folder = sys.argv[1], sys.argv[2]
+    # Here only: the loader brings asyncio and ssl, which the supervisor (this
+    # module's other user) has no use for.
+    from fastsnake.apps.loader import import_target
+
     # The app may print while it is imported: keep that off the result's pipe.
     result_fd = os.dup(1)
     os.dup2(2, 1)
