@@ -31,3 +31,26 @@ def test_startup_objects_are_frozen_out_of_later_collections():
     # (3.12+ may start with a few objects frozen already.)
     assert after > before + 1000
     assert young == expected
+
+
+def test_before_fork_collects_garbage_then_freezes_the_rest():
+    # In a child interpreter, as above. A cycle dropped before the fork is
+    # collected, not frozen for ever; what is alive is frozen.
+    import subprocess
+
+    code = ("import gc, json, weakref\n"
+            "from fastsnake.server.memory import before_fork, trim_heap\n"
+            "class Node: pass\n"
+            "kept, dropped = Node(), Node()\n"
+            "dropped.me = dropped\n"
+            "gone = weakref.ref(dropped)\n"
+            "del dropped\n"
+            "before_fork()\n"
+            "print(json.dumps([gone() is None, gc.get_freeze_count(), trim_heap()]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    collected, frozen, trimmed = json.loads(out)
+    assert collected
+    assert frozen > 1000
+    has_trim = sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "malloc_trim")
+    assert trimmed is has_trim
