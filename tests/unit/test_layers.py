@@ -63,6 +63,8 @@ DEFERRED = {
     ("fastsnake.server.supervisor", "fastsnake.server.worker"):
         "a supervisor of one worker loads no event loop, protocol or app: the worker imports "
         "them after the fork (with more workers, the supervisor loads them once to share)",
+    ("fastsnake.server.certificates", "fastsnake.server.on_demand"):
+        "on-demand TLS only: the module's worker side brings asyncio, no use to a supervisor",
     ("fastsnake.quickstart", "fastsnake.apps.loader"):
         "only the child interpreter that looks at the app imports it: not the supervisor",
     ("fastsnake.server.serve", "fastsnake.server.inprocess"):

@@ -9,10 +9,12 @@ Workers read what it writes (certs.store), so a renewal needs no restart."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastsnake.certs.extra import require_https_extra
-from fastsnake.server.on_demand import RequestWatcher
+
+if TYPE_CHECKING:
+    from fastsnake.server.on_demand import RequestWatcher
 
 log = logging.getLogger("fastsnake.certs")
 
@@ -52,6 +54,9 @@ class Certificates:
         self.manager.start()
         if self.auto.on_demand is not None:
             # Workers ask for on-demand names through the data directory.
+            # (Imported only then: on_demand's worker side brings asyncio.)
+            from fastsnake.server.on_demand import RequestWatcher
+
             self.watcher = RequestWatcher(self.auto.storage, self.manager.obtain_now)
             self.watcher.start()
 
