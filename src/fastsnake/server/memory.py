@@ -45,7 +45,8 @@ Python 3.11, RSS and PSS summed over the supervisor and its workers:
     workers 4, supervisor with them     133 MB RSS, 44 MB PSS
 
 (before this was measured, with them but nothing frozen: 57 and 137 MB RSS,
-34.5 and 71.5 MB PSS; uvicorn, one process: 31 MB RSS, 21 MB PSS). RSS
+34.5 and 71.5 MB PSS; uvicorn, one process: 31 MB RSS, 21 MB PSS; PSS
+moves with what else maps the same libraries, so compare within one run). RSS
 counts a page shared by two processes twice, PSS splits it. With several
 workers, loading them first wins by both counts. With one, RSS (what the
 issue and ``ps`` compare) favours a supervisor without them, and so does
