@@ -15,11 +15,11 @@ can reach that server.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 import tempfile
 import time
+import zlib
 
 from fastsnake.errors import FatalError
 
@@ -39,7 +39,11 @@ def control_folder() -> str:
 
 def control_file(caddyfile: str) -> str:
     """The control file of the server that runs ``caddyfile``."""
-    name = hashlib.sha256(os.path.abspath(caddyfile).encode()).hexdigest()[:16]
+    # Two 32-bit checksums, not a cryptographic hash: the name only has to
+    # tell Caddyfiles apart, and hashlib would load OpenSSL's libcrypto into
+    # the supervisor (about 3 MB of RSS) for it.
+    path = os.path.abspath(caddyfile).encode("utf-8", "surrogateescape")
+    name = f"{zlib.crc32(path):08x}{zlib.adler32(path):08x}"
     return os.path.join(control_folder(), f"fastsnake-{name}.pid")
 
 
