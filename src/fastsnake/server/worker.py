@@ -33,7 +33,8 @@ from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
 from fastsnake.request.client_ip import resolver_for
 from fastsnake.routing.accesslog import AccessLogger
-from fastsnake.routing.router import RouteCompiler, Router
+from fastsnake.routing.compiler import RouteCompiler
+from fastsnake.routing.router import Router
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
 from fastsnake.server.lifecycle import banner_lines as banner_lines  # inprocess's, from here
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued

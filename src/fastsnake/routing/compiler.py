@@ -1,0 +1,470 @@
+"""Config routes -> the steps ``routing.router`` runs: one function per
+directive, built once per worker, with python targets already made by the
+worker (see docs/caddyfile.md for what each directive does)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote, unquote, unquote_to_bytes
+
+from fastsnake._respond import AbortHandler, FileHandler, RespondHandler
+from fastsnake.certs.store import CertStore
+from fastsnake.config import directives as dv
+from fastsnake.config.auth import BasicAuth
+from fastsnake.config.https import AcmeChallenge
+from fastsnake.config.model import PythonApp, Route
+from fastsnake.config.routes import SetRoot, Subroute
+from fastsnake.files.paths import inside
+from fastsnake.files.server import FileServer, clean_path, root_value_safe
+from fastsnake.request.matchers import parse_named_matcher, path_matcher
+from fastsnake.request.placeholders import Template, has_placeholders
+from fastsnake.routing.auth import BasicAuthCheck
+from fastsnake.routing.router import (
+    OP_CODES,
+    Failure,
+    SiteRoutes,
+    Step,
+    Walk,
+    error_status,
+    run_steps,
+)
+
+# Caddy's default ``encode`` match: the content types worth compressing.
+COMPRESSIBLE_TYPES = tuple(
+    "application/atom+xml* application/eot* application/font* application/geo+json* "
+    "application/graphql+json* application/javascript* application/json* application/ld+json* "
+    "application/manifest+json* application/opentype* application/otf* application/rss+xml* "
+    "application/truetype* application/ttf* application/vnd.api+json* "
+    "application/vnd.ms-fontobject* application/wasm* application/x-httpd-cgi* "
+    "application/x-javascript* application/x-opentype* application/x-otf* application/x-perl* "
+    "application/x-protobuf* application/x-ttf* application/xhtml+xml* application/xml* font/* "
+    "image/svg+xml* image/vnd.microsoft.icon* image/x-icon* multipart/bag* multipart/mixed* "
+    "text/*".split()
+)
+
+
+
+def strip_path_prefix(request: Any, prefix: str, mount: bool) -> None:
+    """Remove ``prefix`` from the path (case-insensitively, as Caddy); with
+    ``mount`` it moves to script_name (SCRIPT_NAME / root_path)."""
+    raw = request.path.decode("latin-1")
+    if raw.lower().startswith(prefix.lower()):
+        rest, stripped = raw[len(prefix):], raw[:len(prefix)]
+    else:
+        decoded = unquote(raw, "latin-1")
+        if not decoded.lower().startswith(prefix.lower()):
+            return
+        stripped = prefix
+        rest = quote(decoded[len(prefix):], safe="/:@!$&'()*+,;=~", encoding="latin-1")
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    request.path = rest.encode("latin-1")
+    if mount:
+        request.script_name += stripped.rstrip("/").encode("latin-1")
+
+
+def go_replacement(text: str) -> str:
+    """Caddy's (Go's) ``$1`` / ``${name}`` in a replacement -> Python's ``\\g<1>``."""
+    text = text.replace("\\", "\\\\")
+    return re.sub(r"\$(\d+|\{\w+\})", lambda m: "\\g<" + m.group(1).strip("{}") + ">", text)
+
+
+class Encoder:
+    """``encode``: which format this client gets, and what is worth compressing."""
+
+    def __init__(self, spec: dv.Encode) -> None:
+        self.formats = tuple(f.encode() for f in spec.formats)
+        self.minimum_length = spec.minimum_length
+        self.level = spec.gzip_level
+        patterns = spec.content_types if spec.content_types is not None else (
+            COMPRESSIBLE_TYPES)
+        self.prefixes = tuple(p.rstrip("*").encode() for p in patterns if p.endswith("*"))
+        self.exact = frozenset(p.encode() for p in patterns if not p.endswith("*"))
+
+    def compressible(self, content_type: bytes) -> bool:
+        kind = content_type.lower()
+        return kind.split(b";")[0].strip() in self.exact or kind.startswith(self.prefixes)
+
+    def negotiate(self, request: Any) -> bytes | None:
+        """The best format the client accepts (its q-values first, then ours)."""
+        accepted: dict[bytes, float] = {}
+        for name, value in request.headers:
+            if name.lower() != b"accept-encoding":
+                continue
+            for item in value.split(b","):
+                token, _, params = item.strip().partition(b";")
+                q = 1.0
+                params = params.strip()
+                if params.lower().startswith(b"q="):
+                    try:
+                        q = float(params[2:])
+                    except ValueError:
+                        q = 0.0
+                accepted[token.strip().lower()] = q
+        best: bytes | None = None
+        best_q = 0.0
+        for fmt in self.formats:
+            q = accepted.get(fmt, accepted.get(b"*", 0.0))
+            if q > best_q:
+                best, best_q = fmt, q
+        return best
+
+
+class RouteCompiler:
+    """Config routes -> Steps, with python targets already built by the worker.
+    ``in_errors``: the routes of a handle_errors block, where respond without
+    a status and file_server answer with the error's status."""
+
+    def __init__(self, targets: Callable[[PythonApp], Any], in_errors: bool = False) -> None:
+        self.targets = targets
+        self.in_errors = in_errors
+        self.defers = False  # a compiled route may answer Deferred (basic_auth)
+
+    def errors(self) -> RouteCompiler:
+        return RouteCompiler(self.targets, in_errors=True)
+
+    def site(self, hosts: Sequence[str], routes: Sequence[Route], loggers: Sequence[Any],
+             error_groups: Sequence[tuple[Callable[[int], bool], Sequence[Route]]]
+             ) -> SiteRoutes:
+        """One site's SiteRoutes, knowing whether any of its routes may defer."""
+        self.defers = False
+        steps = self.compile(routes)
+        errors = self.errors()
+        groups = [(catches, errors.compile(group)) for catches, group in error_groups]
+        return SiteRoutes(hosts, steps, loggers, groups, defers=self.defers or errors.defers)
+
+    def compile(self, routes: Sequence[Route]) -> list[Step]:
+        return [Step(self.matcher(route), self.action(route.handler), route.group)
+                for route in routes]
+
+    def matcher(self, route: Route) -> Callable[[Any], bool] | None:
+        if route.matcher is not None:
+            return parse_named_matcher(route.matcher, "")[1].matches
+        if route.paths and "*" not in route.paths:
+            return path_matcher(route.paths).matches
+        return None
+
+    def action(self, handler: Any) -> Callable[[Any, Walk], Any]:
+        if isinstance(handler, PythonApp):
+            target = self.targets(handler)
+            limit = handler.max_body_size
+            if limit is not None:
+                def limited(request: Any, walk: Walk) -> Any:
+                    if request.body_limit < 0 or limit < request.body_limit:
+                        request.body_limit = limit
+                    return target
+                return limited
+            return lambda request, walk: target
+        if isinstance(handler, Subroute):
+            return self.subroute(handler)
+        kind = type(handler).__name__
+        build = getattr(self, "build_" + kind.lower(), None)
+        if build is None:
+            raise TypeError(f"no runtime for directive {kind}")
+        return build(handler)
+
+    def subroute(self, spec: Subroute) -> Callable[[Any, Walk], Any]:
+        steps = self.compile(spec.routes)
+        prefix = spec.strip_prefix
+        if not prefix:
+            return lambda request, walk: run_steps(steps, request, walk)
+
+        def run(request: Any, walk: Walk) -> Any:
+            strip_path_prefix(request, prefix, mount=True)
+            return run_steps(steps, request, walk)
+
+        return run
+
+    # -- terminal directives
+
+    def build_respond(self, spec: dv.Respond) -> Callable[[Any, Walk], Any]:
+        if self.in_errors and not spec.explicit_status:
+            template = Template(spec.body)
+
+            def error_page(request: Any, walk: Walk) -> Any:
+                body = template.render(request)
+                return RespondHandler(error_status(request), body.encode(), body_type(body),
+                                      close=spec.close)
+
+            return error_page
+        if not has_placeholders(spec.body):
+            fixed = RespondHandler(spec.status, spec.body.encode(), body_type(spec.body),
+                                   close=spec.close)
+            return lambda request, walk: fixed
+        template = Template(spec.body)
+
+        def run(request: Any, walk: Walk) -> Any:
+            body = template.render(request)
+            return RespondHandler(spec.status, body.encode(), body_type(body), close=spec.close)
+
+        return run
+
+    def build_redirect(self, spec: dv.Redirect) -> Callable[[Any, Walk], Any]:
+        template = Template(spec.to)
+
+        def run(request: Any, walk: Walk) -> Any:
+            to = header_safe(template.render(request))
+            location = to.encode("utf-8")
+            if spec.html:
+                escaped = to.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+                body = (f'<!DOCTYPE html>\n<html>\n\t<head>\n\t\t<title>Redirecting...</title>\n'
+                        f'\t\t<meta http-equiv="refresh" content="0; URL=\'{escaped}\'">\n'
+                        f'\t</head>\n\t<body>Redirecting to <a href="{escaped}">{escaped}</a>'
+                        f'...</body>\n</html>\n')
+                return RespondHandler(200, body.encode(), [
+                    (b"content-type", b"text/html; charset=utf-8")])
+            return RespondHandler(spec.status, b"", [(b"location", location)])
+
+        return run
+
+    def build_abort(self, spec: dv.Abort) -> Callable[[Any, Walk], Any]:
+        handler = AbortHandler()
+        return lambda request, walk: handler
+
+    def build_errorstatus(self, spec: dv.ErrorStatus) -> Callable[[Any, Walk], Any]:
+        template = Template(spec.message)
+        fallback = RespondHandler(spec.status)
+        return lambda request, walk: Failure(spec.status, template.render(request), fallback)
+
+    def build_fileserverspec(self, spec: Any) -> Callable[[Any, Walk], Any]:
+        in_errors = self.in_errors
+        server = FileServer(spec, cache=not in_errors)  # an error page's status varies
+
+        def run(request: Any, walk: Walk) -> Any:
+            handler = server.cached(request)  # a plain GET of a file seen before
+            if handler is not None:
+                return handler
+            root = request.vars.get("root") if request.vars else None
+            target = request.target.partition(b"?")[0]
+            response = server.respond(
+                request.method, request.path, request.headers, root, query=request.query,
+                original_path=target if target.startswith(b"/") else None, request=request)
+            if response is None:
+                return None  # pass_thru
+            status = response.status
+            if in_errors and status == 200:
+                status = error_status(request)  # the error page keeps the error's status
+            if response.path is not None:
+                return FileHandler(status, response.headers, response.path,
+                                   response.offset, response.length)
+            answer = RespondHandler(status, response.body, response.headers)
+            if status >= 400 and not in_errors:
+                return Failure(status, "", answer)  # Caddy's file_server errors
+            return answer
+
+        return run
+
+    def build_acmechallenge(self, spec: AcmeChallenge) -> Callable[[Any, Walk], Any]:
+        """ACME's HTTP-01 challenge, answered from the data directory where the
+        supervisor's certificate manager wrote it; other tokens go on."""
+        store = CertStore(spec.storage)
+
+        def run(request: Any, walk: Walk) -> Any:
+            token = request.path.rpartition(b"/")[2].decode("latin-1")
+            answer = store.http_challenge(token)
+            if answer is None:
+                return None
+            return RespondHandler(200, answer, [(b"content-type", b"text/plain")])
+
+        return run
+
+    # -- middleware
+
+    def build_basicauth(self, spec: BasicAuth) -> Callable[[Any, Walk], Any]:
+        check = BasicAuthCheck(spec)
+        refused = RespondHandler(401, b"", [check.challenge])
+        headers = (check.challenge,)
+        self.defers = True
+
+        def run(request: Any, walk: Walk) -> Any:
+            answer = check.decide(request)
+            if answer.__class__ is str:
+                if request.vars is None:
+                    request.vars = {}
+                request.vars["http.auth.user.id"] = answer
+                return None  # accepted: on to the next route
+            if answer is None:
+                return Failure(401, "not authenticated", refused, headers)
+            return answer  # a Deferred, or 503 when too many checks wait
+
+        return run
+
+    def build_setroot(self, spec: SetRoot) -> Callable[[Any, Walk], Any]:
+        template = Template(spec.path)
+
+        def run(request: Any, walk: Walk) -> None:
+            if request.vars is None:
+                request.vars = {}
+            # A placeholder that renders empty or to ".." must not widen the root
+            # (``/srv/{host}`` without a Host would otherwise serve all of /srv).
+            request.vars["root"] = template.render(request, check=root_value_safe)
+
+        return run
+
+    def build_rewrite(self, spec: dv.Rewrite) -> Callable[[Any, Walk], Any]:
+        template = Template(spec.to)
+
+        def run(request: Any, walk: Walk) -> None:
+            to = template.render(request)
+            path, question, query = to.partition("?")
+            if path:
+                request.path = path.encode("latin-1", "replace")
+            if question:
+                request.query = query.encode("latin-1", "replace")
+
+        return run
+
+    def build_uriop(self, spec: dv.UriOp) -> Callable[[Any, Walk], Any]:
+        if spec.op == "strip_prefix":
+            return lambda request, walk: strip_path_prefix(request, spec.find, mount=False)
+        if spec.op == "strip_suffix":
+            suffix = spec.find.encode("latin-1")
+
+            def strip_suffix(request: Any, walk: Walk) -> None:
+                if request.path.endswith(suffix):
+                    request.path = request.path[: -len(suffix)] or b"/"
+
+            return strip_suffix
+        if spec.op == "replace":
+            find, repl = spec.find.encode("latin-1"), spec.replace.encode("latin-1")
+            count = spec.limit or -1
+
+            def replace(request: Any, walk: Walk) -> None:
+                request.path = request.path.replace(find, repl, count)
+
+            return replace
+        pattern = re.compile(spec.find.encode("latin-1"))
+        replacement = go_replacement(spec.replace).encode("latin-1")
+
+        def path_regexp(request: Any, walk: Walk) -> None:
+            request.path = pattern.sub(replacement, request.path)
+
+        return path_regexp
+
+    def build_tryfiles(self, spec: dv.TryFiles) -> Callable[[Any, Walk], Any]:
+        candidates = [(Template(name), name) for name in spec.files]
+
+        def run(request: Any, walk: Walk) -> Any:
+            root = (request.vars or {}).get("root") or os.getcwd()
+            for template, name in candidates:
+                if name.startswith("="):
+                    status = int(name[1:])
+                    return Failure(status, "", RespondHandler(status))
+                to = template.render(request)
+                path, question, query = to.partition("?")
+                if existing_file(root, path):
+                    request.path = path.encode("latin-1", "replace")
+                    if question:
+                        request.query = query.encode("latin-1", "replace")
+                    return None
+            return None
+
+        return run
+
+    def build_requestbody(self, spec: dv.RequestBody) -> Callable[[Any, Walk], Any]:
+        def run(request: Any, walk: Walk) -> None:
+            if request.body_limit < 0 or spec.max_size < request.body_limit:
+                request.body_limit = spec.max_size
+
+        return run
+
+    def build_skiplog(self, spec: dv.SkipLog) -> Callable[[Any, Walk], Any]:
+        def run(request: Any, walk: Walk) -> None:
+            walk.skip_log = True
+
+        return run
+
+    def build_encode(self, spec: dv.Encode) -> Callable[[Any, Walk], Any]:
+        encoder = Encoder(spec)
+
+        def run(request: Any, walk: Walk) -> None:
+            walk.encode = encoder
+
+        return run
+
+    def build_headers(self, spec: dv.Headers) -> Callable[[Any, Walk], Any]:
+        ops = [(OP_CODES[op.op], op.name.lower().encode("latin-1"), op.name.encode("latin-1"),
+                Template(op.value),
+                re.compile(op.find.encode("latin-1")) if op.op == "replace" else None)
+               for op in spec.ops]
+        if spec.request:
+            return lambda request, walk: apply_request_header_ops(request, ops)
+
+        def run(request: Any, walk: Walk) -> None:
+            rendered = [(code, lname, name, render_header_value(template, request, code),
+                         pattern) for code, lname, name, template, pattern in ops]
+            if walk.header_ops is None:
+                walk.header_ops = rendered
+            else:
+                walk.header_ops.extend(rendered)
+
+        return run
+
+
+def body_type(body: str) -> list[tuple[bytes, bytes]]:
+    """Caddy's respond Content-Type: JSON for a valid JSON object or array,
+    else plain text; none for an empty body."""
+    if not body:
+        return []
+    text = body.strip()
+    if len(text) > 2 and (text[0], text[-1]) in (("{", "}"), ("[", "]")):
+        try:
+            json.loads(text)
+        except ValueError:
+            pass
+        else:
+            return [(b"content-type", b"application/json")]
+    return [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+def existing_file(root: str, path: str) -> bool:
+    """Whether the URL path names a file (or, ending in "/", a directory)
+    inside ``root``; nothing outside the root counts, whatever the spelling."""
+    try:
+        # Placeholders are latin-1 text of the request's bytes; the file
+        # system's names are UTF-8 (os.fsdecode), as file_server reads them.
+        parts = clean_path(os.fsdecode(unquote_to_bytes(path.encode("latin-1"))))
+    except Exception:
+        return False  # a path that cannot name a file
+    base = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(base, *parts))
+    if not inside(full, base):
+        return False
+    return os.path.isdir(full) if path.endswith("/") else os.path.isfile(full)
+
+
+# A placeholder's value may hold CR, LF or NUL (a query, a cookie): in a
+# header they would split the response, so they become spaces, as Go's
+# net/http writes header values for Caddy.
+_HEADER_UNSAFE = str.maketrans({"\r": " ", "\n": " ", "\0": " "})
+
+
+def header_safe(value: str) -> str:
+    return value.translate(_HEADER_UNSAFE)
+
+
+def render_header_value(template: Template, request: Any, code: int) -> bytes:
+    value = header_safe(template.render(request))
+    if code == OP_CODES["replace"]:
+        value = go_replacement(value)
+    return value.encode("latin-1", "replace")
+
+
+def apply_request_header_ops(request: Any, ops: list[tuple[int, bytes, bytes, Template, Any]]
+                             ) -> None:
+    # Request header names are lowercase (the parser lowers them), so they
+    # compare with the op's lowered name as they are, and added ones match.
+    headers = request.headers
+    for code, lname, _name, template, pattern in ops:
+        value = render_header_value(template, request, code)
+        if code in (0, 2):  # set, delete
+            headers[:] = [(n, v) for n, v in headers if n != lname]
+        if code in (0, 1) or (code == 3 and not any(n == lname for n, _ in headers)):
+            headers.append((lname, value))
+        elif code == 4:
+            headers[:] = [(n, pattern.sub(value, v) if n == lname else v) for n, v in headers]
+
