@@ -48,9 +48,11 @@ cdef class WsgiPool:
     cdef list parked         # the wake locks of parked threads (each held)
     cdef object finished     # deque of ThreadedWsgiExchange for the loop to complete
     cdef bint drain_called   # a drain is scheduled on the loop
+    cdef bint wake_called    # a wake_later is scheduled on the loop
     cdef object loop
     cdef bint closed
     cdef object drain_callback
+    cdef object wake_callback
 
     def __init__(self, int size, loop):
         if size < 1:
@@ -61,6 +63,7 @@ cdef class WsgiPool:
         self.parked = []
         self.finished = deque()
         self.drain_callback = self.drain
+        self.wake_callback = self.wake_later
 
     def shutdown(self, wait=False):
         """Stop the threads once they have nothing left to do (requests still
@@ -74,9 +77,18 @@ cdef class WsgiPool:
 
     cdef int submit(self, ThreadedWsgiExchange exchange) except -1:
         self.pending.append(exchange)
-        if self.searching == 0:
-            self.wake_one()
+        if self.searching == 0 and not self.wake_called:
+            # At the end of this turn of the loop, not now: a thread woken
+            # now would only wait for the GIL the loop holds (two thread
+            # switches for nothing); then it takes the whole turn's requests.
+            self.wake_called = True
+            self.loop.call_soon(self.wake_callback)
         return 0
+
+    def wake_later(self):
+        self.wake_called = False
+        if self.pending and self.searching == 0:
+            self.wake_one()
 
     cdef int wake_one(self) except -1:
         # (GIL held, no Python code in between: see the module comment.)
