@@ -76,6 +76,8 @@ cdef class WsgiPool:
     # -- on the loop
 
     cdef int submit(self, ThreadedWsgiExchange exchange) except -1:
+        if self.closed:
+            raise RuntimeError("the WSGI pool is shut down")
         self.pending.append(exchange)
         if self.searching == 0 and not self.wake_called:
             # At the end of this turn of the loop, not now: a thread woken
@@ -100,8 +102,14 @@ cdef class WsgiPool:
             self.started += 1
             # Daemon: a parked thread, or one stuck in an app after the
             # worker's drain gave up on it, never holds the process open.
-            threading.Thread(target=self.work, name=f"fastsnake-wsgi_{self.started}",
-                             daemon=True).start()
+            thread = threading.Thread(target=self.work, name=f"fastsnake-wsgi_{self.started}",
+                                      daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # (the system's thread limit)
+                self.searching -= 1
+                self.started -= 1
+                log.exception("cannot start a WSGI thread (%d running)", self.started)
         # else every thread runs an app: the first to finish looks at pending.
         return 0
 
@@ -115,9 +123,13 @@ cdef class WsgiPool:
             exchange = self.finished.popleft()
             try:
                 exchange.loop_complete()
-            except BaseException:
+            except Exception:
+                # (the others in the deque are still answered)
                 log.exception("internal error completing %s", exchange.describe())
-                exchange.channel.abort_response()
+                try:
+                    exchange.channel.abort_response()
+                except Exception:
+                    pass
 
     # -- in the pool threads
 
@@ -171,8 +183,13 @@ cdef class ThreadedWsgiExchange(WsgiExchange):
         except BaseException as exc:
             self.app_failed(exc)
             return 0
+        try:
+            (<WsgiPool>self.handler.executor).submit(self)
+        except RuntimeError as exc:  # the worker is stopping
+            self.environ = None
+            self.app_failed(exc)
+            return 0
         self.submitted = True
-        (<WsgiPool>self.handler.executor).submit(self)
         return 0
 
     cdef int on_writable(self) except -1:
