@@ -57,7 +57,9 @@ def measure(name: str, seconds: float, keep: pathlib.Path | None) -> tuple[int, 
         raise SystemExit(f"{name}: only HTTP scenarios with one worker can be counted")
     folder = pathlib.Path(tempfile.mkdtemp(prefix="fastsnake-instructions-"))
     port = procs.free_port()
-    launch = fastsnake(1)(sys.executable, scenario.app, port)
+    # wsgi-thread counts the thread runtime (the app on the WSGI pool).
+    runtime = "thread" if "fastsnake-thread" in scenario.servers else ""
+    launch = fastsnake(1, runtime)(sys.executable, scenario.app, port)
     for file_name, text in launch.files.items():
         (folder / file_name).write_text(text)
     argv = ["valgrind", "--tool=callgrind", "--trace-children=yes",

@@ -71,7 +71,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     _static("4k"), _static("64k"), _static("1m"),
     _static("4k", gzip=True), _static("64k", gzip=True), _static("1m", gzip=True),
     Scenario("wsgi-thread", "WSGI hello, fastsnake workers_runtime thread",
-             App("wsgi", "wsgi_apps:hello"), ("fastsnake-thread", "granian")),
+             App("wsgi", "wsgi_apps:hello"), ("fastsnake-thread", "granian", "fastsnake")),
     Scenario("scaling", "ASGI hello, fastsnake 1 vs 2 workers; wrk -t2 shares both cores",
              App("asgi", "asgi_apps:hello"), ("fastsnake-1w", "fastsnake-2w"),
              shared_cpus=True),

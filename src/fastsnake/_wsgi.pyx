@@ -159,7 +159,7 @@ cdef class WsgiHandler(Handler):
     cdef readonly dict base_environ
     cdef readonly str name
     # A thread pool: the app runs there instead of on the loop's thread.
-    cdef readonly object executor
+    cdef readonly WsgiPool executor
     # An apps.Generation while the app can be swapped: each request holds
     # a read lease on it until the app is done with the request.
     cdef public object generation

@@ -4,6 +4,7 @@ runtime), so a slow request stalls nothing."""
 from __future__ import annotations
 
 import concurrent.futures
+import socket
 import threading
 
 import pytest
@@ -62,3 +63,62 @@ def test_streaming_and_big_bodies_through_the_pool(serve, runtime):
         next(abandoned.iter_content(65536))
     assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
     assert "Traceback" not in server.log.split("boom from the test app")[-1]
+
+
+GATE_CADDYFILE = """
+:$PORT {
+    python {
+        module_wsgi "wsgi_gate:app"
+        working_dir "$APPS"
+        %s
+        threads 2
+    }
+}
+"""
+
+
+def ask(sock: socket.socket, path: str) -> None:
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+
+def answer(sock: socket.socket) -> bytes:
+    """The body of one small response (its Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(65536)
+        assert more, f"closed after {data!r}"
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        more = sock.recv(65536)
+        assert more, body
+        body += more
+    return body
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_running_app_holds_only_its_own_thread(serve, runtime):
+    # A request that is still running (it ends only when /release comes)
+    # must not hold back requests that arrive with it or after it, even with
+    # two threads: the held one has one, the other serves the rest. Sent in
+    # one burst, so the fast ones may queue behind the held one in the pool.
+    server = serve(GATE_CADDYFILE % runtime)
+    held = server.connect()
+    others = [server.connect() for _ in range(6)]
+    ask(held, "/hold")
+    for index, sock in enumerate(others):
+        ask(sock, f"/fast{index}")
+    for index, sock in enumerate(others):
+        assert answer(sock) == f"fast /fast{index}".encode()
+    assert server.wait_for_text("hold started")
+    # Again on the same connections, now that the held app surely runs.
+    for index, sock in enumerate(others):
+        ask(sock, f"/again{index}")
+    for index, sock in enumerate(others):
+        assert answer(sock) == f"fast /again{index}".encode()
+    ask(others[0], "/release")
+    assert answer(others[0]) == b"released"
+    assert answer(held) == b"held"
+    for sock in [held, *others]:
+        sock.close()

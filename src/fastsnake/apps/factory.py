@@ -12,12 +12,11 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from typing import Any
 
 from fastsnake._asgi import AsgiHandler
 from fastsnake._respond import plain_text
-from fastsnake._wsgi import WsgiHandler
+from fastsnake._wsgi import WsgiHandler, WsgiPool
 from fastsnake.apps.lifespan import Lifespan
 from fastsnake.apps.loader import AppLoader, Generation
 from fastsnake.apps.namespaces import AppNamespace, confine_asgi, confine_wsgi
@@ -48,7 +47,7 @@ def broken_handler(message: str) -> Any:
 
 class AppFactory:
     def __init__(self, loop: asyncio.AbstractEventLoop, listener: Listener,
-                 executor: Executor | None, loader: AppLoader | None = None) -> None:
+                 executor: WsgiPool | None, loader: AppLoader | None = None) -> None:
         self.loop = loop
         self.listener = listener
         self.executor = executor

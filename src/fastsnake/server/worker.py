@@ -20,11 +20,11 @@ import socket
 import sys
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastsnake import _http
 from fastsnake._exchange import Handler
+from fastsnake._wsgi import WsgiPool
 from fastsnake.apps.dynamic import DynamicApps
 from fastsnake.apps.factory import AppFactory, broken_handler
 from fastsnake.apps.loader import AppSlot, Generation
@@ -84,8 +84,7 @@ class ServedApps:
         self.listener = listener
         self.loop = loop
         self.plan = plan
-        self.executor = (ThreadPoolExecutor(plan.wsgi_threads, thread_name_prefix="fastsnake-wsgi")
-                         if plan.wsgi_threads else None)
+        self.executor = WsgiPool(plan.wsgi_threads, loop) if plan.wsgi_threads else None
         self.factory = AppFactory(loop, listener, self.executor)
         self.generations: list[Generation] = []
         self.slots: list[AppSlot] = []
