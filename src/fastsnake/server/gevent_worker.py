@@ -59,6 +59,38 @@ def _too_large(environ: dict[str, Any], start_response: Callable[..., Any]) -> l
     return [body]
 
 
+class BodyTooLarge(Exception):
+    """A chunked request body grew past the route's limit while the app read it."""
+
+
+class LimitedInput:
+    """``wsgi.input`` of a chunked request under a body limit: the size is
+    only known as the app reads, so reading past the limit raises (answered
+    413 when the app has not started its response)."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream = stream
+        self.left = limit
+
+    def _count(self, data: bytes) -> bytes:
+        self.left -= len(data)
+        if self.left < 0:
+            raise BodyTooLarge()
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._count(self.stream.read(size))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._count(self.stream.readline(size))
+
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        return list(iter(self.readline, b""))
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+
 def host_matches(hosts: tuple[str, ...], host_header: str) -> bool:
     """A site's Host names as the Router picks them: exact, or ``*.`` for
     one label; none means every Host."""
@@ -107,9 +139,12 @@ class GeventState:
                 return _empty_200
             environ["SCRIPT_NAME"] = self.mount
             environ["PATH_INFO"] = path[len(self.mount):]
-        length = environ.get("CONTENT_LENGTH") or "0"
-        if self.body_limit is not None and length.isdigit() and int(length) > self.body_limit:
-            return _too_large
+        if self.body_limit is not None:
+            length = environ.get("CONTENT_LENGTH")
+            if length is None and environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+                environ["wsgi.input"] = LimitedInput(environ["wsgi.input"], self.body_limit)
+            elif length and length.isdigit() and int(length) > self.body_limit:
+                return _too_large
         return self.target
 
     def count_request(self) -> None:
@@ -146,7 +181,16 @@ class FastsnakeHandler(pywsgi.WSGIHandler):
         self.application = self.server.state.application_for(self.environ)
         if self.application is _too_large:
             self.close_connection = True
-        super().run_application()
+        try:
+            super().run_application()
+        except BodyTooLarge:
+            # The rest of the body is not read: the connection cannot go on.
+            self.close_connection = True
+            if self.headers_sent:
+                raise
+            self.application = _too_large
+            self.status = None
+            super().run_application()
 
     def _write(self, data: bytes, *args: Any) -> None:
         # pywsgi's response_length counts the head too; Caddy's size is the body's.
