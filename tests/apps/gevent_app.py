@@ -30,6 +30,8 @@ def app(environ, start_response):
         body = str(os.getpid()).encode()
     elif path == "/mount":
         body = f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()
+    elif path == "/boom":
+        raise RuntimeError("boom from the gevent test app")
     elif path == "/echo":
         body = environ["wsgi.input"].read()
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import pathlib
 import signal
 import sys
 import threading
@@ -34,6 +35,17 @@ def test_the_app_runs_monkey_patched(serve):
     server = serve(CADDYFILE % "")
     assert requests.get(server.base_url + "/patched", timeout=10).text == "True"
     assert "runtime=gevent workers=1" in server.log
+    if sys.platform.startswith("linux"):  # only the worker loads gevent, never the supervisor
+        assert "greenlet" not in pathlib.Path(f"/proc/{server.proc.pid}/maps").read_text()
+        (worker,) = server.worker_pids()
+        assert "greenlet" in pathlib.Path(f"/proc/{worker}/maps").read_text()
+
+
+def test_an_app_error_is_a_500_and_logged(serve):
+    server = serve(CADDYFILE % "")
+    assert requests.get(server.base_url + "/boom", timeout=10).status_code == 500
+    assert server.wait_for_text("boom from the gevent test app")
+    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
 
 
 def test_many_blocking_requests_at_once_in_one_process(serve):
