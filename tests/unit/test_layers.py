@@ -63,6 +63,9 @@ DEFERRED = {
     ("fastsnake.server.supervisor", "fastsnake.server.worker"):
         "a supervisor of one worker loads no event loop, protocol or app: the worker imports "
         "them after the fork (with more workers, the supervisor loads them once to share)",
+    ("fastsnake.server.supervisor", "fastsnake.server.gevent_worker"):
+        "gevent is optional (the gevent extra) and monkey-patches the process that imports "
+        "it: only a gevent worker, after its fork",
     ("fastsnake.server.certificates", "fastsnake.server.on_demand"):
         "on-demand TLS only: the module's worker side brings asyncio, no use to a supervisor",
     ("fastsnake.quickstart", "fastsnake.apps.loader"):

@@ -16,7 +16,7 @@ from fastsnake.config.addresses import parse_address
 from fastsnake.config.global_options import parse_global_options
 from fastsnake.config.https_plan import HttpsPlanner
 from fastsnake.config.model import Config, Listener, Runtime, Site, default_workers, python_apps
-from fastsnake.config.python import default_runtime
+from fastsnake.config.python import check_gevent_port, default_runtime
 from fastsnake.config.routes import RouteParser
 from fastsnake.errors import CaddyfileError
 
@@ -146,6 +146,8 @@ def _listener(port: int, sites: tuple[Site, ...], default: Runtime,
                 file,
                 int(line) if line.isdigit() else 0,
             )
+    if check_gevent_port(port, sites):
+        runtime = Runtime.GEVENT  # its one app may also say workers_runtime process
     workers = [app.workers for app in apps if app.workers is not None]
     return Listener(
         host=host,

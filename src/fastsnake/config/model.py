@@ -35,6 +35,7 @@ class Interface(str, Enum):
 class Runtime(str, Enum):
     PROCESS = "process"
     THREAD = "thread"
+    GEVENT = "gevent"   # caddy-snake's ``runtime gevent``: processes that serve WSGI on gevent
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class PythonApp:
     proxy_headers: bool = False      # trusted proxies' client address and scheme reach the app
     start_timeout: float | None = DEFAULT_START_TIMEOUT  # a worker must be ready by then
     python: str = ""                 # python_path naming another environment's interpreter
+    gevent: bool = False             # ``runtime gevent``: its port runs gevent workers
     location: str = ""               # "file:line" of the directive, for errors at import
 
     @property

@@ -18,7 +18,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         max_requests N
         request_body { max_size SIZE }
         start_timeout DURATION | forever         # caddy-snake 0.6
-        runtime sync | uvloop | native           # caddy-snake 0.6 (gevent: refused)
+        runtime sync | gevent | uvloop | native  # caddy-snake 0.6 (gevent: the extra)
         python_path PATH                         # caddy-snake 0.6: the server runs under it
         proxy_headers                            # fastsnake's own: see request.client_ip
     }
@@ -38,6 +38,7 @@ thing whatever directory fastsnake was started from.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import logging
 import os
 import re
@@ -59,11 +60,14 @@ from fastsnake.config.model import (
     DEFAULT_WS_MAX_MESSAGE_SIZE,
     Interface,
     PythonApp,
+    Route,
     Runtime,
+    Site,
+    python_apps,
 )
 from fastsnake.errors import CaddyfileError
 
-__all__ = ["default_runtime", "has_placeholder", "parse_python"]
+__all__ = ["check_gevent_port", "default_runtime", "has_placeholder", "parse_python"]
 
 log = logging.getLogger("fastsnake.config")
 
@@ -287,8 +291,15 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             directive.line,
             directive.imports,
         )
+    gevent = False
     if loop_runtime is not None:
         _check_runtime(loop_runtime, interface, directive.location)
+        gevent = loop_runtime.text == "gevent"
+        if gevent and runtime is Runtime.THREAD:
+            raise CaddyfileError(
+                "runtime gevent runs the app in gevent worker processes; it cannot be "
+                f"combined with workers_runtime thread (line {seen['workers_runtime'].line})",
+                loop_runtime.file, loop_runtime.line, loop_runtime.imports)
     dynamic = any(value is not None and has_placeholder(value)
                   for value in (target, working_dir, venv))
     env, env_templates = _environment(env_entries, dynamic, working_dir, base_dir)
@@ -318,6 +329,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         max_body_size=max_body_size,
         start_timeout=start_timeout,
         python=python,
+        gevent=gevent,
         location=directive.location,
     )
 
@@ -327,8 +339,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
 _RUNTIMES = {Interface.WSGI: ("sync", "gevent"), Interface.ASGI: ("uvloop", "native")}
 # caddy-snake 0.6 subdirectives fastsnake refuses, and why.
 _CADDY_SNAKE_REFUSED = {
-    "module_esgi": "ESGI (caddy-snake's draft protocol) runs on gevent, and fastsnake has no "
-                   "gevent worker; serve the app as WSGI or ASGI",
+    "module_esgi": "ESGI (caddy-snake's draft protocol) is not implemented; serve the app as "
+                   "WSGI (runtime gevent for many blocking requests per process) or ASGI",
     "isolation": "fastsnake runs its workers as processes of its own and starts no "
                  "containers; run fastsnake itself in the container",
 }
@@ -346,13 +358,79 @@ def _check_runtime(token: Token, interface: Interface, location: str) -> None:
     if value not in allowed:
         fail(f"runtime for module_{interface.value} must be {' or '.join(allowed)}, "
              f"got '{value}'")
-    if value == "gevent":
-        fail("caddy-snake's runtime gevent is not supported by fastsnake yet: WSGI apps run "
-             "on the worker's event loop, or on a thread pool with 'threads N' (the "
-             "nearest to gevent's many blocking requests per process)")
+    if value == "gevent" and not gevent_installed():
+        fail("runtime gevent needs the gevent package, which is not installed: "
+             "pip install 'fastsnake[gevent]'")
     if value == "native" and sys.platform != "win32":
         log.info("%s: runtime native: fastsnake runs ASGI apps on uvloop, which implements "
                  "the asyncio loop the app expects", token.location)
+
+
+def gevent_installed() -> bool:
+    """Whether gevent can be imported (found, not imported: the supervisor
+    must not load it; only a gevent worker does, after its fork)."""
+    return importlib.util.find_spec("gevent") is not None
+
+
+_GEVENT_SHAPE = ("runtime gevent serves one WSGI app per port: a site block on port %d "
+                 "may hold only that python directive (optionally inside handle_path "
+                 "/prefix/*) and log; %s")
+
+
+def check_gevent_port(port: int, sites: tuple[Site, ...]) -> bool:
+    """Whether a port runs gevent workers (one of its apps says ``runtime
+    gevent``); CaddyfileError when its sites have a shape the gevent worker
+    does not serve. What it serves (server/gevent_worker.py): one site, one
+    WSGI app, either for every path or under one ``handle_path /prefix/*``,
+    with the site's access ``log``."""
+    apps = [(app, site) for site in sites for app in python_apps(site.all_routes)]
+    asking = [app for app, _ in apps if app.gevent]
+    if not asking:
+        return False
+    first = asking[0]
+
+    def fail(reason: str) -> NoReturn:
+        file, _, line = first.location.rpartition(":")
+        raise CaddyfileError(_GEVENT_SHAPE % (port, reason), file,
+                             int(line) if line.isdigit() else 0)
+
+    if len(apps) > 1:
+        other = next(app for app, _ in apps if app is not first)
+        fail(f"another python directive is at {other.location}")
+    if len(sites) > 1:
+        fail("another site block shares the port; give the gevent app a port of its own")
+    site = sites[0]
+    if site.error_routes:
+        fail("handle_errors is not served by the gevent worker")
+    if first.interface is not Interface.WSGI:  # _check_runtime refused it already
+        fail("it must be a WSGI app")
+    if site.tls is not None:
+        fail("HTTPS is not served by the gevent worker; serve it over HTTP (behind a proxy)")
+    if any(has_placeholder(value or "") for value in (first.target, first.working_dir,
+                                                      first.venv)):
+        fail("apps chosen per request (placeholders) are not served by the gevent worker")
+    if gevent_mount(site.routes) is None:
+        fail("other directives (respond, file_server, matchers, rewrites...) need fastsnake's "
+             "own worker: drop 'runtime gevent' or move them to another port")
+    return True
+
+
+def gevent_mount(routes: tuple[Route, ...]) -> str | None:
+    """The prefix a gevent port's one app is mounted at ("" for every path),
+    or None when the routes are not that shape."""
+    if len(routes) != 1 or routes[0].matcher is not None:
+        return None
+    route = routes[0]
+    if isinstance(route.handler, PythonApp):
+        return "" if route.paths in ((), ("*",)) else None
+    nested = getattr(route.handler, "routes", None)
+    prefix = getattr(route.handler, "strip_prefix", "")
+    if (nested is None or not prefix or len(route.paths) != 1
+            or route.paths[0] != prefix.rstrip("/") + "/*"
+            or len(nested) != 1 or nested[0].matcher is not None
+            or not isinstance(nested[0].handler, PythonApp) or nested[0].paths not in ((), ("*",))):
+        return None
+    return prefix.rstrip("/")
 
 
 def _start_timeout(d: Dispenser, value: str) -> float | None:

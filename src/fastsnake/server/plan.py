@@ -7,6 +7,9 @@
     thread   one worker process; WSGI on a thread pool (``threads``, default
              DEFAULT_WSGI_THREADS); ``workers`` is ignored with a notice;
              autoreload swaps the app inside the process.
+    gevent   N worker processes (``workers``) that serve the port's one WSGI
+             app on gevent (server/gevent_worker.py): monkey-patched, a
+             greenlet per connection; autoreload as in the process runtime.
 
 Dynamic apps (placeholders) live inside each worker in both runtimes, and
 their folders are watched there. Everything else asks this module instead
@@ -43,6 +46,7 @@ class Plan:
     wsgi_threads: int | None        # None: WSGI runs on the loop's thread
     reload_in_process: bool         # autoreload swaps apps inside the worker
     max_requests: int | None = None  # replace a worker after this many requests
+    gevent: bool = False            # the worker is server/gevent_worker.py, not worker.py
 
 
 def uses_worker_processes() -> bool:
@@ -75,6 +79,8 @@ def plan_for(listener: Listener) -> Plan:
             log.info("%s: workers is ignored in the thread runtime (one process)",
                      listener.display_address)
         return Plan(1, max(wsgi_threads, default=DEFAULT_WSGI_THREADS), True, max_requests)
+    if listener.runtime is Runtime.GEVENT:
+        return Plan(listener.workers, None, False, max_requests, gevent=True)
     return Plan(listener.workers, max(wsgi_threads) if wsgi_threads else None, False,
                 max_requests)
 

@@ -6,7 +6,8 @@ in this process otherwise (Windows, or a platform without SO_REUSEPORT).
 
 from __future__ import annotations
 
-from fastsnake.config.model import Config
+from fastsnake.config.model import Config, Runtime
+from fastsnake.errors import ConfigError
 from fastsnake.server.plan import uses_worker_processes
 from fastsnake.server.supervisor import Supervisor
 
@@ -16,6 +17,12 @@ def serve(config: Config) -> int:
     where there is fork, else everything in this process."""
     if uses_worker_processes():
         return Supervisor(config).run()
+    for listener in config.listeners:
+        if listener.runtime is Runtime.GEVENT:
+            # A gevent worker monkey-patches its whole process, which
+            # serving every listener on one loop here cannot allow.
+            raise ConfigError(f"{listener.display_address}: runtime gevent needs fork (worker "
+                              "processes), which this platform lacks; use runtime sync")
     # Only here: the supervisor must not load what only workers use.
     from fastsnake.server.inprocess import serve_in_process
 

@@ -68,7 +68,6 @@ from fastsnake.server.plan import (
     rolling_reload_folders,
     shares_listening_socket,
     start_timeout,
-    worker_processes,
 )
 
 log = logging.getLogger("fastsnake.supervisor")
@@ -158,8 +157,11 @@ def worker_main(config: Config, listener_index: int, sock: socket.socket,
         conn.send(("recycle", os.getpid()))
 
     # Imported here, after the fork: the supervisor itself never loads the
-    # event loop, the protocol or the apps (see lifecycle.py).
-    from fastsnake.server.worker import run_worker
+    # event loop, the protocol, the apps or gevent (see lifecycle.py).
+    if plan_for(config.listeners[listener_index]).gevent:
+        from fastsnake.server.gevent_worker import run_gevent_worker as run_worker
+    else:
+        from fastsnake.server.worker import run_worker
 
     code = run_worker(config, listener_index, sock, ready=ready, failed=failed,
                       tolerant=tolerant, recycle=recycle)
@@ -175,7 +177,9 @@ def share_worker_modules(config: Config) -> None:
     by memory.before_fork) instead of each importing a copy. With one worker
     nothing is shared, so the supervisor stays without them (see memory.py
     for the measurements behind the choice)."""
-    if worker_processes(config) < 2:
+    # gevent workers load none of it (server/gevent_worker.py).
+    if sum(plan_for(listener).processes for listener in config.listeners
+           if not plan_for(listener).gevent) < 2:
         return
     from fastsnake.server import worker  # noqa: F401
 

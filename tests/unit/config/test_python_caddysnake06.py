@@ -26,7 +26,7 @@ def test_runtimes_fastsnake_implements_are_accepted(tmp_path, interface, value):
 
 
 @pytest.mark.parametrize(("interface", "value", "message"), [
-    ("wsgi", "gevent", "4: caddy-snake's runtime gevent is not supported by fastsnake yet"),
+    ("asgi", "gevent", "4: runtime for module_asgi must be uvloop or native, got 'gevent'"),
     ("wsgi", "uvloop", "4: runtime for module_wsgi must be sync or gevent, got 'uvloop'"),
     ("asgi", "sync", "4: runtime for module_asgi must be uvloop or native, got 'sync'"),
 ])
@@ -70,7 +70,7 @@ def test_python_path_that_is_no_program_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("line", "reason"), [
-    ('module_esgi "app:app"', "ESGI (caddy-snake's draft protocol) runs on gevent"),
+    ('module_esgi "app:app"', "ESGI (caddy-snake's draft protocol) is not implemented"),
     ("isolation docker", "starts no containers"),
 ])
 def test_caddy_snake_features_refused_by_name(tmp_path, line, reason):
