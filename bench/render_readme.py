@@ -27,6 +27,7 @@ from servers import PEERS
 BENCH = pathlib.Path(__file__).resolve().parent
 README = BENCH.parent / "README.md"
 PUBLISHED = BENCH / "published" / "latest.json"
+SCALING = BENCH / "published" / "scaling.json"  # bench/scaling.py's run on a many-core machine
 BEGIN = ("<!-- bench:begin (rendered by bench/render_readme.py from "
          "bench/published/latest.json: edit that, not this) -->")
 END = "<!-- bench:end -->"
@@ -45,6 +46,14 @@ LABELS = {
     "asgi-hello-1c": "ASGI hello, 1 connection",
     "asgi-hello-256c": "ASGI hello, 256 connections",
     "ws-echo": "WebSocket echo, msgs/s",
+    "respond": "`respond` (Caddyfile)",
+    "files-4k": "file_server 4 KiB",
+    "files-64k": "file_server 64 KiB",
+    "files-1m": "file_server 1 MiB",
+    "files-4k-gz": "file_server 4 KiB, .gz sidecar",
+    "files-64k-gz": "file_server 64 KiB, .gz sidecar",
+    "files-1m-gz": "file_server 1 MiB, .gz sidecar",
+    "wsgi-thread": "WSGI hello, thread runtime",
 }
 SERVER_NAMES = {"granian": "Granian", "granian-st": "Granian st",
                 "gunicorn-uvicorn": "gunicorn+uvicorn"}
@@ -196,14 +205,34 @@ def wrap(text: str) -> str:
     return "\n".join(lines)
 
 
-def section(published: dict[str, Any]) -> str:
+def section(published: dict[str, Any], scaling: dict[str, Any] | None = None) -> str:
     """What goes between the markers (without them)."""
     marks = footnote_marks(published)
     paragraphs = [wrap(run_description(published)), table(published)]
     notes = published.get("footnotes", {})
     paragraphs += [wrap(f"{mark} {notes[scenario]}") for scenario, mark in marks.items()]
     paragraphs += [wrap(text) for text in published.get("notes", {}).get("after", [])]
+    if scaling is not None:
+        paragraphs += scaling_section(scaling)
     return "\n\n".join(paragraphs)
+
+
+def scaling_section(scaling: dict[str, Any]) -> list[str]:
+    """The multi-worker table (bench/scaling.py): fastsnake and Granian per worker count."""
+    machine = scaling["machine"]
+    intro = (f"Multi-worker scaling (`python bench/scaling.py`, a {machine['cpus']}-core "
+             f"machine, Python {machine['python']}; servers on cores {machine['server_cpus']}, "
+             f"wrk on cores {machine['load_cpus']} with {machine['connections']} connections, "
+             f"{machine['rounds']} interleaved rounds × {machine['duration']:g} s, medians).")
+    if scaling.get("note"):
+        intro += " " + scaling["note"]
+    lines = ["| app | workers | fastsnake req/s | Granian req/s | fs/x |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for row in scaling["medians"]:
+        lines.append(f"| {row['app'].upper()} hello | {row['workers']} "
+                     f"| {rate_text(row['fastsnake'])} | {rate_text(row['granian'])} "
+                     f"| {ratio_text(ratio(row['fastsnake'], row['granian']))} |")
+    return [wrap(intro), "\n".join(lines)]
 
 
 def splice(readme: str, body: str) -> str:
@@ -223,10 +252,12 @@ def load(path: pathlib.Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def rendered(readme_path: pathlib.Path, published_path: pathlib.Path) -> tuple[str, str]:
+def rendered(readme_path: pathlib.Path, published_path: pathlib.Path,
+             scaling_path: pathlib.Path | None = SCALING) -> tuple[str, str]:
     """README.md as it is, and as this script would write it."""
     current = readme_path.read_text(encoding="utf-8")
-    return current, splice(current, section(load(published_path)))
+    scaling = load(scaling_path) if scaling_path is not None and scaling_path.exists() else None
+    return current, splice(current, section(load(published_path), scaling))
 
 
 def diff(current: str, wanted: str, name: str = "README.md") -> list[str]:

@@ -189,3 +189,17 @@ def test_publish_keeps_a_subset_of_the_run_and_takes_reruns():
 def test_publish_refuses_a_quick_run():
     with pytest.raises(ValueError, match="quick"):
         publish.published(_run(PUBLISHED["summary"], quick=True), "20260101-120059")
+
+
+def test_scaling_table_rows_and_ratio():
+    scaling = {"machine": {"cpus": 16, "python": "3.12.3", "server_cpus": "0-7",
+                           "load_cpus": "8-15", "connections": 256, "rounds": 2,
+                           "duration": 6.0},
+               "medians": [{"app": "wsgi", "workers": 1, "fastsnake": 80000.0,
+                            "granian": 40000.0},
+                           {"app": "asgi", "workers": 8, "fastsnake": 500000.0,
+                            "granian": None}]}
+    intro, rows = render_readme.scaling_section(scaling)
+    assert "16-core machine" in intro and "cores 8-15" in intro
+    assert "| WSGI hello | 1 | 80,000 | 40,000 | 2.00 |" in rows
+    assert "| ASGI hello | 8 | 500,000 | - | - |" in rows
