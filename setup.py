@@ -80,6 +80,7 @@ setup(
         Extension("fastsnake._asgi", [f"{SRC}/_asgi.pyx"]),
         Extension("fastsnake._websocket", [f"{SRC}/_websocket.pyx"]),
         Extension("fastsnake._respond", [f"{SRC}/_respond.pyx"]),
+        Extension("fastsnake._relay", [f"{SRC}/_relay.pyx"]),
     ],
     cmdclass={"build_ext": fastsnake_build_ext},
 )

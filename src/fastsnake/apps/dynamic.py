@@ -139,7 +139,9 @@ class DynamicApps:
         return (target, self.resolve_path(self.working_dir, "working_dir", request),
                 self.resolve_path(self.venv, "venv", request))
 
-    def select(self, request: Any) -> Any:
+    def resolve(self, request: Any) -> Key | Any:
+        """The request's key, or the refusal (a 404 Handler) to answer with:
+        what both isolation modes check before serving a tenant."""
         try:
             key = self.key_for(request)
         except PlaceholderError as exc:
@@ -147,10 +149,6 @@ class DynamicApps:
                         request.host.decode('latin-1'), request.path.decode('latin-1'),
                         log_safe(exc))
             return self.not_found
-        entry = self.table.get(key)
-        if entry is not None:
-            self.table.move_to_end(key)
-            return entry[0].handler
         target, working_dir, venv = key
         if working_dir is not None and not os.path.isdir(working_dir):
             log.warning("dynamic app folder %s does not exist (host %r)", log_safe(working_dir),
@@ -167,6 +165,21 @@ class DynamicApps:
             log.warning("dynamic app venv %s does not exist (host %r)", log_safe(venv),
                         request.host.decode("latin-1"))
             return self.not_found
+        return key
+
+    def select(self, request: Any) -> Any:
+        try:
+            key = self.key_for(request)
+        except PlaceholderError:
+            return self.resolve(request)  # logs it
+        entry = self.table.get(key)
+        if entry is not None:
+            self.table.move_to_end(key)
+            return entry[0].handler
+        checked = self.resolve(request)
+        if not isinstance(checked, tuple):
+            return checked
+        target, working_dir, venv = key
         now = time.monotonic()
         failure = self.failures.get(key)
         if failure is not None and now < failure[0]:

@@ -64,6 +64,9 @@ class PythonApp:
     python: str = ""                 # python_path naming another environment's interpreter
     gevent: bool = False             # ``runtime gevent``: its port runs gevent workers
     location: str = ""               # "file:line" of the directive, for errors at import
+    # A dynamic app's tenants: "process" (each in its own process, the
+    # default) or "none" (all in the worker, each in its own module namespace).
+    isolation: str = "process"
 
     @property
     def instance_key(self) -> tuple[str, str | None, str | None]:

@@ -18,6 +18,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         max_requests N
         request_body { max_size SIZE }
         start_timeout DURATION | forever         # caddy-snake 0.6
+        isolation process | none                 # dynamic apps: a process per tenant or not
         runtime sync | gevent | uvloop | native  # caddy-snake 0.6 (gevent: the extra)
         python_path PATH                         # caddy-snake 0.6: the server runs under it
         proxy_headers                            # fastsnake's own: see request.client_ip
@@ -203,6 +204,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
     start_timeout: float | None = DEFAULT_START_TIMEOUT
     loop_runtime: Token | None = None
     proxy_headers = False
+    isolation = "process"
     python = ""
     env_entries: list[tuple[str, str, str, Token]] = []
     nesting = d.nesting
@@ -277,6 +279,14 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         elif name == "runtime":
             expect_one_arg(d)
             loop_runtime = d.token()
+        elif name == "isolation":
+            isolation = expect_one_arg(d)
+            if isolation == "docker":
+                d.errf("caddy-snake's isolation docker is not supported by fastsnake: %s",
+                       _CADDY_SNAKE_REFUSED["isolation"])
+            if isolation not in ("process", "none"):
+                d.errf("isolation must be 'process' (each dynamic app's tenant in a process "
+                       "of its own) or 'none' (tenants share the worker), got '%s'", isolation)
         elif name == "python_path":
             python = _python_path(d, expect_one_arg(d), base_dir)
         elif name in _CADDY_SNAKE_REFUSED:
@@ -331,6 +341,7 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         python=python,
         gevent=gevent,
         location=directive.location,
+        isolation=isolation,
     )
 
 
@@ -341,8 +352,8 @@ _RUNTIMES = {Interface.WSGI: ("sync", "gevent"), Interface.ASGI: ("uvloop", "nat
 _CADDY_SNAKE_REFUSED = {
     "module_esgi": "ESGI (caddy-snake's draft protocol) is not implemented; serve the app as "
                    "WSGI (runtime gevent for many blocking requests per process) or ASGI",
-    "isolation": "fastsnake runs its workers as processes of its own and starts no "
-                 "containers; run fastsnake itself in the container",
+    "isolation": "fastsnake starts no containers (isolation process gives each dynamic "
+                 "app's tenant a process of its own); run fastsnake itself in the container",
 }
 # Words for "no start_timeout", as caddy-snake takes them.
 _FOREVER = ("-1", "forever", "none", "inf", "indefinite")

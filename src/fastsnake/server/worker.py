@@ -41,6 +41,7 @@ from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, t
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 from fastsnake.server.on_demand import CertificateRequester, OnDemandAcceptor
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
+from fastsnake.server.tenants import TenantProcesses
 
 log = logging.getLogger("fastsnake.worker")
 
@@ -88,7 +89,7 @@ class ServedApps:
         self.factory = AppFactory(loop, listener, self.executor)
         self.generations: list[Generation] = []
         self.slots: list[AppSlot] = []
-        self.dynamic: list[DynamicApps] = []
+        self.dynamic: list[DynamicApps | TenantProcesses] = []
         self.loggers: list[Any] = []
         self.watcher = DirectoryWatcher(self.changed_from_thread)
         self.base_dir = os.path.dirname(os.path.abspath(config.source)) if config.source else (
@@ -125,6 +126,12 @@ class ServedApps:
         return logger
 
     async def target_for(self, app: PythonApp) -> Any:
+        if is_dynamic(app) and app.isolation == "process":
+            tenants = TenantProcesses(app, self.factory, self.base_dir, self.config,
+                                      self.listener.port,
+                                      self.watcher if app.autoreload else None)
+            self.dynamic.append(tenants)
+            return tenants
         if is_dynamic(app):
             table = DynamicApps(app, self.factory, self.base_dir,
                                 self.watcher if app.autoreload else None, app.max_dynamic_apps)

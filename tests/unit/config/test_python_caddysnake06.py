@@ -74,7 +74,7 @@ def test_python_path_that_is_no_program_is_refused(tmp_path):
     ("isolation docker", "starts no containers"),
 ])
 def test_caddy_snake_features_refused_by_name(tmp_path, line, reason):
-    name = line.split()[0]
+    name = line.split()[0] if line.startswith("module") else line
     message = build_error(tmp_path, block("wsgi", line))
     assert f"4: caddy-snake's {name} is not supported by fastsnake: " in message
     assert reason in message
