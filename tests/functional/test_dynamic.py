@@ -33,7 +33,9 @@ http://*.example.com:$PORT {
 }
 """
 
-RUNTIMES = {"process": "workers 1", "thread": "workers_runtime thread"}
+RUNTIMES = {"process": "workers 1", "thread": "workers_runtime thread",
+            # Tenants in the worker itself, as before tenant processes.
+            "in-worker": "workers 1\n        isolation none"}
 
 
 def make_tenants(root, names):
@@ -57,7 +59,7 @@ def raw_get(server, host: bytes) -> tuple[int, bytes]:
     return status, body
 
 
-@pytest.mark.parametrize("runtime", ["process", "thread"])
+@pytest.mark.parametrize("runtime", ["process", "thread", "in-worker"])
 def test_three_tenants_created_once_each(serve, tmp_path, runtime):
     make_tenants(tmp_path, ["alpha", "beta", "gamma"])
     server = serve(CADDYFILE % RUNTIMES[runtime])
@@ -70,7 +72,7 @@ def test_three_tenants_created_once_each(serve, tmp_path, runtime):
         assert server.log.count(f"importing tenant {name}") == 1
 
 
-@pytest.mark.parametrize("runtime", ["process", "thread"])
+@pytest.mark.parametrize("runtime", ["process", "thread", "in-worker"])
 def test_a_change_evicts_only_that_folder(serve, tmp_path, runtime):
     make_tenants(tmp_path, ["alpha", "beta"])
     server = serve(CADDYFILE % RUNTIMES[runtime])
