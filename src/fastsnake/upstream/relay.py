@@ -88,6 +88,8 @@ class Relay:
         self.task = asyncio.get_event_loop().create_task(self.connect())
 
     def on_body(self, chunk: bytes) -> None:
+        if self.finished:
+            return  # answered already: the rest of the body goes nowhere
         if self.conn is None:
             self.pending.append(chunk)
             self.exchange.pause_body()  # until connected: one read waits at most

@@ -78,3 +78,14 @@ def test_caddy_snake_features_refused_by_name(tmp_path, line, reason):
     message = build_error(tmp_path, block("wsgi", line))
     assert f"4: caddy-snake's {name} is not supported by fastsnake: " in message
     assert reason in message
+
+
+@pytest.mark.parametrize(("line", "value"), [
+    ("", "process"), ("isolation process", "process"), ("isolation none", "none")])
+def test_isolation(tmp_path, line, value):
+    assert app_of(tmp_path, block("wsgi", line)).isolation == value
+
+
+def test_unknown_isolation_is_refused(tmp_path):
+    message = build_error(tmp_path, block("wsgi", "isolation thread"))
+    assert "4: isolation must be 'process'" in message and "got 'thread'" in message
