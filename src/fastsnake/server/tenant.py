@@ -31,26 +31,40 @@ import pickle
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from fastsnake import _http
 from fastsnake._wsgi import WsgiPool
 from fastsnake.apps.factory import AppFactory
-from fastsnake.config.model import Listener
-from fastsnake.server.lifecycle import configure_logging
+from fastsnake.config.model import Listener, PythonApp
+from fastsnake.server.lifecycle import configure_logging, new_event_loop
 from fastsnake.server.memory import settle_after_startup, tune_malloc
-from fastsnake.server.tenants import (
-    CLIENT_FIELD,
-    PRIVATE_FIELDS,
-    PROTO_FIELD,
-    TenantSpec,
-)
-from fastsnake.server.worker import new_event_loop
 
 log = logging.getLogger("fastsnake.tenant")
 
 TICK_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+# The front's fields to the tenant process: who the client is, how it came,
+# what handle_path took off the path (see below).
+CLIENT_FIELD = b"x-fastsnake-client"
+PROTO_FIELD = b"x-fastsnake-proto"
+SCRIPT_NAME_FIELD = b"x-fastsnake-script-name"
+PRIVATE_FIELDS = frozenset((CLIENT_FIELD, PROTO_FIELD, SCRIPT_NAME_FIELD))
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    app: PythonApp            # resolved: no placeholders left
+    environ: dict[str, str]   # the tenant's env_var / env_file values
+    socket_path: str
+    port: int                 # the front's port, for SERVER_PORT
+    parent: int
+    debug: bool = False
+    server_log: Any = None
+    grace_period: float = 30.0
 
 
 class TenantRouter:

@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from fastsnake._relay import RelayHandler
@@ -50,6 +49,7 @@ from fastsnake.apps.factory import AppFactory
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.model import Config, PythonApp
 from fastsnake.request.placeholders import log_safe
+from fastsnake.server.tenant import PRIVATE_FIELDS, TenantSpec
 from fastsnake.upstream.pool import UnixPool
 from fastsnake.upstream.relay import Relay, UpstreamUnavailable
 
@@ -61,26 +61,6 @@ log = logging.getLogger("fastsnake.tenants")
 IDLE_TTL = 300.0
 # A stopped tenant gets this long to drain before SIGKILL.
 STOP_GRACE = 10.0
-
-
-# The front's fields to the tenant process: who the client is, how it came,
-# what handle_path took off the path (see server.tenant).
-CLIENT_FIELD = b"x-fastsnake-client"
-PROTO_FIELD = b"x-fastsnake-proto"
-SCRIPT_NAME_FIELD = b"x-fastsnake-script-name"
-PRIVATE_FIELDS = frozenset((CLIENT_FIELD, PROTO_FIELD, SCRIPT_NAME_FIELD))
-
-
-@dataclass(frozen=True)
-class TenantSpec:
-    app: PythonApp            # resolved: no placeholders left
-    environ: dict[str, str]   # the tenant's env_var / env_file values
-    socket_path: str
-    port: int                 # the front's port, for SERVER_PORT
-    parent: int
-    debug: bool = False
-    server_log: Any = None
-    grace_period: float = 30.0
 
 
 def idle_ttl() -> float:

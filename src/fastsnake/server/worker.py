@@ -35,7 +35,7 @@ from fastsnake.request.client_ip import resolver_for
 from fastsnake.routing.accesslog import AccessLogger
 from fastsnake.routing.compiler import RouteCompiler
 from fastsnake.routing.router import Router
-from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
+from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging, new_event_loop
 from fastsnake.server.lifecycle import banner_lines as banner_lines  # inprocess's, from here
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.server.memory import settle_after_startup, tune_malloc
@@ -48,19 +48,6 @@ log = logging.getLogger("fastsnake.worker")
 TICK_SECONDS = 0.5
 # Stopping: how long an idle connection may still start a request.
 DRAIN_IDLE_GRACE = 1.0
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it exists; asyncio's own loop on Windows, or when
-    FASTSNAKE_LOOP=asyncio asks for it (that is how the Windows path is
-    exercised on Linux)."""
-    if os.environ.get("FASTSNAKE_LOOP", "").lower() == "asyncio":
-        return asyncio.new_event_loop()
-    try:
-        import uvloop
-    except ImportError:  # Windows, or a platform without wheels
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 def make_limits(config: Config) -> _http.Limits:
