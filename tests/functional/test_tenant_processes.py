@@ -240,3 +240,32 @@ def test_a_killed_worker_takes_its_tenants(serve, tmp_path):
     (worker,) = server.worker_pids()
     os.kill(worker, signal.SIGKILL)
     assert eventually(lambda: not alive(pid))  # PR_SET_PDEATHSIG
+
+
+def test_https_ends_at_the_front(serve, tmp_path):
+    from tests.functional.test_tls import https_get, make_cert
+
+    make_tenants(tmp_path, ["alpha"])
+    cert, key = make_cert(tmp_path, "localhost")
+    server = serve(f"""
+https://localhost:$PORT {{
+    tls {cert} {key}
+    python {{
+        module_wsgi "app:app"
+        working_dir "tenants/{{path.0}}"
+        workers 1
+    }}
+}}
+""")
+    _, reply = https_get(server.port, "localhost", cert, "/alpha/")
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert b'"scheme": "https"' in reply and b'"folder": "alpha"' in reply
+
+
+def test_sighup_retires_the_old_workers_tenants(serve, tmp_path):
+    make_tenants(tmp_path, ["alpha"])
+    server = serve(CADDYFILE % ("wsgi", ""))
+    old = get(server, "alpha").json()["pid"]
+    server.signal(signal.SIGHUP)
+    assert eventually(lambda: not alive(old))
+    assert get(server, "alpha").json()["pid"] != old

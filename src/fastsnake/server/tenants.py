@@ -149,7 +149,10 @@ class Tenant:
         started = time.monotonic()
         self.process = process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fastsnake.server.tenant",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            # Its own session: a terminal's Ctrl-C reaches the server, which
+            # stops its tenants in order, not the tenants under its requests.
+            start_new_session=True)
         assert process.stdin is not None and process.stdout is not None
         # stdin stays open: the tenant's end of file means this worker is gone.
         process.stdin.write(pickle.dumps(spec))

@@ -113,7 +113,8 @@ class ServedApps:
         return logger
 
     async def target_for(self, app: PythonApp) -> Any:
-        if is_dynamic(app) and app.isolation == "process":
+        # Windows has no Unix sockets for asyncio: its tenants stay in the worker.
+        if is_dynamic(app) and app.isolation == "process" and sys.platform != "win32":
             tenants = TenantProcesses(app, self.factory, self.base_dir, self.config,
                                       self.listener.port,
                                       self.watcher if app.autoreload else None)
