@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import requests
 
 TENANT_APP = """import os
@@ -29,7 +30,8 @@ def app(environ, start_response):
 """
 
 
-def test_each_tenant_sees_its_own_environment(serve, tmp_path: Path) -> None:
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_each_tenant_sees_its_own_environment(serve, tmp_path: Path, isolation: str) -> None:
     for tenant, extra in (("alpha", "ONLY_IN_A=yes\n"), ("beta", "")):
         folder = tmp_path / "tenants" / tenant
         folder.mkdir(parents=True)

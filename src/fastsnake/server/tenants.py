@@ -318,8 +318,8 @@ class TenantProcesses:
         for tenant in gone:
             self.stop(tenant)  # it drains what it serves
         if gone:
-            log.info("evicted %d dynamic app(s) of %s: their tenant processes stop, and the "
-                     "next request starts them afresh", len(gone), log_safe(folder))
+            # (Worded as apps.dynamic's; the next request starts a new process.)
+            log.info("evicted %d dynamic app(s) of %s", len(gone), log_safe(folder))
 
     async def close(self) -> None:
         if self.reaper is not None:
