@@ -32,7 +32,7 @@ def python_handler(app: PythonApp) -> dict[str, Any]:
                 if f.default is not dataclasses.MISSING}
     for field in ("working_dir", "venv", "workers", "runtime", "lifespan", "autoreload",
                   "threads", "ws_max_message_size", "max_dynamic_apps", "max_requests",
-                  "max_body_size"):
+                  "max_body_size", "isolation"):
         value = getattr(app, field)
         if value != defaults.get(field):
             handler[field] = value.value if hasattr(value, "value") else value
