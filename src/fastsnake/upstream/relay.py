@@ -189,7 +189,7 @@ class Relay:
 
     def on_upstream_data(self, data: bytes) -> None:
         if self.state == TUNNEL:
-            self.exchange.get_transport().write(data)
+            self.tunnel_write(data)
             return
         self.buffer = self.buffer + data if self.buffer else data
         try:
@@ -242,7 +242,7 @@ class Relay:
             elif self.state == TUNNEL:
                 data, self.buffer = self.buffer, b""
                 if data:
-                    self.exchange.get_transport().write(data)
+                    self.tunnel_write(data)
                 return
             else:  # DONE: nothing more may come on a clean connection
                 if self.buffer:
@@ -353,6 +353,14 @@ class Relay:
 
     def write(self, data: bytes) -> None:
         self.exchange.write_body(data)
+        if not self.exchange.is_writable() and self.conn is not None:
+            self.reading_paused = True
+            self.conn.pause_reading()
+
+    def tunnel_write(self, data: bytes) -> None:
+        """After a 101: the bytes as they are; a full client socket pauses
+        the upstream until the connection's on_writable."""
+        self.exchange.get_transport().write(data)
         if not self.exchange.is_writable() and self.conn is not None:
             self.reading_paused = True
             self.conn.pause_reading()
