@@ -269,3 +269,47 @@ def test_sighup_retires_the_old_workers_tenants(serve, tmp_path):
     server.signal(signal.SIGHUP)
     assert eventually(lambda: not alive(old))
     assert get(server, "alpha").json()["pid"] != old
+
+
+def test_head_and_keep_alive_through_a_tenant(serve, tmp_path):
+    make_tenants(tmp_path, ["alpha"])
+    server = serve(CADDYFILE % ("wsgi", ""))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"HEAD /echo HTTP/1.1\r\nHost: alpha.example.com\r\n"
+                     b"Content-Length: 3\r\n\r\nabc"
+                     b"GET / HTTP/1.1\r\nHost: alpha.example.com\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head_answer, get_answer = parse_responses(data, ["HEAD", "GET"])
+    assert head_answer[0] == 200 and head_answer[2] == b""
+    assert head_answer[1]["content-length"] == "3"
+    assert get_answer[0] == 200 and b'"folder": "alpha"' in get_answer[2]
+
+
+LIFESPAN_APP = '''
+import pathlib
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                scope["state"]["greeting"] = "started"
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                pathlib.Path("shut-down").write_text("yes")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["state"]["greeting"].encode()})
+'''
+
+
+def test_lifespan_runs_in_the_tenant_process(serve, tmp_path):
+    make_tenants(tmp_path, ["alpha"], LIFESPAN_APP)
+    server = serve(CADDYFILE % ("asgi", "lifespan on"))
+    assert get(server, "alpha").text == "started"
+    assert server.stop() == 0
+    assert (tmp_path / "tenants" / "alpha" / "shut-down").read_text() == "yes"
