@@ -119,6 +119,9 @@ class Tenant:
             out.append((b"x-fastsnake-script-name", request.script_name))
         return out
 
+    def pool_now(self) -> UnixPool | None:
+        return self.pool
+
     async def ready(self) -> UnixPool:
         if self.pool is not None:
             return self.pool

@@ -81,12 +81,19 @@ class UnixPool:
         self.idle: list[UpstreamConnection] = []
         self.closed = False
 
-    async def acquire(self, user: ConnectionUser) -> UpstreamConnection:
+    def take_idle(self, user: ConnectionUser) -> UpstreamConnection | None:
+        """An idle connection, at once, or None."""
         while self.idle:
             conn = self.idle.pop()
             if not conn.closed:
                 conn.user = user
                 return conn
+        return None
+
+    async def acquire(self, user: ConnectionUser) -> UpstreamConnection:
+        conn = self.take_idle(user)
+        if conn is not None:
+            return conn
         _, conn = await self.loop.create_unix_connection(UpstreamConnection, self.path)
         conn.user = user
         return conn

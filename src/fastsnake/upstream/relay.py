@@ -55,6 +55,7 @@ class Target(Protocol):
     private_headers: frozenset[bytes]   # dropped from the client's request
 
     async def ready(self) -> UnixPool: ...
+    def pool_now(self) -> UnixPool | None: ...
     def extra_headers(self, exchange: Any) -> list[tuple[bytes, bytes]]: ...
     def done(self) -> None: ...
 
@@ -85,6 +86,13 @@ class Relay:
     # -- the client's side (RelayExchange's hooks)
 
     def begin(self) -> None:
+        pool = self.target.pool_now()
+        if pool is not None:
+            conn = pool.take_idle(self)
+            if conn is not None:  # the usual case: no task, no wait
+                self.pool = pool
+                self.attach(conn)
+                return
         self.task = asyncio.get_event_loop().create_task(self.connect())
 
     def on_body(self, chunk: bytes) -> None:
@@ -134,6 +142,9 @@ class Relay:
         if self.finished:
             self.pool.release(conn)
             return
+        self.attach(conn)
+
+    def attach(self, conn: UpstreamConnection) -> None:
         self.conn = conn
         conn.write(self.head())
         if self.request.expect_continue and not self.body_done:
