@@ -5,14 +5,12 @@ the apps; the supervisor needs none of that, and everything it imports
 before forking is in every worker too (copy-on-write, but counted in each
 process's RSS). So the few things both sides use live here, on imports the
 supervisor has anyway: the exit code of a worker that cannot start, the
-logging setup, the banner, and the event loop (a tenant process's too).
+logging setup, and the banner.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import sys
 from typing import Any
 
@@ -43,16 +41,3 @@ def configure_logging(debug: bool, server_log: Any = None) -> None:
     if server_log is not None:
         # The global ``log`` option: where and how the server's own log goes.
         configure_server_log(server_log, debug=debug)
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it exists; asyncio's own loop on Windows, or when
-    FASTSNAKE_LOOP=asyncio asks for it (that is how the Windows path is
-    exercised on Linux)."""
-    if os.environ.get("FASTSNAKE_LOOP", "").lower() == "asyncio":
-        return asyncio.new_event_loop()
-    try:
-        import uvloop
-    except ImportError:  # Windows, or a platform without wheels
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()

@@ -183,7 +183,7 @@ def share_worker_modules(config: Config) -> None:
         return
     from fastsnake.server import worker  # noqa: F401
 
-    if os.environ.get("FASTSNAKE_LOOP", "").lower() != "asyncio":  # lifecycle.new_event_loop's
+    if os.environ.get("FASTSNAKE_LOOP", "").lower() != "asyncio":  # loops.new_event_loop's
         with contextlib.suppress(ImportError):
             import uvloop  # noqa: F401
 

@@ -38,7 +38,8 @@ from fastsnake import _http
 from fastsnake._wsgi import WsgiPool
 from fastsnake.apps.factory import AppFactory
 from fastsnake.config.model import Listener, PythonApp
-from fastsnake.server.lifecycle import configure_logging, new_event_loop
+from fastsnake.server.lifecycle import configure_logging
+from fastsnake.server.loops import new_event_loop
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 
 log = logging.getLogger("fastsnake.tenant")

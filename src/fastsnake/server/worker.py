@@ -35,9 +35,10 @@ from fastsnake.request.client_ip import resolver_for
 from fastsnake.routing.accesslog import AccessLogger
 from fastsnake.routing.compiler import RouteCompiler
 from fastsnake.routing.router import Router
-from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging, new_event_loop
+from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
 from fastsnake.server.lifecycle import banner_lines as banner_lines  # inprocess's, from here
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
+from fastsnake.server.loops import new_event_loop as new_event_loop  # inprocess's, from here
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 from fastsnake.server.on_demand import CertificateRequester, OnDemandAcceptor
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
