@@ -43,10 +43,11 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from email.utils import formatdate
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
+
+from fastsnake.request.httpdate import http_date
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
@@ -269,7 +270,7 @@ TIME_FORMATS: dict[str, Callable[[float], str]] = {
     "time.now": lambda now: datetime.fromtimestamp(now, timezone.utc).isoformat(),
     "time.now.unix": lambda now: str(int(now)),
     "time.now.unix_ms": lambda now: str(int(now * 1000)),
-    "time.now.http": lambda now: formatdate(now, usegmt=True),
+    "time.now.http": http_date,
     "time.now.year": lambda now: str(datetime.fromtimestamp(now, timezone.utc).year),
     "time.now.common_log": lambda now: datetime.fromtimestamp(now).astimezone()
     .strftime("%d/%b/%Y:%H:%M:%S %z"),
