@@ -36,7 +36,7 @@ CADDYFILE = """\
     python {{
         module_{interface} "{module}:hello"
         working_dir "{apps}"
-        workers 1
+        workers {workers}
     }}
 }}
 """
@@ -143,6 +143,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uvicorn-python", default=default_uvicorn())
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="fastsnake's workers (uvicorn always runs one process)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure each server this many times, interleaved")
     args = parser.parse_args()
@@ -153,10 +155,11 @@ def main() -> int:
                 port = free_port()
                 caddyfile = pathlib.Path(tmp) / f"Caddyfile.{interface}"
                 caddyfile.write_text(CADDYFILE.format(
-                    port=port, interface=interface, module=f"{interface}_apps", apps=APPS))
+                    port=port, interface=interface, module=f"{interface}_apps", apps=APPS,
+                    workers=args.workers))
                 argv = [sys.executable, "-m", "fastsnake", "run", "--config", str(caddyfile)]
-                rows.setdefault(f"fastsnake {interface} w1", []).append(
-                    measure("fastsnake", argv, port, args.requests, tmp, 1))
+                rows.setdefault(f"fastsnake {interface} w{args.workers}", []).append(
+                    measure("fastsnake", argv, port, args.requests, tmp, args.workers))
             if args.uvicorn_python:
                 port = free_port()
                 argv = [args.uvicorn_python, "-m", "uvicorn", "asgi_apps:hello", "--host",

@@ -90,6 +90,7 @@ def settle_after_startup() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 20)
+    trim_heap()
 
 
 def before_fork() -> None:
