@@ -31,8 +31,10 @@ CADDYFILE = """
 """
 
 # Extension modules only a worker uses: the HTTP protocol, the WSGI adapter,
-# uvloop's loop, asyncio's C part, ssl (no TLS listener here).
-WORKER_ONLY = ("fastsnake/_http.", "fastsnake/_wsgi.", "uvloop/loop.", "/_asyncio.", "/_ssl.")
+# uvloop's loop, asyncio's C part, ssl (no TLS listener here); the exchange
+# seam, whose types the config's matchers name only in annotations.
+WORKER_ONLY = ("fastsnake/_http.", "fastsnake/_wsgi.", "uvloop/loop.", "/_asyncio.", "/_ssl.",
+               "fastsnake/_exchange.")
 
 
 def mapped(pid: int) -> set[str]:

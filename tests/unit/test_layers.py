@@ -88,6 +88,10 @@ DEFERRED = {
     ("fastsnake.server.worker", "fastsnake.server.on_demand"): "on-demand TLS listeners only",
     ("fastsnake.apps.factory", "fastsnake._asgi"):
         "ASGI apps only: a WSGI worker loads no ASGI adapter or WebSocket codec",
+    ("fastsnake.request.matchers", "fastsnake._exchange"):
+        "annotations only (TYPE_CHECKING): a supervisor loads no Cython protocol module",
+    ("fastsnake.request.path_matcher", "fastsnake._exchange"):
+        "annotations only (TYPE_CHECKING): a supervisor loads no Cython protocol module",
     ("fastsnake.server.supervisor", "fastsnake._asgi"):
         "as for server.worker: loaded before forking several workers, and only for ASGI apps",
 }
