@@ -72,14 +72,16 @@ def test_one_worker_supervisor_loads_no_worker_module_and_more_share_them(serve,
 
 
 # Modules a worker loads only for a feature its Caddyfile uses: TLS and
-# certificates, file_server, basic_auth, per-request apps, the ASGI adapter;
+# certificates, file_server, basic_auth, per-request apps, the ASGI adapter,
+# access and server logs;
 # and stdlib packages nothing in a plain worker needs (email for the Date
 # line, importlib.resources through importlib.abc). ``ssl`` itself is not
 # here: asyncio imports it in every process that runs an event loop.
 FEATURE_ONLY = ("fastsnake.server.tls", "fastsnake.server.on_demand", "fastsnake.certs.store",
                 "fastsnake.files.server", "fastsnake.files.browse", "fastsnake.routing.auth",
                 "fastsnake.apps.dynamic", "fastsnake.apps.tenant_env", "fastsnake._asgi",
-                "fastsnake._websocket", "mimetypes", "hashlib", "difflib", "email",
+                "fastsnake._websocket", "fastsnake.routing.accesslog", "fastsnake.routing.logroll",
+                "mimetypes", "hashlib", "difflib", "email",
                 "importlib.resources")
 
 MODULES_CADDYFILE = """

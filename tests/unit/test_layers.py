@@ -86,6 +86,10 @@ DEFERRED = {
     ("fastsnake.server.worker", "fastsnake.apps.dynamic"):
         "per-request (placeholder) apps only: tenant environments, namespaces",
     ("fastsnake.server.worker", "fastsnake.server.on_demand"): "on-demand TLS listeners only",
+    ("fastsnake.server.lifecycle", "fastsnake.routing.accesslog"):
+        "the global log option only: log writers, rolling, JSON lines",
+    ("fastsnake.server.worker", "fastsnake.routing.accesslog"):
+        "sites with a log directive only: log writers, rolling, JSON lines",
     ("fastsnake.apps.factory", "fastsnake._asgi"):
         "ASGI apps only: a WSGI worker loads no ASGI adapter or WebSocket codec",
     ("fastsnake.request.matchers", "fastsnake._exchange"):

@@ -58,7 +58,7 @@ from fastsnake.config.model import (
     Listener,
 )
 from fastsnake.errors import FatalError
-from fastsnake.routing.accesslog import reopen_files
+from fastsnake.routing.logfiles import reopen_files
 from fastsnake.server.certificates import Certificates
 from fastsnake.server.control import published
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, banner_lines, configure_logging

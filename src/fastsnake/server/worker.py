@@ -31,7 +31,6 @@ from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
 from fastsnake.request.client_ip import resolver_for
 from fastsnake.request.httpdate import http_date
-from fastsnake.routing.accesslog import AccessLogger
 from fastsnake.routing.compiler import RouteCompiler
 from fastsnake.routing.router import Router
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
@@ -121,6 +120,9 @@ class ServedApps:
         return None, Router(sites, resolver_for(self.config.client_ip))
 
     def access_logger(self, spec: Any) -> Any:
+        # Only sites with a ``log`` directive load the log writers.
+        from fastsnake.routing.accesslog import AccessLogger
+
         logger = AccessLogger(spec, server_log=self.config.server_log)
         self.loggers.append(logger)
         return logger
