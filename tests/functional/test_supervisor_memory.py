@@ -75,13 +75,14 @@ def test_one_worker_supervisor_loads_no_worker_module_and_more_share_them(serve,
 # certificates, file_server, basic_auth, per-request apps, the ASGI adapter,
 # access and server logs;
 # and stdlib packages nothing in a plain worker needs (email for the Date
-# line, importlib.resources through importlib.abc). ``ssl`` itself is not
+# line, importlib.resources through importlib.abc, uuid and http.cookies for
+# placeholders it does not use). ``ssl`` itself is not
 # here: asyncio imports it in every process that runs an event loop.
 FEATURE_ONLY = ("fastsnake.server.tls", "fastsnake.server.on_demand", "fastsnake.certs.store",
                 "fastsnake.files.server", "fastsnake.files.browse", "fastsnake.routing.auth",
                 "fastsnake.apps.dynamic", "fastsnake.apps.tenant_env", "fastsnake._asgi",
                 "fastsnake._websocket", "fastsnake.routing.accesslog", "fastsnake.routing.logroll",
-                "mimetypes", "hashlib", "difflib", "email",
+                "mimetypes", "hashlib", "difflib", "email", "uuid", "http.cookies",
                 "importlib.resources")
 
 MODULES_CADDYFILE = """
