@@ -76,6 +76,29 @@ DEFERRED = {
     ("fastsnake.server.certificates", "fastsnake.certs.manager"):
         "cryptography and acme are optional (the https extra): imported only when certificates "
         "are managed",
+    # What a worker loads only when its Caddyfile uses the feature (memory:
+    # every module a hello worker skips is RSS it does not have).
+    ("fastsnake.routing.compiler", "fastsnake.files.server"):
+        "file_server, root and try_files only: mimetypes, listings, conditionals",
+    ("fastsnake.routing.compiler", "fastsnake.files.paths"): "file_server and try_files only",
+    ("fastsnake.routing.compiler", "fastsnake.certs.store"):
+        "the ACME HTTP-01 route only (sites with automatic HTTPS)",
+    ("fastsnake.routing.compiler", "fastsnake.routing.auth"): "basic_auth only: hashing, bcrypt",
+    ("fastsnake.server.worker", "fastsnake.apps.dynamic"):
+        "per-request (placeholder) apps only: tenant environments, namespaces",
+    ("fastsnake.server.worker", "fastsnake.server.on_demand"): "on-demand TLS listeners only",
+    ("fastsnake.server.lifecycle", "fastsnake.routing.accesslog"):
+        "the global log option only: log writers, rolling, JSON lines",
+    ("fastsnake.server.worker", "fastsnake.routing.accesslog"):
+        "sites with a log directive only: log writers, rolling, JSON lines",
+    ("fastsnake.apps.factory", "fastsnake._asgi"):
+        "ASGI apps only: a WSGI worker loads no ASGI adapter or WebSocket codec",
+    ("fastsnake.request.matchers", "fastsnake._exchange"):
+        "annotations only (TYPE_CHECKING): a supervisor loads no Cython protocol module",
+    ("fastsnake.request.path_matcher", "fastsnake._exchange"):
+        "annotations only (TYPE_CHECKING): a supervisor loads no Cython protocol module",
+    ("fastsnake.server.supervisor", "fastsnake._asgi"):
+        "as for server.worker: loaded before forking several workers, and only for ASGI apps",
 }
 
 

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastsnake._asgi import AsgiHandler
 from fastsnake._respond import plain_text
 from fastsnake._wsgi import WsgiHandler, WsgiPool
 from fastsnake.apps.lifespan import Lifespan
@@ -55,6 +54,10 @@ class AppFactory:
 
     def handler_for(self, app: PythonApp, target: Any) -> Any:
         if app.interface is Interface.ASGI:
+            # A worker of WSGI apps only never loads the ASGI adapter and its
+            # WebSocket codec.
+            from fastsnake._asgi import AsgiHandler
+
             return AsgiHandler(target, loop=self.loop, name=app.target,
                                max_message_size=app.ws_max_message_size,
                                proxy_headers=app.proxy_headers)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import _imp
 import contextlib
 import gc
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -85,7 +84,10 @@ def is_shared(module: ModuleType) -> bool:
             or f"{os.sep}dist-packages{os.sep}" in location)
 
 
-class _Existing(importlib.abc.Loader):
+# The finder and loader below are plain classes, not importlib.abc's: the
+# import system only calls their methods, and importlib.abc would load
+# importlib.resources (two dozen modules, 1.5 MB) into every worker.
+class _Existing:
     """Hands an already imported module back to the import system."""
 
     def __init__(self, module: ModuleType) -> None:
@@ -98,7 +100,7 @@ class _Existing(importlib.abc.Loader):
         pass
 
 
-class NamespaceFinder(importlib.abc.MetaPathFinder):
+class NamespaceFinder:
     """Top-level imports made while an app runs come from its namespace."""
 
     def find_spec(self, name: str, path: Any = None,

@@ -12,7 +12,6 @@ at one level form a group of which at most one runs per request.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import logging
 import os
@@ -216,6 +215,8 @@ class RouteParser:
                     "site's directives)")
         if head.text in CADDY_DIRECTIVES or not has_braces:
             _fail(head, f'directive "{head.text}" is not supported by fastsnake{hint}')
+        import difflib  # for this error message only: not loaded by every config
+
         close = difflib.get_close_matches(head.text, [*self.parsers(), "log", "tls", "bind"], 1)
         suggestion = f" (did you mean '{close[0]}'?)" if close else ""
         _fail(head, f"unrecognized directive: {head.text}{suggestion}")

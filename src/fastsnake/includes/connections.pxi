@@ -67,9 +67,15 @@ def abort_all():
 
 cdef _init_tables():
     global g_date_line
-    import email.utils
-    # The worker's tick() keeps this fresh; a value exists before the first tick.
-    g_date_line = b"date: " + email.utils.formatdate(usegmt=True).encode("ascii") + b"\r\n"
+    import time
+    # The worker's tick() keeps this fresh; a value exists before the first
+    # tick. Written here rather than by email.utils.formatdate, which would
+    # load the email package (1.5 MB) into every worker for this one line.
+    t = time.gmtime()
+    g_date_line = ("date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n" % (
+        ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[t.tm_wday], t.tm_mday,
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+         "Dec")[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)).encode("ascii")
     cdef int i
     # Filled on first use: llhttp_method_name aborts on numbers it lacks.
     for i in range(256):

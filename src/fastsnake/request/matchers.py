@@ -30,10 +30,9 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Sequence
-from typing import NoReturn, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 from urllib.parse import unquote_to_bytes
 
-from fastsnake._exchange import HttpRequest
 from fastsnake.caddyfile import Dispenser, Segment, Token
 from fastsnake.errors import CaddyfileError
 from fastsnake.request.path_matcher import (
@@ -45,6 +44,9 @@ from fastsnake.request.path_matcher import (
     path_pattern_error,
 )
 from fastsnake.request.placeholders import RegexpCaptures, has_placeholders, host_of
+
+if TYPE_CHECKING:  # only annotations: a supervisor checking a Caddyfile loads no protocol
+    from fastsnake._exchange import HttpRequest
 
 __all__ = [
     "PRIVATE_RANGES", "Matcher", "MatcherSet", "PathMatcher", "clean_path", "is_matcher_token",

@@ -25,10 +25,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-from fastsnake._exchange import HttpRequest
 from fastsnake.request.placeholders import has_placeholders
+
+if TYPE_CHECKING:  # only annotations (see matchers.py)
+    from fastsnake._exchange import HttpRequest
 
 __all__ = ["PathMatcher", "clean_path", "path_matcher", "path_pattern_error"]
 

@@ -40,13 +40,12 @@ import os
 import re
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from email.utils import formatdate
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
+
+from fastsnake.request.httpdate import http_date
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
@@ -149,18 +148,25 @@ def query_value(request: Any, key: str) -> str:
     return ""
 
 
-def cookie_value(request: Any, name: str) -> str:
-    for header, value in request.headers:
-        if header.lower() != b"cookie":
-            continue
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(value.decode("latin-1"))
-        except CookieError:
-            continue
-        if name in jar:
-            return jar[name].value
-    return ""
+def cookie_getter(name: str) -> Getter:
+    """A cookie's value ("" without it); http.cookies only for a Caddyfile
+    that asks for one."""
+    from http.cookies import CookieError, SimpleCookie
+
+    def get(request: Any) -> str:
+        for header, value in request.headers:
+            if header.lower() != b"cookie":
+                continue
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except CookieError:
+                continue
+            if name in jar:
+                return jar[name].value
+        return ""
+
+    return get
 
 
 def getter_for(name: str) -> Getter:
@@ -186,7 +192,7 @@ def getter_for(name: str) -> Getter:
         return lambda request: query_value(request, key)
     if full.startswith("http.request.cookie.") and len(full) > 20:
         cookie = full[len("http.request.cookie."):]
-        return lambda request: cookie_value(request, cookie)
+        return cookie_getter(cookie)
     if full == "http.request.uri.path":
         return lambda request: request.path.decode("latin-1")
     if full == "http.request.uri.query":
@@ -239,7 +245,7 @@ def other_getter(full: str) -> Getter | None:
     if full == "http.request.uri.path.dir":
         return lambda request: request.path.decode("latin-1").rpartition("/")[0] + "/"
     if full == "http.request.uuid":
-        return request_uuid
+        return request_uuid()
     if full == "system.hostname":
         hostname = socket.gethostname()
         return lambda request: hostname
@@ -255,21 +261,27 @@ def host_port(request: Any) -> str:
     return after_ipv6.rpartition(":")[2] if ":" in after_ipv6 else ""
 
 
-def request_uuid(request: Any) -> str:
-    """One UUID per request, however often it is asked for."""
-    if request.vars is None:
-        request.vars = {}
-    value = request.vars.get("http.request.uuid")
-    if value is None:
-        value = request.vars["http.request.uuid"] = str(uuid.uuid4())
-    return value
+def request_uuid() -> Getter:
+    """One UUID per request, however often it is asked for. The uuid module
+    (and the platform module it loads) only for a Caddyfile that asks."""
+    from uuid import uuid4
+
+    def get(request: Any) -> str:
+        if request.vars is None:
+            request.vars = {}
+        value = request.vars.get("http.request.uuid")
+        if value is None:
+            value = request.vars["http.request.uuid"] = str(uuid4())
+        return value
+
+    return get
 
 
 TIME_FORMATS: dict[str, Callable[[float], str]] = {
     "time.now": lambda now: datetime.fromtimestamp(now, timezone.utc).isoformat(),
     "time.now.unix": lambda now: str(int(now)),
     "time.now.unix_ms": lambda now: str(int(now * 1000)),
-    "time.now.http": lambda now: formatdate(now, usegmt=True),
+    "time.now.http": http_date,
     "time.now.year": lambda now: str(datetime.fromtimestamp(now, timezone.utc).year),
     "time.now.common_log": lambda now: datetime.fromtimestamp(now).astimezone()
     .strftime("%d/%b/%Y:%H:%M:%S %z"),

@@ -43,12 +43,12 @@ import sys
 import threading
 import time
 import traceback
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from fastsnake.config.log import LEVELS, AccessLogSpec, LogOutput, ServerLogSpec
 from fastsnake.errors import ConfigError
+from fastsnake.routing.logfiles import forget, reopen_files, track
 from fastsnake.routing.logroll import Roller, RollPolicy, hold_shared
 
 __all__ = [
@@ -69,15 +69,6 @@ _ROLL_CHECK = 0.1    # the same when fastsnake rolls it: also how stale a size m
 _OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 _NO_BUDGET = sys.maxsize
-_WRITERS: weakref.WeakSet[LineWriter] = weakref.WeakSet()
-
-
-def reopen_files() -> None:
-    """Have every log file of this process reopened by path before its next
-    line (SIGUSR1, after logrotate renamed them). Only marks the writers, so
-    it is safe in a signal handler."""
-    for writer in list(_WRITERS):
-        writer.request_reopen()
 
 
 class LineWriter:
@@ -119,7 +110,7 @@ class LineWriter:
                 self._roller = Roller(output.path, RollPolicy.of(output), self._file_mode(),
                                       warn or _to_stderr)
             self._open()
-            _WRITERS.add(self)
+            track(self)
 
     @property
     def discards(self) -> bool:
@@ -261,7 +252,7 @@ class LineWriter:
         """Close the file; ``tidy``: then compress and prune its backups once
         (a stopping worker: the last one to let go finds none held, so the
         backups are left as roll_keep says, even if a mill was cut short)."""
-        _WRITERS.discard(self)
+        forget(self)
         if self.owned and self.fd >= 0:
             os.close(self.fd)
         self.fd = -1

@@ -24,12 +24,12 @@ import hmac
 import logging
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from fastsnake._respond import RespondHandler
 from fastsnake.config.auth import BasicAuth
+from fastsnake.routing.router import Deferred
 
 log = logging.getLogger("fastsnake.auth")
 
@@ -67,34 +67,6 @@ def credentials(request: Any) -> tuple[str, bytes] | None:
             return None
         return user.decode("utf-8", "replace"), password
     return None
-
-
-class Deferred:
-    """A routing answer that is not ready: ``start(done, loop)`` begins the
-    work (``work()`` returns a Future) and, on the event loop once it is
-    finished, hands its result to ``settle`` (the answer is remembered
-    there), puts the request's routing state back as it was before the
-    first pass (``restore``, set by the router) and calls ``done()``: the
-    protocol routes the request again, from the start."""
-
-    __slots__ = ("work", "settle", "restore")
-
-    def __init__(self, work: Callable[[], Future[Any]],
-                 settle: Callable[[Future[Any]], None]) -> None:
-        self.work = work
-        self.settle = settle
-        self.restore: Callable[[], None] | None = None
-
-    def start(self, done: Callable[[], None], loop: Any) -> None:
-        future = self.work()
-        future.add_done_callback(
-            lambda finished: loop.call_soon_threadsafe(self.resume, finished, done))
-
-    def resume(self, finished: Future[Any], done: Callable[[], None]) -> None:
-        self.settle(finished)
-        if self.restore is not None:
-            self.restore()
-        done()
 
 
 class BasicAuthCheck:

@@ -12,17 +12,13 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes
 
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler
-from fastsnake.certs.store import CertStore
 from fastsnake.config import directives as dv
 from fastsnake.config.auth import BasicAuth
 from fastsnake.config.https import AcmeChallenge
 from fastsnake.config.model import PythonApp, Route
 from fastsnake.config.routes import SetRoot, Subroute
-from fastsnake.files.paths import inside
-from fastsnake.files.server import FileServer, clean_path, root_value_safe
 from fastsnake.request.matchers import parse_named_matcher, path_matcher
 from fastsnake.request.placeholders import Template, has_placeholders
-from fastsnake.routing.auth import BasicAuthCheck
 from fastsnake.routing.router import (
     OP_CODES,
     Failure,
@@ -231,6 +227,10 @@ class RouteCompiler:
         return lambda request, walk: Failure(spec.status, template.render(request), fallback)
 
     def build_fileserverspec(self, spec: Any) -> Callable[[Any, Walk], Any]:
+        # Here, not at the top: a worker whose sites serve no files never
+        # loads file_server's modules (mimetypes, listings, conditionals).
+        from fastsnake.files.server import FileServer
+
         in_errors = self.in_errors
         server = FileServer(spec, cache=not in_errors)  # an error page's status varies
 
@@ -261,6 +261,8 @@ class RouteCompiler:
     def build_acmechallenge(self, spec: AcmeChallenge) -> Callable[[Any, Walk], Any]:
         """ACME's HTTP-01 challenge, answered from the data directory where the
         supervisor's certificate manager wrote it; other tokens go on."""
+        from fastsnake.certs.store import CertStore  # only sites with automatic HTTPS
+
         store = CertStore(spec.storage)
 
         def run(request: Any, walk: Walk) -> Any:
@@ -275,6 +277,8 @@ class RouteCompiler:
     # -- middleware
 
     def build_basicauth(self, spec: BasicAuth) -> Callable[[Any, Walk], Any]:
+        from fastsnake.routing.auth import BasicAuthCheck  # hashing: only sites that use it
+
         check = BasicAuthCheck(spec)
         refused = RespondHandler(401, b"", [check.challenge])
         headers = (check.challenge,)
@@ -294,6 +298,8 @@ class RouteCompiler:
         return run
 
     def build_setroot(self, spec: SetRoot) -> Callable[[Any, Walk], Any]:
+        from fastsnake.files.server import root_value_safe  # see build_fileserverspec
+
         template = Template(spec.path)
 
         def run(request: Any, walk: Walk) -> None:
@@ -346,6 +352,7 @@ class RouteCompiler:
         return path_regexp
 
     def build_tryfiles(self, spec: dv.TryFiles) -> Callable[[Any, Walk], Any]:
+        existing_file = existing_file_check()
         candidates = [(Template(name), name) for name in spec.files]
 
         def run(request: Any, walk: Walk) -> Any:
@@ -421,7 +428,20 @@ def body_type(body: str) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"text/plain; charset=utf-8")]
 
 
-def existing_file(root: str, path: str) -> bool:
+def existing_file_check() -> Callable[[str, str], bool]:
+    """``existing_file`` with file_server's path rules, loaded only by a site
+    that uses try_files (see build_fileserverspec)."""
+    from fastsnake.files.paths import inside
+    from fastsnake.files.server import clean_path
+
+    def existing_file(root: str, path: str) -> bool:
+        return _existing_file(root, path, clean_path, inside)
+
+    return existing_file
+
+
+def _existing_file(root: str, path: str, clean_path: Callable[[str], list[str]],
+                   inside: Callable[[str, str], bool]) -> bool:
     """Whether the URL path names a file (or, ending in "/", a directory)
     inside ``root``; nothing outside the root counts, whatever the spelling."""
     try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from http import HTTPStatus
 from typing import Any
 
@@ -29,7 +30,6 @@ from fastsnake._exchange import Handler, ResponseFilter
 from fastsnake._respond import RespondHandler, plain_text
 from fastsnake.request.client_ip import ClientIPResolver
 from fastsnake.request.placeholders import PlaceholderError
-from fastsnake.routing.auth import Deferred
 
 # ``header`` operations, as the ResponseFilter applies them.
 OP_CODES = {"set": 0, "add": 1, "delete": 2, "default": 3, "replace": 4}
@@ -79,6 +79,36 @@ def status_text(status: int) -> str:
 def error_status(request: Any) -> int:
     """The status of the error being handled (in error routes)."""
     return int((request.vars or {}).get("http.error.status_code") or 500)
+
+
+class Deferred:
+    """A routing answer that is not ready (basic_auth's, see routing/auth.py;
+    here so that a worker without basic_auth never loads that module):
+    ``start(done, loop)`` begins the work (``work()`` returns a Future) and,
+    on the event loop once it is
+    finished, hands its result to ``settle`` (the answer is remembered
+    there), puts the request's routing state back as it was before the
+    first pass (``restore``, set by the router) and calls ``done()``: the
+    protocol routes the request again, from the start."""
+
+    __slots__ = ("work", "settle", "restore")
+
+    def __init__(self, work: Callable[[], Future[Any]],
+                 settle: Callable[[Future[Any]], None]) -> None:
+        self.work = work
+        self.settle = settle
+        self.restore: Callable[[], None] | None = None
+
+    def start(self, done: Callable[[], None], loop: Any) -> None:
+        future = self.work()
+        future.add_done_callback(
+            lambda finished: loop.call_soon_threadsafe(self.resume, finished, done))
+
+    def resume(self, finished: Future[Any], done: Callable[[], None]) -> None:
+        self.settle(finished)
+        if self.restore is not None:
+            self.restore()
+        done()
 
 
 class Step:

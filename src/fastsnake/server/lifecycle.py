@@ -15,7 +15,6 @@ import sys
 from typing import Any
 
 from fastsnake.config.model import Config
-from fastsnake.routing.accesslog import configure_server_log
 from fastsnake.server.plan import plan_for
 
 # A worker that cannot start (bad import, address in use) exits with this code
@@ -40,4 +39,7 @@ def configure_logging(debug: bool, server_log: Any = None) -> None:
         format="%(asctime)s fastsnake[%(process)d] %(levelname)s %(name)s: %(message)s")
     if server_log is not None:
         # The global ``log`` option: where and how the server's own log goes.
+        # Imported only then: without it no process loads the log writers.
+        from fastsnake.routing.accesslog import configure_server_log
+
         configure_server_log(server_log, debug=debug)

@@ -36,23 +36,35 @@ not inherit it either.
 
 Whether the supervisor also loads the workers' modules (the event loop, the
 protocol, routing, apps) before forking depends on how many workers share
-them (supervisor.share_worker_modules). Measured on the hello WSGI app,
-Python 3.11, RSS and PSS summed over the supervisor and its workers:
+them (supervisor.share_worker_modules). RSS counts a page shared by two
+processes in both, PSS splits it; PSS also moves with what else maps the same
+libraries, so only numbers from one run compare. Measured with
+bench/memory.py (hello app, Python 3.11, sums over the supervisor and its
+workers, uvicorn in the same run: 30.8 MB RSS, 26.7 MB PSS):
 
-    workers 1, supervisor without them   53 MB RSS, 31.8 MB PSS
-    workers 1, supervisor with them      56 MB RSS, 27 MB PSS
-    workers 4, supervisor without them  140 MB RSS, 70 MB PSS
-    workers 4, supervisor with them     133 MB RSS, 44 MB PSS
+                                          WSGI hello           ASGI hello
+    workers 1, supervisor without them   46.4 RSS, 32.6 PSS   47.2 RSS, 33.5 PSS
+    workers 1, supervisor with them      51.0 RSS, 30.3 PSS   52.1 RSS, 31.2 PSS
+    workers 4, supervisor with them     121.2 RSS, 45.2 PSS  122.2 RSS, 46.3 PSS
 
-(before this was measured, with them but nothing frozen: 57 and 137 MB RSS,
-34.5 and 71.5 MB PSS; uvicorn, one process: 31 MB RSS, 21 MB PSS; PSS
-moves with what else maps the same libraries, so compare within one run). RSS
-counts a page shared by two processes twice, PSS splits it. With several
-workers, loading them first wins by both counts. With one, RSS (what the
-issue and ``ps`` compare) favours a supervisor without them, and so does
-the rule that a supervisor loads only what supervising needs; PSS would
-favour loading them (the lone worker, importing them itself, writes into
-pages it shares with the supervisor and so copies them).
+(before a worker loaded features only when its Caddyfile uses them and
+trimmed its heap after startup: 51.4/37.3 with one worker, 131.8/49.3 with
+four.) With several workers, loading them first wins by both counts. With
+one, RSS (what the issue and ``ps`` compare) favours a supervisor without
+them, and so does the rule that a supervisor loads only what supervising
+needs; PSS favours loading them: the lone worker, importing them itself,
+writes into pages it shares with the supervisor (reference counts and other
+fields of what its imports touch) and so copies about 6 MB of them, on
+Python 3.12 as on 3.11: ``import ssl`` alone, which asyncio does, copies
+3.4 MB, creating 40 small IntEnums 2.2 MB, while allocating 8 MB of new
+objects copies 0.4 MB (filling pymalloc's or glibc's free slots before the
+fork, so that the worker allocates in fresh pages, saved 0.3 MB at most).
+Either way two interpreters cost more than uvicorn's one: a bare Python is
+8.7 MB RSS, so the sum of RSS cannot reach it.
+
+``settle_after_startup`` ends with ``malloc_trim``: the worker's startup
+(compiling, importing, the first collection) leaves free heap that the
+32 MiB trim threshold above would otherwise keep for good (1.5 MB).
 """
 
 from __future__ import annotations
@@ -90,6 +102,7 @@ def settle_after_startup() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 20)
+    trim_heap()
 
 
 def before_fork() -> None:

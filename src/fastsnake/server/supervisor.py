@@ -50,9 +50,15 @@ from typing import Any
 
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.loader import load_config
-from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
+from fastsnake.config.model import (
+    DEFAULT_START_TIMEOUT,
+    GENERATED_SOURCE,
+    Config,
+    Interface,
+    Listener,
+)
 from fastsnake.errors import FatalError
-from fastsnake.routing.accesslog import reopen_files
+from fastsnake.routing.logfiles import reopen_files
 from fastsnake.server.certificates import Certificates
 from fastsnake.server.control import published
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, banner_lines, configure_logging
@@ -183,6 +189,10 @@ def share_worker_modules(config: Config) -> None:
         return
     from fastsnake.server import worker  # noqa: F401
 
+    if any(app.interface is Interface.ASGI for listener in config.listeners
+           for app in listener.apps):
+        # Loaded by a worker only for ASGI apps (apps/factory.py): here once.
+        from fastsnake import _asgi  # noqa: F401
     if os.environ.get("FASTSNAKE_LOOP", "").lower() != "asyncio":  # loops.new_event_loop's
         with contextlib.suppress(ImportError):
             import uvloop  # noqa: F401

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email.utils
 import logging
 import os
 import pickle
@@ -38,6 +37,7 @@ from fastsnake import _http
 from fastsnake._wsgi import WsgiPool
 from fastsnake.apps.factory import AppFactory
 from fastsnake.config.model import Listener, PythonApp
+from fastsnake.request.httpdate import http_date
 from fastsnake.server.lifecycle import configure_logging
 from fastsnake.server.loops import new_event_loop
 from fastsnake.server.memory import settle_after_startup, tune_malloc
@@ -122,7 +122,7 @@ async def serve(spec: TenantSpec, ready: Any) -> None:
         loop.add_signal_handler(signum, stop.set)
 
     def tick() -> None:
-        _http.tick(loop.time(), email.utils.formatdate(usegmt=True).encode("ascii"))
+        _http.tick(loop.time(), http_date().encode("ascii"))
         loop.call_later(TICK_SECONDS, tick)
 
     tick()

@@ -11,7 +11,6 @@ grace period, then drop whatever is left.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
@@ -20,19 +19,18 @@ import socket
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastsnake import _http
 from fastsnake._exchange import Handler
 from fastsnake._wsgi import WsgiPool
-from fastsnake.apps.dynamic import DynamicApps
 from fastsnake.apps.factory import AppFactory, broken_handler
 from fastsnake.apps.loader import AppSlot, Generation
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.model import Config, Listener, PythonApp
 from fastsnake.errors import FatalError
 from fastsnake.request.client_ip import resolver_for
-from fastsnake.routing.accesslog import AccessLogger
+from fastsnake.request.httpdate import http_date
 from fastsnake.routing.compiler import RouteCompiler
 from fastsnake.routing.router import Router
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
@@ -40,9 +38,11 @@ from fastsnake.server.lifecycle import banner_lines as banner_lines  # inprocess
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.server.loops import new_event_loop as new_event_loop  # inprocess's, from here
 from fastsnake.server.memory import settle_after_startup, tune_malloc
-from fastsnake.server.on_demand import CertificateRequester, OnDemandAcceptor
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
 from fastsnake.server.tenants import TenantProcesses
+
+if TYPE_CHECKING:
+    from fastsnake.apps.dynamic import DynamicApps
 
 log = logging.getLogger("fastsnake.worker")
 
@@ -109,6 +109,9 @@ class ServedApps:
         return None, Router(sites, resolver_for(self.config.client_ip))
 
     def access_logger(self, spec: Any) -> Any:
+        # Only sites with a ``log`` directive load the log writers.
+        from fastsnake.routing.accesslog import AccessLogger
+
         logger = AccessLogger(spec, server_log=self.config.server_log)
         self.loggers.append(logger)
         return logger
@@ -122,6 +125,10 @@ class ServedApps:
             self.dynamic.append(tenants)
             return tenants
         if is_dynamic(app):
+            # Only a site with per-request apps loads their machinery
+            # (tenant environments, namespaces, the eviction table).
+            from fastsnake.apps.dynamic import DynamicApps
+
             table = DynamicApps(app, self.factory, self.base_dir,
                                 self.watcher if app.autoreload else None, app.max_dynamic_apps)
             self.dynamic.append(table)
@@ -205,7 +212,7 @@ class Worker:
         self.stop_requested.set()
 
     def tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        _http.tick(loop.time(), email.utils.formatdate(usegmt=True).encode("ascii"))
+        _http.tick(loop.time(), http_date().encode("ascii"))
         if (self.recycle_after and not self.recycle_asked
                 and _http.request_count() >= self.recycle_after):
             # Bounds what a leaking app can take: the supervisor starts a
@@ -239,6 +246,8 @@ class Worker:
             ssl_context = listener_context(self.listener.sites, self.config.auto_https, store)
             if store is not None and any(getattr(site.tls, "on_demand", False)
                                          for site in self.listener.sites):
+                from fastsnake.server.on_demand import CertificateRequester
+
                 on_demand = CertificateRequester(
                     self.config.auto_https.storage,
                     lambda name: store.context_for(name) is not None)
@@ -257,6 +266,8 @@ class Worker:
         server: Any
         if on_demand is not None:
             # Names are read before the handshake, to get their certificates first.
+            from fastsnake.server.on_demand import OnDemandAcceptor
+
             self.sock.listen(LISTEN_BACKLOG)
             server = OnDemandAcceptor(loop, self.sock, protocol, ssl_context, on_demand)
             server.start()

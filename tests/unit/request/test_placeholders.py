@@ -124,6 +124,7 @@ def test_client_clock_and_path_part_placeholders():
     assert render("{client_ip}|{remote_host}|{port}|{file}|{dir}") == (
         "127.0.0.1|127.0.0.1|8443|c.txt|/a/b/")
     assert render("{http.request.uuid}") == render("{http.request.uuid}")  # one per request
+    assert len(render("{http.request.uuid}").split("-")) == 5
     assert render("{time.now.unix}").isdigit()
 
 
