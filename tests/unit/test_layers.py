@@ -84,6 +84,9 @@ DEFERRED = {
     ("fastsnake.routing.compiler", "fastsnake.certs.store"):
         "the ACME HTTP-01 route only (sites with automatic HTTPS)",
     ("fastsnake.routing.compiler", "fastsnake.routing.auth"): "basic_auth only: hashing, bcrypt",
+    ("fastsnake.server.worker", "fastsnake.server.tenants"):
+        "tenant processes (isolation process) load the relay and the process manager only for "
+        "a Caddyfile with dynamic apps",
     ("fastsnake.server.worker", "fastsnake.apps.dynamic"):
         "per-request (placeholder) apps only: tenant environments, namespaces",
     ("fastsnake.server.worker", "fastsnake.server.on_demand"): "on-demand TLS listeners only",

@@ -39,10 +39,10 @@ from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, t
 from fastsnake.server.loops import new_event_loop as new_event_loop  # inprocess's, from here
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
-from fastsnake.server.tenants import TenantProcesses
 
 if TYPE_CHECKING:
     from fastsnake.apps.dynamic import DynamicApps
+    from fastsnake.server.tenants import TenantProcesses
 
 log = logging.getLogger("fastsnake.worker")
 
@@ -119,6 +119,9 @@ class ServedApps:
     async def target_for(self, app: PythonApp) -> Any:
         # Windows has no Unix sockets for asyncio: its tenants stay in the worker.
         if is_dynamic(app) and app.isolation == "process" and sys.platform != "win32":
+            # As below; and the relay, its pool, the process manager.
+            from fastsnake.server.tenants import TenantProcesses
+
             tenants = TenantProcesses(app, self.factory, self.base_dir, self.config,
                                       self.listener.port,
                                       self.watcher if app.autoreload else None)
