@@ -20,6 +20,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         start_timeout DURATION | forever         # caddy-snake 0.6
         runtime sync | gevent | uvloop | native  # caddy-snake 0.6 (gevent: the extra)
         python_path PATH                         # caddy-snake 0.6: the server runs under it
+        isolation none                           # caddy-snake 0.6's default (docker: refused)
         proxy_headers                            # fastsnake's own: see request.client_ip
     }
 
@@ -53,6 +54,7 @@ from fastsnake.config.args import (
     expect_one_arg,
     parse_duration,
     parse_size,
+    refuse_block,
 )
 from fastsnake.config.dotenv import DotenvError, parse_dotenv
 from fastsnake.config.model import (
@@ -279,6 +281,8 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             loop_runtime = d.token()
         elif name == "python_path":
             python = _python_path(d, expect_one_arg(d), base_dir)
+        elif name == "isolation":
+            _isolation(d)
         elif name in _CADDY_SNAKE_REFUSED:
             d.errf("caddy-snake's %s is not supported by fastsnake: %s", name,
                    _CADDY_SNAKE_REFUSED[name])
@@ -339,11 +343,14 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
 _RUNTIMES = {Interface.WSGI: ("sync", "gevent"), Interface.ASGI: ("uvloop", "native")}
 # caddy-snake 0.6 subdirectives fastsnake refuses, and why.
 _CADDY_SNAKE_REFUSED = {
-    "module_esgi": "ESGI (caddy-snake's draft protocol) is not implemented; serve the app as "
-                   "WSGI (runtime gevent for many blocking requests per process) or ASGI",
-    "isolation": "fastsnake runs its workers as processes of its own and starts no "
-                 "containers; run fastsnake itself in the container",
+    "module_esgi": "ESGI is caddy-snake's 0.1 draft protocol (mliezun/esgi), which needs an "
+                   "HTTP/1.1 and WebSocket server of its own driving each connection; "
+                   "fastsnake's gevent worker is gevent's pywsgi, a WSGI server, and no "
+                   "fastsnake worker speaks ESGI. Serve the app as WSGI (module_wsgi with "
+                   "runtime gevent keeps its blocking style) or as ASGI",
 }
+_DOCKER = ("fastsnake starts its workers as processes of its own and runs no containers; "
+           "run fastsnake itself in the container (its workers inherit the limits)")
 # Words for "no start_timeout", as caddy-snake takes them.
 _FOREVER = ("-1", "forever", "none", "inf", "indefinite")
 
@@ -431,6 +438,22 @@ def gevent_mount(routes: tuple[Route, ...]) -> str | None:
             or not isinstance(nested[0].handler, PythonApp) or nested[0].paths not in ((), ("*",))):
         return None
     return prefix.rstrip("/")
+
+
+def _isolation(d: Dispenser) -> None:
+    """caddy-snake's ``isolation``: ``none``, its default, is what fastsnake
+    does (workers are host processes); ``docker`` is refused by name."""
+    if not d.next_arg():
+        d.arg_err()
+    value = d.val()
+    if value == "docker":  # before its arguments and block: they configure Docker
+        d.errf("caddy-snake's isolation docker is not supported by fastsnake: %s", _DOCKER)
+    if value != "none":
+        d.errf("isolation must be 'none' (caddy-snake's docker backend is not supported "
+               "by fastsnake), got '%s'", value)
+    if d.next_arg():
+        d.arg_err()
+    refuse_block(d, value)
 
 
 def _start_timeout(d: Dispenser, value: str) -> float | None:

@@ -69,12 +69,27 @@ def test_python_path_that_is_no_program_is_refused(tmp_path):
     assert "4: python_path '<dir>/nowhere/python' is not an executable file" in message
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ('module_esgi "app:app"', "ESGI (caddy-snake's draft protocol) is not implemented"),
-    ("isolation docker", "starts no containers"),
+@pytest.mark.parametrize(("line", "name", "reason"), [
+    ('module_esgi "app:app"', "module_esgi", "fastsnake's gevent worker is gevent's pywsgi"),
+    ("isolation docker", "isolation docker", "runs no containers"),
+    ('isolation docker {\n\t\t\timage "python:3.13-slim"\n\t\t\tread_only\n\t\t}',
+     "isolation docker", "run fastsnake itself in the container"),
 ])
-def test_caddy_snake_features_refused_by_name(tmp_path, line, reason):
-    name = line.split()[0]
+def test_caddy_snake_features_refused_by_name(tmp_path, line, name, reason):
     message = build_error(tmp_path, block("wsgi", line))
     assert f"4: caddy-snake's {name} is not supported by fastsnake: " in message
     assert reason in message
+
+
+def test_isolation_none_is_what_fastsnake_does(tmp_path):
+    assert app_of(tmp_path, block("wsgi", "isolation none")).target == "app:app"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("isolation podman", "4: isolation must be 'none' (caddy-snake's docker backend is not "
+                         "supported by fastsnake), got 'podman'"),
+    ("isolation", "4: wrong argument count"),
+    ("isolation none {\n\t\t\timage x\n\t\t}", "4: unexpected block after 'none'"),
+])
+def test_isolation_mistakes(tmp_path, line, message):
+    assert message in build_error(tmp_path, block("wsgi", line))
