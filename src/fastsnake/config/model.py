@@ -30,6 +30,7 @@ DEFAULT_WS_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 class Interface(str, Enum):
     WSGI = "wsgi"
     ASGI = "asgi"
+    ESGI = "esgi"  # caddy-snake's draft; served by the gevent worker only
 
 
 class Runtime(str, Enum):

@@ -70,7 +70,6 @@ def test_python_path_that_is_no_program_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("line", "name", "reason"), [
-    ('module_esgi "app:app"', "module_esgi", "fastsnake's gevent worker is gevent's pywsgi"),
     ("isolation docker", "isolation docker", "runs no containers"),
     ('isolation docker {\n\t\t\timage "python:3.13-slim"\n\t\t\tread_only\n\t\t}',
      "isolation docker", "run fastsnake itself in the container"),
