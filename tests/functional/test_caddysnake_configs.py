@@ -7,14 +7,14 @@ block with ``http_port``/``https_port``/``log { level info }``, a
 ``venv "./venv"`` and a ``route / { respond 404 }`` fallback; the dynamic
 multi-tenant site on ``*.127.0.0.1.nip.io`` with ``{http.request.host.labels.6}``
 in the module, working_dir and env_var; ``start_timeout`` with an app that
-sleeps while importing; the ``runtime`` values. The apps are this project's
+sleeps while importing; the ``runtime`` values; ``module_esgi`` on gevent
+(the rest of ESGI: test_esgi.py). The apps are this project's
 own, of the same kinds (Flask behind wsgiref's validator, FastAPI with a
 lifespan, Django). Configurations with an equivalent test elsewhere are
 not repeated here: Channels and Socket.IO (test_frameworks_realtime.py,
 test_examples.py), ``runtime gevent`` (test_gevent.py), ``python_path`` to
 another environment (test_python_path.py), autoreload (test_reload.py), and
-``module_esgi`` / ``isolation docker`` (refused by name:
-tests/unit/config/test_python_caddysnake06.py).
+``isolation docker`` (refused by name: tests/unit/config/test_python_caddysnake06.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from tests.server import BANNER, free_port
+from tests.websocket_helpers import RawClient
 
 # caddy-snake's integration Caddyfiles all open with this global block.
 GLOBAL = """{
@@ -377,3 +378,38 @@ def test_a_worker_slower_than_start_timeout_is_a_startup_failure(serve, tmp_path
     server.reader.join(5)
     assert BANNER not in server.log
     assert "start_timeout" in server.log, server.log
+
+
+ESGI_APP = """
+    def application(scope, protocol):
+        if scope["proto"] == "ws":
+            ws = protocol.accept()
+            while (msg := ws.receive()).kind != 0:
+                ws.send_str("got " + msg.data)
+            return
+        body = protocol.read_body() if scope["method"] == "POST" else b"hi"
+        protocol.response_bytes(200, [("Content-Type", "text/plain")], body)
+"""
+
+ESGI_SITE = """localhost:$PORT {
+\tpython /* {
+\t\tmodule_esgi "main:application"
+\t\truntime gevent
+\t\tworkers 1
+\t\tvenv "./venv"
+\t}
+}
+"""
+
+
+def test_esgi_on_gevent(serve, tmp_path):
+    pytest.importorskip("gevent")
+    write(tmp_path, {"main.py": ESGI_APP})
+    make_venv(tmp_path)
+    server = serve(caddyfile(ESGI_SITE))
+    call = Localhost(server.port)
+    assert call("GET", "/hello").text == "hi"
+    assert call("POST", "/echo", data=b"payload").content == b"payload"
+    client = RawClient(server, host=f"localhost:{server.port}")
+    client.send(0x1, b"ping")
+    assert client.recv() == (0x1, b"got ping")
