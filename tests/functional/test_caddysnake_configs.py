@@ -8,7 +8,8 @@ block with ``http_port``/``https_port``/``log { level info }``, a
 multi-tenant site on ``*.127.0.0.1.nip.io`` with ``{http.request.host.labels.6}``
 in the module, working_dir and env_var; ``start_timeout`` with an app that
 sleeps while importing; the ``runtime`` values; ``module_esgi`` on gevent
-(the rest of ESGI: test_esgi.py). The apps are this project's
+(the rest of ESGI: test_esgi.py); branch previews with on-demand TLS and
+``permission python_dir``. The apps are this project's
 own, of the same kinds (Flask behind wsgiref's validator, FastAPI with a
 lifespan, Django). Configurations with an equivalent test elsewhere are
 not repeated here: Channels and Socket.IO (test_frameworks_realtime.py,
@@ -19,6 +20,7 @@ another environment (test_python_path.py), autoreload (test_reload.py), and
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -413,3 +415,54 @@ def test_esgi_on_gevent(serve, tmp_path):
     client = RawClient(server, host=f"localhost:{server.port}")
     client.send(0x1, b"ping")
     assert client.recv() == (0x1, b"got ping")
+
+
+PREVIEW_APP = """
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"branch " + __name__.encode()})
+"""
+
+# caddy-snake's "pairing python_dir with dynamic Python" (branch previews),
+# with the local CA as its own CI runs it.
+PREVIEW_SITE = """{
+\tstorage file_system data
+\ton_demand_tls {
+\t\tpermission python_dir {
+\t\t\troot branches
+\t\t\tdomain_suffix project.example
+\t\t}
+\t}
+}
+
+https://*.project.example:$PORT {
+\ttls internal {
+\t\ton_demand
+\t}
+\tpython /* {
+\t\tmodule_asgi "{http.request.host.labels.2}:app"
+\t\tworking_dir "branches/{http.request.host.labels.2}/"
+\t}
+}
+"""
+
+
+def test_branch_previews_with_python_dir_permission(serve, tmp_path):
+    pytest.importorskip("cryptography")
+    pytest.importorskip("acme")
+    # Here, not at the top: that module skips itself without the https extra.
+    from tests.functional.test_automatic_https import _root_when_made, https_get
+
+    for branch in ("featurea", "featureb"):
+        write(tmp_path / "branches" / branch, {f"{branch}.py": PREVIEW_APP})
+    server = serve(PREVIEW_SITE)
+    root = _root_when_made(tmp_path / "data" / "pki" / "authorities" / "local" / "root.crt")
+    for branch in ("featurea", "featureb"):
+        status, body, _ = https_get(server.port, f"{branch}.project.example", root, timeout=60)
+        assert (status, body) == (200, f"branch {branch}")
+    with pytest.raises(ssl.SSLError):  # no folder: no certificate
+        https_get(server.port, "nobranch.project.example", root, timeout=60)
+    stored = {p.name for p in (tmp_path / "data" / "certificates").rglob("*.crt")}
+    assert stored == {"featurea.project.example.crt", "featureb.project.example.crt"}
