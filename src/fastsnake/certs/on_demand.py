@@ -10,7 +10,9 @@ redirect to nowhere, a timeout or a refused connection means no. Answers
 (yes and no alike, errors included, so a dead endpoint is not hammered by
 every handshake) are cached for ``cache_s``. On top, at most ``rate``
 *new* names are allowed per ``per`` seconds, across all names; a name
-refused by ``ask`` never reaches the CA and does not count.
+refused by ``ask`` never reaches the CA and does not count. caddy-snake's
+``permission python_dir`` replaces ``ask`` with a local look (a folder per
+allowed name), not cached: deploying the folder allows the name at once.
 """
 
 from __future__ import annotations
