@@ -1,7 +1,7 @@
 """What a tenant process costs: memory, cold start, and the hop.
 
 Starts fastsnake (one worker, pinned with taskset) on a Caddyfile with one
-dynamic WSGI hello app, in ``isolation process`` and ``isolation none``,
+dynamic WSGI hello app, in ``isolation process`` and ``isolation worker``,
 and reports, as medians of a few runs:
 
 - the tenant process's RSS and PSS (``/proc/PID/smaps_rollup``), and how
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--wrk-cpus", default="1")
     args = parser.parse_args()
-    results: dict[str, list[dict]] = {"process": [], "none": []}
+    results: dict[str, list[dict]] = {"process": [], "worker": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
         for n in range(args.tenants):

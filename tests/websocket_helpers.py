@@ -1,7 +1,11 @@
-"""Frames built by hand and readers driven to the end, for the codec tests."""
+"""Frames built by hand and readers driven to the end, for the codec tests;
+and RawClient, a WebSocket client on a plain socket for functional tests."""
 
 from __future__ import annotations
 
+import base64
+import os
+import struct
 import zlib
 
 import pytest
@@ -82,3 +86,34 @@ def split_server_frame(frame: bytes) -> tuple[int, bytes]:
 INVALID_UTF8_DEFLATED = deflate_raw(zlib.compressobj(wbits=-15), b"ok \xff")
 
 
+class RawClient:
+    """A minimal WebSocket client over a raw socket (masked frames)."""
+
+    def __init__(self, server, path: str = "/ws", host: str = "x") -> None:
+        self.sock = server.connect()
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        self.file = self.sock.makefile("rb")
+        self.head = b""
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            self.head += line
+
+    def send(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        key = os.urandom(4)
+        masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        size = len(payload)
+        length = (struct.pack("!B", 0x80 | size) if size < 126 else
+                  struct.pack("!BH", 0x80 | 126, size) if size < 65536 else
+                  struct.pack("!BQ", 0x80 | 127, size))
+        self.sock.sendall(bytes([(0x80 if fin else 0) | opcode]) + length + key + masked)
+
+    def recv(self) -> tuple[int, bytes]:
+        first, second = self.file.read(2)
+        size = second & 0x7F
+        if size == 126:
+            size = struct.unpack("!H", self.file.read(2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", self.file.read(8))[0]
+        return first & 0x0F, self.file.read(size)

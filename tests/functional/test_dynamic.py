@@ -35,7 +35,7 @@ http://*.example.com:$PORT {
 
 RUNTIMES = {"process": "workers 1", "thread": "workers_runtime thread",
             # Tenants in the worker itself, as before tenant processes.
-            "in-worker": "workers 1\n        isolation none"}
+            "in-worker": "workers 1\n        isolation worker"}
 
 
 def make_tenants(root, names):

@@ -30,7 +30,7 @@ def app(environ, start_response):
 """
 
 
-@pytest.mark.parametrize("isolation", ["process", "none"])
+@pytest.mark.parametrize("isolation", ["process", "worker"])
 def test_each_tenant_sees_its_own_environment(serve, tmp_path: Path, isolation: str) -> None:
     for tenant, extra in (("alpha", "ONLY_IN_A=yes\n"), ("beta", "")):
         folder = tmp_path / "tenants" / tenant

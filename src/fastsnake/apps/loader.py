@@ -41,6 +41,14 @@ def prepare_paths(app: PythonApp) -> None:
                 site.addsitedir(folder)
 
 
+# An app written for caddy-snake may import its shared cache client; say why
+# it is not there rather than leave a bare ModuleNotFoundError.
+CADDYSNAKE_CACHE = (
+    "caddy-snake's shared cache (the caddysnake package) is not supported by fastsnake: "
+    "its client talks to a cache server inside the Caddy plugin, which fastsnake does "
+    "not run; share state between workers through Redis, memcached or a database")
+
+
 def import_target(target: str, where: str = "") -> Callable[..., Any]:
     """Import ``module:variable`` (the variable may be dotted) and return it."""
     prefix = f"{where}: " if where else ""
@@ -53,6 +61,9 @@ def import_target(target: str, where: str = "") -> Callable[..., Any]:
         if exc.name and module_name.startswith(exc.name):
             raise AppImportError(
                 f"{prefix}cannot import module {module_name!r}: {exc}") from exc
+        if exc.name and exc.name.partition(".")[0] == "caddysnake":
+            raise AppImportError(
+                f"{prefix}{module_name} imports caddysnake: {CADDYSNAKE_CACHE}") from exc
         raise
     obj: Any = module
     for part in attr_path.split("."):

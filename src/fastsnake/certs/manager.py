@@ -142,8 +142,11 @@ class CertManager:
         self.clock = clock
         self.log = log or logging.getLogger("fastsnake.certs")
         self.solver: ChallengeSolver = solver or StorageSolver(self.storage)
-        ask = auto.on_demand.ask if auto.on_demand else ""
-        self.gate = gate or OnDemandGate(ask)
+        demand = auto.on_demand
+        self.gate = gate or OnDemandGate(
+            demand.ask if demand else "",
+            python_dir=(demand.python_dir_root, demand.python_dir_suffix)
+            if demand and demand.python_dir_root else None)
         self._new_backoff = backoff or (lambda clock: Backoff(clock=clock))
         self.acme_timeout = acme_timeout
         self.local_ca = LocalCA(self.storage)

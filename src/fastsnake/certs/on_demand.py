@@ -10,13 +10,17 @@ redirect to nowhere, a timeout or a refused connection means no. Answers
 (yes and no alike, errors included, so a dead endpoint is not hammered by
 every handshake) are cached for ``cache_s``. On top, at most ``rate``
 *new* names are allowed per ``per`` seconds, across all names; a name
-refused by ``ask`` never reaches the CA and does not count.
+refused by ``ask`` never reaches the CA and does not count. caddy-snake's
+``permission python_dir`` replaces ``ask`` with a local look (a folder per
+allowed name), not cached: deploying the folder allows the name at once.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
+import re
 import threading
 import time
 import urllib.error
@@ -31,6 +35,23 @@ CACHE_S = 60.0
 MAX_CACHED = 10_000     # the names are the clients' choice: keep the cache bounded
 
 
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?")
+
+
+def python_dir_allows(python_dir: tuple[str, str], name: str) -> bool:
+    """caddy-snake's ``permission python_dir``: ``name`` is exactly one label
+    (a plain folder name: no dots, no path) before the suffix, and that
+    folder exists under the root."""
+    root, suffix = python_dir
+    slug, dot, rest = name.partition(".")
+    if not dot or rest != suffix or not _SLUG.fullmatch(slug):
+        return False
+    allowed = os.path.isdir(os.path.join(root, slug))
+    if not allowed:
+        log.info("on-demand TLS: %s refused: no folder %s under %s", name, slug, root)
+    return allowed
+
+
 class OnDemandGate:
     """``allowed(name)`` for on-demand certificates; thread-safe.
 
@@ -38,12 +59,14 @@ class OnDemandGate:
     the rate limit applies, which Caddy warns is unsafe on the Internet).
     """
 
-    def __init__(self, ask_url: str = "", *, rate: int = 10, per: float = 60.0,
+    def __init__(self, ask_url: str = "", *, python_dir: tuple[str, str] | None = None,
+                 rate: int = 10, per: float = 60.0,
                  cache_s: float = CACHE_S, timeout: float = ASK_TIMEOUT,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if rate < 1 or per <= 0:
             raise ValueError("OnDemandGate needs rate >= 1 and per > 0")
         self.ask_url = ask_url
+        self.python_dir = python_dir
         self.rate = rate
         self.per = per
         self.cache_s = cache_s
@@ -60,7 +83,10 @@ class OnDemandGate:
         name = name.strip().rstrip(".").lower()
         if not name:
             return False
-        if not self._answer(name):
+        if self.python_dir is not None:  # a local look, asked afresh each time
+            if not python_dir_allows(self.python_dir, name):
+                return False
+        elif not self._answer(name):
             return False
         return self._admit(name)
 

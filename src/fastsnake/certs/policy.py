@@ -40,10 +40,14 @@ class ManagedNames:
 @dataclass(frozen=True)
 class OnDemand:
     """The global ``on_demand_tls { ask <url> }``: the endpoint that must
-    answer 200 for ``?domain=<name>`` before a certificate is obtained."""
+    answer 200 for ``?domain=<name>`` before a certificate is obtained; or
+    caddy-snake's ``permission python_dir { root, domain_suffix }``: a name
+    ``<slug>.<domain_suffix>`` is allowed when ``<root>/<slug>`` is a folder."""
 
     ask: str = ""
     location: str = ""
+    python_dir_root: str = ""
+    python_dir_suffix: str = ""
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def parse_https_option(d: Dispenser, name: str, options: HttpsOptions,
     if name == "storage":
         return replace(options, storage=_storage(d, base_dir))
     if name == "on_demand_tls":
-        return replace(options, on_demand=_on_demand(d))
+        return replace(options, on_demand=_on_demand(d, base_dir))
     if name == "auto_https":
         values = d.remaining_args()
         if not values:
@@ -300,6 +300,44 @@ def _pem_file(d: Dispenser, text: str, base_dir: str) -> str:
     return path
 
 
+def _one_before_block(d: Dispenser) -> str:
+    """The single argument of a line that may open a block."""
+    if not d.next_arg():
+        d.arg_err()
+    value = d.val()
+    if d.next_arg():
+        d.arg_err()
+    return value
+
+
+def _permission_http(d: Dispenser) -> str:
+    endpoint = ""
+    nesting = d.nesting
+    while d.next_block(nesting):
+        if d.val() != "endpoint":
+            d.errf("permission http option '%s' is not supported (endpoint is)", d.val())
+        endpoint = _url(d, _one(d))
+    if not endpoint:
+        d.err("permission http needs 'endpoint <url>'")
+    return endpoint
+
+
+def _permission_python_dir(d: Dispenser, base_dir: str) -> tuple[str, str]:
+    """caddy-snake's ``permission python_dir { root <dir>; domain_suffix <suffix> }``."""
+    values = {"root": "", "domain_suffix": ""}
+    nesting = d.nesting
+    while d.next_block(nesting):
+        if d.val() not in values:
+            d.errf("permission python_dir option '%s' is not supported (root and "
+                   "domain_suffix are)", d.val())
+        name = d.val()
+        values[name] = _one(d)
+    if not values["root"] or not values["domain_suffix"]:
+        d.err("permission python_dir needs root <dir> and domain_suffix <suffix>")
+    root = os.path.normpath(os.path.join(base_dir, values["root"]))
+    return root, values["domain_suffix"].strip(".").lower()
+
+
 def _storage(d: Dispenser, base_dir: str) -> str:
     """``storage file_system [<path>]`` or ``{ root <path> }``."""
     args = d.remaining_args()
@@ -320,12 +358,13 @@ def _storage(d: Dispenser, base_dir: str) -> str:
     return os.path.normpath(os.path.join(base_dir, root))
 
 
-def _on_demand(d: Dispenser) -> OnDemand:
+def _on_demand(d: Dispenser, base_dir: str) -> OnDemand:
     start = d.token()
     location = start.location
     if d.next_arg():
         d.arg_err()
     ask = ""
+    python_dir: tuple[str, str] = ("", "")
     nesting = d.nesting
     while d.next_block(nesting):
         option = d.val()
@@ -334,9 +373,21 @@ def _on_demand(d: Dispenser) -> OnDemand:
         elif option in ("interval", "burst"):
             d.remaining_args()  # deprecated in Caddy; fastsnake rate-limits by itself
         elif option == "permission":
-            d.err("on_demand_tls permission modules are not supported by fastsnake; use ask")
+            module = _one_before_block(d)
+            if module == "http":  # Caddy's long form of ask
+                ask = _permission_http(d)
+            elif module == "python_dir":
+                python_dir = _permission_python_dir(d, base_dir)
+            else:
+                d.errf("on_demand_tls permission '%s' is not supported by fastsnake; "
+                       "use ask, permission http or permission python_dir", module)
         else:
             d.errf("on_demand_tls option '%s' is not supported by fastsnake", option)
+    if python_dir[0]:
+        if ask:
+            _fail_at(start, "on_demand_tls: use either ask (permission http) or permission "
+                            "python_dir, not both")
+        return OnDemand("", location, *python_dir)
     if not ask:
         _fail_at(start, "on_demand_tls needs 'ask <url>': fastsnake never obtains "
                         "certificates for names nobody approved")

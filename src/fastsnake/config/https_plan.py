@@ -77,7 +77,9 @@ class HttpsPlanner:
                 _fail(key, f"'{host}' cannot have a certificate: give the site "
                            "'tls <cert_file> <key_file>' or serve it over http://")
             issuers = issuers_for(host, auto, options)
-            if host.startswith("*.") and any(i.kind == "acme" for i in issuers):
+            # On demand, each name under the wildcard gets its own certificate
+            # at its first handshake (HTTP or TLS-ALPN challenge), as in Caddy.
+            if host.startswith("*.") and not on_demand and any(i.kind == "acme" for i in issuers):
                 _fail(key, f"the wildcard '{host}' needs ACME's DNS challenge, which fastsnake "
                            "lacks: use 'tls internal', 'tls <cert_file> <key_file>', or name "
                            "each host")

@@ -30,6 +30,7 @@ DEFAULT_WS_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 class Interface(str, Enum):
     WSGI = "wsgi"
     ASGI = "asgi"
+    ESGI = "esgi"  # caddy-snake's draft; served by the gevent worker only
 
 
 class Runtime(str, Enum):
@@ -65,7 +66,8 @@ class PythonApp:
     gevent: bool = False             # ``runtime gevent``: its port runs gevent workers
     location: str = ""               # "file:line" of the directive, for errors at import
     # A dynamic app's tenants: "process" (each in its own process, the
-    # default) or "none" (all in the worker, each in its own module namespace).
+    # default; caddy-snake's ``isolation none`` too) or "worker" (all in the
+    # worker, each in its own module namespace).
     isolation: str = "process"
 
     @property

@@ -4,7 +4,7 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
 
     python [<matcher>] module:variable          # WSGI
     python [<matcher>] {
-        module_wsgi | module_asgi  module:variable
+        module_wsgi | module_asgi | module_esgi  module:variable   # esgi: on gevent
         lifespan on|off
         working_dir PATH
         venv PATH
@@ -18,9 +18,10 @@ Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
         max_requests N
         request_body { max_size SIZE }
         start_timeout DURATION | forever         # caddy-snake 0.6
-        isolation process | none                 # dynamic apps: a process per tenant or not
         runtime sync | gevent | uvloop | native  # caddy-snake 0.6 (gevent: the extra)
         python_path PATH                         # caddy-snake 0.6: the server runs under it
+        isolation none | process | worker        # caddy-snake 0.6's none (docker: refused);
+                                                 # dynamic apps: a process per tenant or not
         proxy_headers                            # fastsnake's own: see request.client_ip
     }
 
@@ -54,6 +55,7 @@ from fastsnake.config.args import (
     expect_one_arg,
     parse_duration,
     parse_size,
+    refuse_block,
 )
 from fastsnake.config.dotenv import DotenvError, parse_dotenv
 from fastsnake.config.model import (
@@ -213,15 +215,15 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         name = sub.text
         if name in seen and name not in REPEATABLE:
             d.errf("duplicate subdirective '%s' (already set at line %d)", name, seen[name].line)
-        if name in ("module_wsgi", "module_asgi"):
-            other = "module_asgi" if name == "module_wsgi" else "module_wsgi"
-            if other in seen:
-                d.errf("use either module_wsgi or module_asgi, not both (%s is set)", other)
+        if name in _MODULES:
+            other = next((m for m in _MODULES if m in seen and m != name), None)
+            if other is not None:
+                d.errf("use either %s or %s, not both (%s is set)", other, name, other)
         seen[name] = sub
-        if name in ("module_wsgi", "module_asgi"):
+        if name in _MODULES:
             expect_one_arg(d)
             target = _check_target(d, d.token(), name)
-            interface = Interface.WSGI if name == "module_wsgi" else Interface.ASGI
+            interface = _MODULES[name]
         elif name == "lifespan":
             value = expect_one_arg(d)
             if value not in ("on", "off"):
@@ -279,19 +281,10 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
         elif name == "runtime":
             expect_one_arg(d)
             loop_runtime = d.token()
-        elif name == "isolation":
-            isolation = expect_one_arg(d)
-            if isolation == "docker":
-                d.errf("caddy-snake's isolation docker is not supported by fastsnake: %s",
-                       _CADDY_SNAKE_REFUSED["isolation"])
-            if isolation not in ("process", "none"):
-                d.errf("isolation must be 'process' (each dynamic app's tenant in a process "
-                       "of its own) or 'none' (tenants share the worker), got '%s'", isolation)
         elif name == "python_path":
             python = _python_path(d, expect_one_arg(d), base_dir)
-        elif name in _CADDY_SNAKE_REFUSED:
-            d.errf("caddy-snake's %s is not supported by fastsnake: %s", name,
-                   _CADDY_SNAKE_REFUSED[name])
+        elif name == "isolation":
+            isolation = _isolation(d)
         else:
             d.errf("unknown python subdirective '%s'", name)
     if interface is None:
@@ -302,6 +295,19 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
             directive.imports,
         )
     gevent = False
+    if loop_runtime is None and interface is Interface.ESGI:
+        gevent = True  # ESGI's only runtime, so its default (as in caddy-snake)
+        if not gevent_installed():
+            esgi = seen["module_esgi"]
+            raise CaddyfileError("module_esgi runs on gevent, which is not installed: "
+                                 "pip install 'fastsnake[gevent]'",
+                                 esgi.file, esgi.line, esgi.imports)
+        if runtime is Runtime.THREAD:
+            esgi = seen["module_esgi"]
+            raise CaddyfileError(
+                "module_esgi runs the app in gevent worker processes; it cannot be combined "
+                f"with workers_runtime thread (line {seen['workers_runtime'].line})",
+                esgi.file, esgi.line, esgi.imports)
     if loop_runtime is not None:
         _check_runtime(loop_runtime, interface, directive.location)
         gevent = loop_runtime.text == "gevent"
@@ -314,11 +320,11 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
                   for value in (target, working_dir, venv))
     env, env_templates = _environment(env_entries, dynamic, working_dir, base_dir)
     if has_placeholder(target) and working_dir is None:
-        where = seen.get("module_wsgi") or seen["module_asgi"]
+        where = next(seen[m] for m in _MODULES if m in seen)
         raise CaddyfileError(_UNCONFINED % target, where.file, where.line, where.imports)
-    if lifespan and interface is Interface.WSGI:
+    if lifespan and interface is not Interface.ASGI:
         log.info("%s: lifespan only applies to ASGI apps; ignored", directive.location)
-    if threads is not None and interface is Interface.ASGI:
+    if threads is not None and interface is not Interface.WSGI:
         log.info("%s: threads only applies to WSGI apps; ignored", directive.location)
     return PythonApp(
         interface,
@@ -347,14 +353,13 @@ def _parse_block(d: Dispenser, directive: Token, base_dir: str) -> PythonApp:
 
 # caddy-snake's ``runtime``: what runs the app inside a worker. fastsnake
 # accepts the values that name what it does.
-_RUNTIMES = {Interface.WSGI: ("sync", "gevent"), Interface.ASGI: ("uvloop", "native")}
-# caddy-snake 0.6 subdirectives fastsnake refuses, and why.
-_CADDY_SNAKE_REFUSED = {
-    "module_esgi": "ESGI (caddy-snake's draft protocol) is not implemented; serve the app as "
-                   "WSGI (runtime gevent for many blocking requests per process) or ASGI",
-    "isolation": "fastsnake starts no containers (isolation process gives each dynamic "
-                 "app's tenant a process of its own); run fastsnake itself in the container",
-}
+_RUNTIMES = {Interface.WSGI: ("sync", "gevent"), Interface.ASGI: ("uvloop", "native"),
+             Interface.ESGI: ("gevent",)}
+_MODULES = {"module_wsgi": Interface.WSGI, "module_asgi": Interface.ASGI,
+            "module_esgi": Interface.ESGI}
+# caddy-snake 0.6's isolation docker, refused, and why.
+_DOCKER = ("fastsnake starts its workers as processes of its own and runs no containers; "
+           "run fastsnake itself in the container (its workers inherit the limits)")
 # Words for "no start_timeout", as caddy-snake takes them.
 _FOREVER = ("-1", "forever", "none", "inf", "indefinite")
 
@@ -366,6 +371,9 @@ def _check_runtime(token: Token, interface: Interface, location: str) -> None:
     def fail(message: str) -> NoReturn:
         raise CaddyfileError(message, token.file, token.line, token.imports)
 
+    if value not in allowed and interface is Interface.ESGI:
+        fail(f"module_esgi runs on runtime gevent only (ESGI's protocol calls block, and "
+             f"greenlets let them), got '{value}'")
     if value not in allowed:
         fail(f"runtime for module_{interface.value} must be {' or '.join(allowed)}, "
              f"got '{value}'")
@@ -413,8 +421,8 @@ def check_gevent_port(port: int, sites: tuple[Site, ...]) -> bool:
     site = sites[0]
     if site.error_routes:
         fail("handle_errors is not served by the gevent worker")
-    if first.interface is not Interface.WSGI:  # _check_runtime refused it already
-        fail("it must be a WSGI app")
+    if first.interface is Interface.ASGI:  # _check_runtime refused it already
+        fail("it must be a WSGI or ESGI app")
     if site.tls is not None:
         fail("HTTPS is not served by the gevent worker; serve it over HTTP (behind a proxy)")
     if any(has_placeholder(value or "") for value in (first.target, first.working_dir,
@@ -426,6 +434,10 @@ def check_gevent_port(port: int, sites: tuple[Site, ...]) -> bool:
     return True
 
 
+# Path matchers that take every request (caddy-snake's docs write ``python /* {``).
+_EVERY_PATH = ((), ("*",), ("/*",))
+
+
 def gevent_mount(routes: tuple[Route, ...]) -> str | None:
     """The prefix a gevent port's one app is mounted at ("" for every path),
     or None when the routes are not that shape."""
@@ -433,15 +445,36 @@ def gevent_mount(routes: tuple[Route, ...]) -> str | None:
         return None
     route = routes[0]
     if isinstance(route.handler, PythonApp):
-        return "" if route.paths in ((), ("*",)) else None
+        return "" if route.paths in _EVERY_PATH else None
     nested = getattr(route.handler, "routes", None)
     prefix = getattr(route.handler, "strip_prefix", "")
     if (nested is None or not prefix or len(route.paths) != 1
             or route.paths[0] != prefix.rstrip("/") + "/*"
             or len(nested) != 1 or nested[0].matcher is not None
-            or not isinstance(nested[0].handler, PythonApp) or nested[0].paths not in ((), ("*",))):
+            or not isinstance(nested[0].handler, PythonApp) or nested[0].paths not in _EVERY_PATH):
         return None
     return prefix.rstrip("/")
+
+
+def _isolation(d: Dispenser) -> str:
+    """caddy-snake's ``isolation``: ``none``, its default, is what fastsnake
+    does (workers are host processes, no container), and for dynamic apps that
+    is a process per tenant, as ``process`` says explicitly; fastsnake's own
+    ``worker`` keeps a dynamic app's tenants in the worker. ``docker`` is
+    refused by name."""
+    if not d.next_arg():
+        d.arg_err()
+    value = d.val()
+    if value == "docker":  # before its arguments and block: they configure Docker
+        d.errf("caddy-snake's isolation docker is not supported by fastsnake: %s", _DOCKER)
+    if value not in ("none", "process", "worker"):
+        d.errf("isolation must be 'none' or 'process' (a dynamic app's tenants each in a "
+               "process of its own) or 'worker' (they share the worker); caddy-snake's docker "
+               "backend is not supported by fastsnake; got '%s'", value)
+    if d.next_arg():
+        d.arg_err()
+    refuse_block(d, value)
+    return "worker" if value == "worker" else "process"
 
 
 def _start_timeout(d: Dispenser, value: str) -> float | None:

@@ -1,4 +1,5 @@
-"""A worker process that serves one WSGI app on gevent (``runtime gevent``).
+"""A worker process that serves one WSGI app on gevent (``runtime gevent``),
+or one ESGI app (``module_esgi``, through server/esgi.py).
 
 caddy-snake's gevent runtime, as gunicorn's gevent workers: the process is
 monkey-patched first thing after the fork, before the app is imported, so
@@ -8,7 +9,7 @@ and many requests block at once in one process. HTTP/1.1 is gevent's own
 ``pywsgi`` server on the listener's socket; no asyncio loop runs here.
 
 What it serves is what config.python.check_gevent_port lets through: one
-site, one WSGI app, for every path or mounted under one ``handle_path
+site, one WSGI or ESGI app, for every path or mounted under one ``handle_path
 /prefix/*`` (SCRIPT_NAME), the site's Host names, its access ``log``. It
 keeps the supervisor's contract as server/worker.py does: ``ready`` once it
 accepts, exit code EXIT_STARTUP_FAILED when the app cannot be imported,
@@ -31,9 +32,10 @@ import gevent.monkey
 from gevent import pywsgi
 
 from fastsnake.apps.loader import AppLoader
-from fastsnake.config.model import Config, Listener, PythonApp, python_apps
+from fastsnake.config.model import Config, Interface, Listener, PythonApp, python_apps
 from fastsnake.config.python import gevent_mount
 from fastsnake.routing.accesslog import AccessLogger
+from fastsnake.server.esgi import esgi_as_wsgi
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
 from fastsnake.server.listening import LISTEN_BACKLOG, take_queued
 
@@ -114,6 +116,9 @@ class GeventState:
                  target: Callable[..., Any], recycle: Callable[[], None] | None) -> None:
         site = listener.sites[0]
         self.target = target
+        # module_esgi: the app is called through server/esgi.py's protocol.
+        self.esgi = app.interface is Interface.ESGI
+        self.ws_max_message_size = app.ws_max_message_size
         self.hosts = site.hosts
         mount = gevent_mount(site.routes)
         self.mount = mount or ""
@@ -178,7 +183,10 @@ class FastsnakeHandler(pywsgi.WSGIHandler):
         return line
 
     def run_application(self) -> None:
-        self.application = self.server.state.application_for(self.environ)
+        state = self.server.state
+        self.application = state.application_for(self.environ)
+        if state.esgi and self.application is state.target:
+            self.application = esgi_as_wsgi(state.target, self, state.ws_max_message_size)
         if self.application is _too_large:
             self.close_connection = True
         try:

@@ -86,7 +86,9 @@ class Tenant:
         self.pool: UnixPool | None = None
         self.starting: asyncio.Task[UnixPool] | None = None
         self.stopping = False
-        self.busy = 0
+        self.terminating = False
+        self.attached = 0   # relays made for this tenant and not finished
+        self.busy = 0       # of them, those whose request is all in (the app works)
         self.last_used = time.monotonic()
         self.handler = RelayHandler(self.new_relay)
 
@@ -95,13 +97,20 @@ class Tenant:
         return f"{log_safe(self.key[0])} ({log_safe(self.key[1] or 'the current folder')})"
 
     def new_relay(self, exchange: Any) -> Relay:
-        self.busy += 1
+        self.attached += 1
         self.last_used = time.monotonic()
         return Relay(exchange, self)
 
-    def done(self) -> None:
-        self.busy -= 1
+    def lease(self) -> None:
+        self.busy += 1
+
+    def done(self, leased: bool) -> None:
+        self.attached -= 1
+        if leased:
+            self.busy -= 1
         self.last_used = time.monotonic()
+        if self.stopping and self.attached == 0:
+            self.terminate()
 
     def extra_headers(self, exchange: Any) -> list[tuple[bytes, bytes]]:
         """Who the client is and how it came, as the app would see it
@@ -125,7 +134,7 @@ class Tenant:
     async def ready(self) -> UnixPool:
         if self.pool is not None:
             return self.pool
-        if self.stopping:
+        if self.stopping and self.starting is None:
             raise UpstreamUnavailable(503, f"tenant {self.name} is stopping")
         if self.starting is None:
             self.starting = asyncio.get_event_loop().create_task(self.start())
@@ -198,11 +207,19 @@ class Tenant:
             pass
 
     def stop(self) -> None:
+        """Out of the table already: once the requests that reached it
+        (some still sending their bodies) are done, SIGTERM, as an evicted
+        app in the worker serves the requests that hold it."""
+        self.stopping = True
+        if self.attached == 0:
+            self.terminate()
+
+    def terminate(self) -> None:
         """SIGTERM: it drains what it serves, then exits; SIGKILL if it
         takes longer than STOP_GRACE."""
-        if self.stopping:
+        if self.terminating:
             return
-        self.stopping = True
+        self.terminating = True
         process = self.process
         if self.starting is not None and not self.starting.done():
             self.starting.cancel()
@@ -284,7 +301,8 @@ class TenantProcesses:
     def stop(self, tenant: Tenant) -> None:
         self.forget(tenant)
         tenant.stop()
-        self.stopped = [t for t in self.stopped if t.process and t.process.returncode is None]
+        self.stopped = [t for t in self.stopped
+                        if t.attached or (t.process and t.process.returncode is None)]
         self.stopped.append(tenant)
 
     def evict_one(self) -> bool:
@@ -329,6 +347,8 @@ class TenantProcesses:
             self.reaper.cancel()
         for tenant in list(self.table.values()):
             self.stop(tenant)
+        for tenant in self.stopped:
+            tenant.terminate()  # the worker's connections are gone by now
         for tenant in self.stopped:
             await tenant.wait_stopped()
         shutil.rmtree(self.runtime_dir, ignore_errors=True)

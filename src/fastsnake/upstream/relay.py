@@ -56,8 +56,9 @@ class Target(Protocol):
 
     async def ready(self) -> UnixPool: ...
     def pool_now(self) -> UnixPool | None: ...
+    def lease(self) -> None: ...
+    def done(self, leased: bool) -> None: ...
     def extra_headers(self, exchange: Any) -> list[tuple[bytes, bytes]]: ...
-    def done(self) -> None: ...
 
 
 class BadResponse(Exception):
@@ -82,6 +83,7 @@ class Relay:
         self.no_body = self.request.method == b"HEAD"
         self.started = False        # the client's response head is out
         self.reading_paused = False
+        self.leased = False         # the whole request is in: the upstream's app works on it
 
     # -- the client's side (RelayExchange's hooks)
 
@@ -106,6 +108,11 @@ class Relay:
 
     def on_body_complete(self) -> None:
         self.body_done = True
+        if not self.finished:
+            # As an app in the worker is held from its call: a request still
+            # sending its body holds nothing (the upstream may be stopped).
+            self.leased = True
+            self.target.lease()
         if self.conn is not None and self.state != TUNNEL:
             self.end_body()
 
@@ -412,4 +419,4 @@ class Relay:
                 self.pool.release(conn)
             else:
                 conn.close()
-        self.target.done()
+        self.target.done(self.leased)

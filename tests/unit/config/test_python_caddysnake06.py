@@ -69,23 +69,29 @@ def test_python_path_that_is_no_program_is_refused(tmp_path):
     assert "4: python_path '<dir>/nowhere/python' is not an executable file" in message
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ('module_esgi "app:app"', "ESGI (caddy-snake's draft protocol) is not implemented"),
-    ("isolation docker", "starts no containers"),
+@pytest.mark.parametrize(("line", "name", "reason"), [
+    ("isolation docker", "isolation docker", "runs no containers"),
+    ('isolation docker {\n\t\t\timage "python:3.13-slim"\n\t\t\tread_only\n\t\t}',
+     "isolation docker", "run fastsnake itself in the container"),
 ])
-def test_caddy_snake_features_refused_by_name(tmp_path, line, reason):
-    name = line.split()[0] if line.startswith("module") else line
+def test_caddy_snake_features_refused_by_name(tmp_path, line, name, reason):
     message = build_error(tmp_path, block("wsgi", line))
     assert f"4: caddy-snake's {name} is not supported by fastsnake: " in message
     assert reason in message
 
 
 @pytest.mark.parametrize(("line", "value"), [
-    ("", "process"), ("isolation process", "process"), ("isolation none", "none")])
+    ("", "process"), ("isolation none", "process"), ("isolation process", "process"),
+    ("isolation worker", "worker")])
 def test_isolation(tmp_path, line, value):
     assert app_of(tmp_path, block("wsgi", line)).isolation == value
 
 
-def test_unknown_isolation_is_refused(tmp_path):
-    message = build_error(tmp_path, block("wsgi", "isolation thread"))
-    assert "4: isolation must be 'process'" in message and "got 'thread'" in message
+@pytest.mark.parametrize(("line", "message"), [
+    ("isolation podman", "4: isolation must be 'none' or 'process' (a dynamic app's tenants"),
+    ("isolation podman", "backend is not supported by fastsnake; got 'podman'"),
+    ("isolation", "4: wrong argument count"),
+    ("isolation none {\n\t\t\timage x\n\t\t}", "4: unexpected block after 'none'"),
+])
+def test_isolation_mistakes(tmp_path, line, message):
+    assert message in build_error(tmp_path, block("wsgi", line))

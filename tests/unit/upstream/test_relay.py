@@ -60,7 +60,10 @@ class Target:
     def extra_headers(self, exchange):
         return [(b"x-added", b"1")]
 
-    def done(self) -> None:
+    def lease(self) -> None:
+        pass
+
+    def done(self, leased: bool) -> None:
         self.finished += 1
 
 
