@@ -301,6 +301,16 @@ class RouteCompiler:
         from fastsnake.files.server import root_value_safe  # see build_fileserverspec
 
         template = Template(spec.path)
+        if all(isinstance(piece, str) for piece in template.pieces):
+            fixed = template.render(None)  # no placeholders: the same str every request
+
+            def run_fixed(request: Any, walk: Walk) -> None:
+                if request.vars is None:
+                    request.vars = {"root": fixed}
+                else:
+                    request.vars["root"] = fixed
+
+            return run_fixed
 
         def run(request: Any, walk: Walk) -> None:
             if request.vars is None:
