@@ -235,9 +235,6 @@ class RouteCompiler:
         server = FileServer(spec, cache=not in_errors)  # an error page's status varies
 
         def run(request: Any, walk: Walk) -> Any:
-            handler = server.cached(request)  # a plain GET of a file seen before
-            if handler is not None:
-                return handler
             root = request.vars.get("root") if request.vars else None
             target = request.target.partition(b"?")[0]
             response = server.respond(
@@ -256,7 +253,12 @@ class RouteCompiler:
                 return Failure(status, "", answer)  # Caddy's file_server errors
             return answer
 
-        return run
+        if server.cache is None:
+            return run
+        # A plain GET of a file seen before is answered by the cache's C
+        # method (no Python frame on a hit); ``run`` decides the others.
+        server.cache.miss = run
+        return server.cache.run
 
     def build_acmechallenge(self, spec: AcmeChallenge) -> Callable[[Any, Walk], Any]:
         """ACME's HTTP-01 challenge, answered from the data directory where the
