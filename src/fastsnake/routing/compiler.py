@@ -69,6 +69,10 @@ def go_replacement(text: str) -> str:
     return re.sub(r"\$(\d+|\{\w+\})", lambda m: "\\g<" + m.group(1).strip("{}") + ">", text)
 
 
+NEGOTIATED = 128  # Accept-Encoding values an Encoder remembers its choice for
+_UNSEEN: Any = object()
+
+
 class Encoder:
     """``encode``: which format this client gets, and what is worth compressing."""
 
@@ -80,6 +84,7 @@ class Encoder:
             COMPRESSIBLE_TYPES)
         self.prefixes = tuple(p.rstrip("*").encode() for p in patterns if p.endswith("*"))
         self.exact = frozenset(p.encode() for p in patterns if not p.endswith("*"))
+        self.chosen: dict[bytes, bytes | None] = {}  # negotiate's memo
 
     def compressible(self, content_type: bytes) -> bool:
         kind = content_type.lower()
@@ -87,10 +92,24 @@ class Encoder:
 
     def negotiate(self, request: Any) -> bytes | None:
         """The best format the client accepts (its q-values first, then ours)."""
+        values = [value for name, value in request.headers if name.lower() == b"accept-encoding"]
+        if len(values) != 1:
+            return self.choose(values)
+        # Clients send a handful of distinct values ("gzip, deflate, br"),
+        # so the choice is remembered per value, up to NEGOTIATED of them
+        # (the client writes the header: the memo must not grow without end).
+        value = values[0]
+        best = self.chosen.get(value, _UNSEEN)
+        if best is _UNSEEN:
+            best = self.choose(values)
+            if len(self.chosen) < NEGOTIATED:
+                self.chosen[value] = best
+        return best
+
+    def choose(self, values: list[bytes]) -> bytes | None:
+        """negotiate's answer for these Accept-Encoding values."""
         accepted: dict[bytes, float] = {}
-        for name, value in request.headers:
-            if name.lower() != b"accept-encoding":
-                continue
+        for value in values:
             for item in value.split(b","):
                 token, _, params = item.strip().partition(b";")
                 q = 1.0
