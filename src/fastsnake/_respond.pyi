@@ -2,7 +2,7 @@
 ``abort``, the files ``file_server`` chose, and the server's own refusals."""
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastsnake._http import Handler
 
@@ -46,15 +46,19 @@ class FileChecks:
         """Whether every call still answers as it did."""
 
 class FileCache:
-    """file_server answers by key, each with its FileChecks; LRU, bounded in
-    entries and in bytes of file bodies held."""
+    """file_server answers by key, each with its FileChecks; bounded in
+    entries and in bytes of file bodies held, least recently used out first
+    (by the clock rule)."""
 
+    miss: Callable[[object, object], object] | None
     max_entries: int
     max_bytes: int
     bytes_held: int
     by_encoding: bool
     def __init__(self, max_entries: int = 4096, max_bytes: int = 33554432,
                  by_encoding: bool = False) -> None: ...
+    def run(self, request: object, walk: object) -> object:
+        """A routing step: the cached handler, else ``miss(request, walk)``."""
     def lookup(self, request: object) -> Handler | None:
         """The cached handler for a plain GET or HEAD (an HttpRequest), or None."""
     def __len__(self) -> int: ...

@@ -6,7 +6,8 @@ serialised once per handler; each request just writes it when its body has
 been read."""
 
 import os
-from collections import OrderedDict
+
+cimport cython
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -268,24 +269,46 @@ cdef class FileChecks:
         return True
 
 
+@cython.final
+cdef class CacheEntry:
+    cdef FileChecks checks
+    cdef Handler handler
+    cdef Py_ssize_t size
+    cdef bint used              # looked up since eviction last passed it
+
+
 cdef class FileCache:
     """file_server answers by request key, each with the FileChecks it rests
-    on; least recently used first out, bounded in entries and in the bytes
-    of the file bodies it keeps in memory."""
+    on; bounded in entries and in the bytes of the file bodies it keeps in
+    memory. Eviction is least-recently-used by the clock ("second chance")
+    rule: a hit only sets a flag (no reordering on the hot path); the oldest
+    entry goes first unless it was used since eviction last passed it, in
+    which case it moves to the back with its flag cleared."""
 
-    cdef object entries          # OrderedDict: key -> (FileChecks, Handler, size)
+    cdef dict entries            # key -> CacheEntry, oldest first
     cdef readonly Py_ssize_t max_entries
     cdef readonly Py_ssize_t max_bytes
     cdef readonly Py_ssize_t bytes_held
     cdef readonly bint by_encoding  # precompressed: Accept-Encoding is part of the key
+    # run()'s answer when the cache has none: file_server's own (Python) run.
+    cdef public object miss
 
     def __init__(self, Py_ssize_t max_entries=4096, Py_ssize_t max_bytes=32 * 1024 * 1024,
                  bint by_encoding=False):
-        self.entries = OrderedDict()
+        self.entries = {}
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes_held = 0
         self.by_encoding = by_encoding
+        self.miss = None
+
+    def run(self, HttpRequest request, walk):
+        """A routing step's run: the cached handler, else ``miss(request,
+        walk)``. In C, so a hit runs no Python frame."""
+        cdef object handler = self.lookup(request)
+        if handler is not None:
+            return handler
+        return self.miss(request, walk)
 
     cpdef object lookup(self, HttpRequest request):
         """The cached handler for a plain GET or HEAD, or None; the key is
@@ -324,29 +347,54 @@ cdef class FileCache:
     cpdef object get(self, object key):
         """The handler cached under ``key`` if what it rests on still holds;
         None (and the entry dropped) otherwise."""
-        cdef tuple entry = self.entries.get(key)
-        if entry is None:
+        cdef object found = self.entries.get(key)
+        cdef CacheEntry entry
+        if found is None:
             return None
-        if not (<FileChecks>entry[0]).holds():
+        entry = <CacheEntry>found
+        if not entry.checks.holds():
             self.drop(key)
             return None
-        self.entries.move_to_end(key)
-        return entry[1]
+        entry.used = True
+        return entry.handler
 
     def put(self, object key, FileChecks checks, Handler handler, Py_ssize_t size=0):
         """Remember ``handler`` (holding ``size`` bytes of file) under ``key``."""
+        cdef CacheEntry entry
         if size > self.max_bytes:
             return
         self.drop(key)
-        self.entries[key] = (checks, handler, size)
+        # Room first, so the new entry is not the one evicted.
+        while self.entries and (len(self.entries) >= self.max_entries
+                                or self.bytes_held + size > self.max_bytes):
+            self.evict_one()
+        entry = CacheEntry.__new__(CacheEntry)
+        entry.checks = checks
+        entry.handler = handler
+        entry.size = size
+        entry.used = False
+        self.entries[key] = entry
         self.bytes_held += size
-        while len(self.entries) > self.max_entries or self.bytes_held > self.max_bytes:
-            self.bytes_held -= self.entries.popitem(last=False)[1][2]
+
+    cdef evict_one(self):
+        """Drop the oldest entry not used since eviction last passed it."""
+        cdef object oldest
+        cdef CacheEntry entry
+        while True:
+            oldest = next(iter(self.entries))
+            entry = <CacheEntry>self.entries[oldest]
+            if entry.used:
+                entry.used = False  # a second chance: to the back of the line
+                del self.entries[oldest]
+                self.entries[oldest] = entry
+                continue
+            self.drop(oldest)
+            return
 
     def drop(self, object key):
-        cdef tuple entry = self.entries.pop(key, None)
+        cdef object entry = self.entries.pop(key, None)
         if entry is not None:
-            self.bytes_held -= entry[2]
+            self.bytes_held -= (<CacheEntry>entry).size
 
     def clear(self):
         self.entries.clear()

@@ -69,6 +69,10 @@ def go_replacement(text: str) -> str:
     return re.sub(r"\$(\d+|\{\w+\})", lambda m: "\\g<" + m.group(1).strip("{}") + ">", text)
 
 
+NEGOTIATED = 128  # Accept-Encoding values an Encoder remembers its choice for
+_UNSEEN: Any = object()
+
+
 class Encoder:
     """``encode``: which format this client gets, and what is worth compressing."""
 
@@ -80,6 +84,7 @@ class Encoder:
             COMPRESSIBLE_TYPES)
         self.prefixes = tuple(p.rstrip("*").encode() for p in patterns if p.endswith("*"))
         self.exact = frozenset(p.encode() for p in patterns if not p.endswith("*"))
+        self.chosen: dict[bytes, bytes | None] = {}  # negotiate's memo
 
     def compressible(self, content_type: bytes) -> bool:
         kind = content_type.lower()
@@ -87,10 +92,24 @@ class Encoder:
 
     def negotiate(self, request: Any) -> bytes | None:
         """The best format the client accepts (its q-values first, then ours)."""
+        values = [value for name, value in request.headers if name.lower() == b"accept-encoding"]
+        if len(values) != 1:
+            return self.choose(values)
+        # Clients send a handful of distinct values ("gzip, deflate, br"),
+        # so the choice is remembered per value, up to NEGOTIATED of them
+        # (the client writes the header: the memo must not grow without end).
+        value = values[0]
+        best = self.chosen.get(value, _UNSEEN)
+        if best is _UNSEEN:
+            best = self.choose(values)
+            if len(self.chosen) < NEGOTIATED:
+                self.chosen[value] = best
+        return best
+
+    def choose(self, values: list[bytes]) -> bytes | None:
+        """negotiate's answer for these Accept-Encoding values."""
         accepted: dict[bytes, float] = {}
-        for name, value in request.headers:
-            if name.lower() != b"accept-encoding":
-                continue
+        for value in values:
             for item in value.split(b","):
                 token, _, params = item.strip().partition(b";")
                 q = 1.0
@@ -235,9 +254,6 @@ class RouteCompiler:
         server = FileServer(spec, cache=not in_errors)  # an error page's status varies
 
         def run(request: Any, walk: Walk) -> Any:
-            handler = server.cached(request)  # a plain GET of a file seen before
-            if handler is not None:
-                return handler
             root = request.vars.get("root") if request.vars else None
             target = request.target.partition(b"?")[0]
             response = server.respond(
@@ -256,7 +272,12 @@ class RouteCompiler:
                 return Failure(status, "", answer)  # Caddy's file_server errors
             return answer
 
-        return run
+        if server.cache is None:
+            return run
+        # A plain GET of a file seen before is answered by the cache's C
+        # method (no Python frame on a hit); ``run`` decides the others.
+        server.cache.miss = run
+        return server.cache.run
 
     def build_acmechallenge(self, spec: AcmeChallenge) -> Callable[[Any, Walk], Any]:
         """ACME's HTTP-01 challenge, answered from the data directory where the
@@ -301,6 +322,16 @@ class RouteCompiler:
         from fastsnake.files.server import root_value_safe  # see build_fileserverspec
 
         template = Template(spec.path)
+        if all(isinstance(piece, str) for piece in template.pieces):
+            fixed = template.render(None)  # no placeholders: the same str every request
+
+            def run_fixed(request: Any, walk: Walk) -> None:
+                if request.vars is None:
+                    request.vars = {"root": fixed}
+                else:
+                    request.vars["root"] = fixed
+
+            return run_fixed
 
         def run(request: Any, walk: Walk) -> None:
             if request.vars is None:

@@ -249,6 +249,10 @@ def snapshot(request: Any) -> Callable[[], None]:
     return restore
 
 
+HOST_MEMO = 256  # distinct Host values a Router remembers the site of
+_UNKNOWN: Any = object()  # not in Router.by_host (None there means "no site")
+
+
 class Router:
     """Picks a handler for an HttpRequest; used when a listener has more than
     one site or route (a single catch-all app skips routing entirely)."""
@@ -272,6 +276,14 @@ class Router:
                     self.exact.setdefault(host, site)
         # Longer suffixes are more specific.
         self.wildcards.sort(key=lambda item: -len(item[0]))
+        # A listener whose one site names no host (``:8080 { ... }``) routes
+        # every request there: no Host header to decode and compare.
+        self.only_site = self.fallback if not self.exact and not self.wildcards else None
+        # Sites by the Host header's raw bytes, as sent (with any port), so
+        # the usual request skips decoding and lowercasing it. Clients choose
+        # the Host, so the memo is bounded: past HOST_MEMO names it stops
+        # growing and the rest are looked up the long way.
+        self.by_host: dict[bytes, SiteRoutes | None] = {}
 
     def name_client(self, request: Any) -> None:
         """Caddy's client_ip variable (and, from a trusted peer, the scheme
@@ -298,7 +310,14 @@ class Router:
     def select(self, request: Any) -> Any:
         if self.client_ip is not None:
             self.name_client(request)
-        site = self.site_for(host_without_port(request.host))
+        site = self.only_site
+        if site is None:
+            host = request.host
+            site = self.by_host.get(host, _UNKNOWN)
+            if site is _UNKNOWN:
+                site = self.site_for(host_without_port(host))
+                if len(self.by_host) < HOST_MEMO:
+                    self.by_host[host] = site
         if site is None:
             return None
         return site.select(request)

@@ -295,3 +295,33 @@ def test_checks_of_a_folder_ignore_its_entries(tmp_path: Path) -> None:
     assert checks.holds()  # what the walk looked at (device, inode, mode) is the same
     os.chmod(folder, 0o700)
     assert not checks.holds()
+
+
+def test_a_used_entry_gets_one_second_chance(tmp_path: Path) -> None:
+    # Eviction passes a used entry once (clearing its flag); after that it
+    # is the oldest unused one like any other.
+    cache = FileCache(max_entries=2)
+    a, b, c, d = (_entry(tmp_path, n) for n in "abcd")
+    cache.put("a", *a)
+    cache.put("b", *b)
+    assert cache.get("a") is a[1] and cache.get("b") is b[1]
+    cache.put("c", *c)  # a and b both used: each moves back once, then a goes
+    assert len(cache) == 2 and cache.get("a") is None
+    cache.put("d", *d)  # b's chance is spent, c is unused: b, the older, goes
+    assert cache.get("b") is None and cache.get("c") is c[1] and cache.get("d") is d[1]
+
+
+def test_run_answers_a_miss_with_the_fallback(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    write(site / "a.txt", b"a")
+    cache = FileCache()
+    fallback = RespondHandler(404)
+    seen: list[object] = []
+    cache.miss = lambda request, walk: seen.append(walk) or fallback
+    req = request("/a.txt")
+    assert cache.run(req, "walk") is fallback and seen == ["walk"]
+    checks = FileChecks([(str(site / "a.txt"), False, os.lstat(site / "a.txt"))])
+    cached = RespondHandler(200, b"a")
+    cache.put((None, b"/a.txt", None), checks, cached, 1)
+    assert cache.run(req, "walk") is cached and seen == ["walk"]
