@@ -55,7 +55,9 @@ LABELS = {
     "files-1m-gz": "file_server 1 MiB, .gz sidecar",
     "wsgi-thread": "WSGI hello, thread runtime",
 }
-SERVER_NAMES = {"granian": "Granian", "granian-st": "Granian st",
+# The fastsnake variant a scenario is about, where it is not the default one.
+OURS = {"wsgi-thread": "fastsnake-thread"}
+SERVER_NAMES = {"granian": "Granian", "caddy": "Caddy", "granian-st": "Granian st",
                 "gunicorn-uvicorn": "gunicorn+uvicorn"}
 # The versions the run description names: distribution groups, joined with " + ".
 VERSION_GROUPS = (("granian",), ("uvicorn", "httptools"), ("gunicorn",), ("uvloop",))
@@ -116,7 +118,8 @@ def compared(published: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[
     """(scenario, fastsnake's row, best peer's row) for each scenario with both, in run order."""
     out = []
     for scenario, rows in by_scenario(published["summary"]).items():
-        ours = next((r for r in rows if r["server"] == "fastsnake"), None)
+        mine = OURS.get(scenario, "fastsnake")
+        ours = next((r for r in rows if r["server"] == mine), None)
         peer = best_peer(rows)
         if ours is not None and peer is not None:  # not e.g. the scaling pair: no peer there
             out.append((scenario, ours, peer))
@@ -176,7 +179,8 @@ def run_description(published: dict[str, Any]) -> str:
     machine, settings = published["machine"], published["settings"]
     kernel = ".".join(machine["kernel"].split(".")[:2])  # 6.18.44-fc-v1045 -> 6.18
     text = (
-        f"Latest full run ({published['date_utc']} UTC, `{published['command']}` at commit "
+        f"Latest {'run' if '--scenarios' in published['command'] else 'full run'} "
+        f"({published['date_utc']} UTC, `{published['command']}` at commit "
         f"{machine['fastsnake_commit']}; {published['machine_label']}, Linux {kernel}, "
         f"Python {machine['python']}; {versions_text(published['versions'])}; one worker "
         f"pinned to core {settings['server_cpus']}, {settings['load_generator']} on core "
