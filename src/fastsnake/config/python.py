@@ -391,7 +391,7 @@ def gevent_installed() -> bool:
     return importlib.util.find_spec("gevent") is not None
 
 
-_GEVENT_SHAPE = ("runtime gevent serves one WSGI app per port: a site block on port %d "
+_GEVENT_SHAPE = ("runtime gevent serves one WSGI or ESGI app per port: a site block on port %d "
                  "may hold only that python directive (optionally inside handle_path "
                  "/prefix/*) and log; %s")
 

@@ -39,7 +39,7 @@ def test_module_esgi_mistakes(tmp_path, lines, message):
 
 def test_module_esgi_shares_the_gevent_port_rules(tmp_path):
     message = build_error(tmp_path, site("", "/api/* "))
-    assert "runtime gevent serves one WSGI app per port" in message
+    assert "runtime gevent serves one WSGI or ESGI app per port" in message
 
 
 def test_without_gevent_installed_the_error_names_the_extra(tmp_path, monkeypatch):

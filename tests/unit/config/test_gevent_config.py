@@ -56,7 +56,8 @@ def test_asgi_is_refused(tmp_path):
         message)
 
 
-SHAPE = "Caddyfile:2: runtime gevent serves one WSGI app per port: a site block on port 8080 "
+SHAPE = ("Caddyfile:2: runtime gevent serves one WSGI or ESGI app per port: "
+         "a site block on port 8080 ")
 
 
 @pytest.mark.parametrize(("extra", "reason"), [
@@ -84,7 +85,7 @@ def test_a_second_site_on_the_port_is_refused(tmp_path):
 
 def test_https_is_refused(tmp_path):
     message = build_error(tmp_path, f"localhost:8443 {{\n\tpython {{\n{APP}\t}}\n}}\n")
-    assert "runtime gevent serves one WSGI app per port" in message
+    assert "runtime gevent serves one WSGI or ESGI app per port" in message
     assert "HTTPS is not served by the gevent worker" in message
 
 
