@@ -1,6 +1,6 @@
 """The ``python`` directive: which app a route serves, and how.
 
-Grammar (``shared/python-directive.md``, caddy-snake's, plus a matcher)::
+Grammar (docs/python-directive.md, caddy-snake's, plus a matcher)::
 
     python [<matcher>] module:variable          # WSGI
     python [<matcher>] {

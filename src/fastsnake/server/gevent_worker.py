@@ -316,7 +316,7 @@ def run_gevent_worker(config: Config, listener_index: int, sock: socket.socket,
     # The supervisor's socket, as a gevent (cooperative) socket on the same fd.
     gsock = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
     # A socket bound for a later worker listens only once that worker is
-    # ready (see supervisor.ListeningSockets): that is now.
+    # ready (see held_sockets.ListeningSockets): that is now.
     gsock.listen(LISTEN_BACKLOG)
     server = FastsnakeServer(gsock, state)
     stop = gevent.event.Event()

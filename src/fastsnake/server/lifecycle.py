@@ -11,6 +11,8 @@ logging setup, and the banner.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from typing import Any
 
@@ -43,3 +45,22 @@ def configure_logging(debug: bool, server_log: Any = None) -> None:
         from fastsnake.routing.accesslog import configure_server_log
 
         configure_server_log(server_log, debug=debug)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: have the kernel send SIGTERM (a drain) when the supervisor dies,
+    even by SIGKILL, so no worker is left serving as an orphan."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

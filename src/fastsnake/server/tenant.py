@@ -38,14 +38,13 @@ from fastsnake._wsgi import WsgiPool
 from fastsnake.apps.factory import AppFactory
 from fastsnake.config.model import Listener, PythonApp
 from fastsnake.request.httpdate import http_date
-from fastsnake.server.lifecycle import configure_logging
+from fastsnake.server.lifecycle import configure_logging, die_with_parent
 from fastsnake.server.loops import new_event_loop
 from fastsnake.server.memory import settle_after_startup, tune_malloc
 
 log = logging.getLogger("fastsnake.tenant")
 
 TICK_SECONDS = 0.5
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 # The front's fields to the tenant process: who the client is, how it came,
@@ -91,17 +90,6 @@ class TenantRouter:
         if variables:
             request.vars = {**(request.vars or {}), **variables}
         return self.handler
-
-
-def die_with_parent(parent: int) -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # it died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def listen_unix(path: str) -> socket.socket:
