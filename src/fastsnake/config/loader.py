@@ -13,10 +13,11 @@ from typing import NoReturn
 
 from fastsnake.caddyfile import Token, parse
 from fastsnake.config.addresses import parse_address
+from fastsnake.config.gevent_port import check_gevent_port
 from fastsnake.config.global_options import parse_global_options
 from fastsnake.config.https_plan import HttpsPlanner
 from fastsnake.config.model import Config, Listener, Runtime, Site, default_workers, python_apps
-from fastsnake.config.python import check_gevent_port, default_runtime
+from fastsnake.config.python import default_runtime
 from fastsnake.config.routes import RouteParser
 from fastsnake.errors import CaddyfileError
 

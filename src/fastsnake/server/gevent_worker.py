@@ -8,7 +8,7 @@ written in Python) yield to other greenlets; each connection is a greenlet,
 and many requests block at once in one process. HTTP/1.1 is gevent's own
 ``pywsgi`` server on the listener's socket; no asyncio loop runs here.
 
-What it serves is what config.python.check_gevent_port lets through: one
+What it serves is what config.gevent_port.check_gevent_port lets through: one
 site, one WSGI or ESGI app, for every path or mounted under one ``handle_path
 /prefix/*`` (SCRIPT_NAME), the site's Host names, its access ``log``. It
 keeps the supervisor's contract as server/worker.py does: ``ready`` once it
@@ -32,8 +32,8 @@ import gevent.monkey
 from gevent import pywsgi
 
 from fastsnake.apps.loader import AppLoader
+from fastsnake.config.gevent_port import gevent_mount
 from fastsnake.config.model import Config, Interface, Listener, PythonApp, python_apps
-from fastsnake.config.python import gevent_mount
 from fastsnake.routing.accesslog import AccessLogger
 from fastsnake.server.esgi import esgi_as_wsgi
 from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
