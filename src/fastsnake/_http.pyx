@@ -156,6 +156,11 @@ cdef class HttpProtocol:
         cdef Exchange exchange = self.exchange
         self.cork = None
         self.finish_filter(0)
+        # The upgraded exchange (a WebSocket) points back at this protocol:
+        # left here, the pair (with its frame buffers, message queue and zlib
+        # streams) would wait for a full garbage collection, which comes
+        # rarely in a worker (server.memory); dropped, it is freed at once.
+        self.upgraded = None
         if exchange is not None:
             self.exchange = None
             try:
