@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 The supervisor forks each worker (it never imports an app or runs an event
 loop itself, so forking it is safe and fast) and then sleeps in one blocking
-wait on: every worker's process sentinel, every worker's readiness pipe, and
-a self-pipe that signal handlers and the file watcher write to. Signal
-handlers only record the signal; the loop acts on it.
+poll on: every worker's pipe (its messages; end-of-file when it exits, see
+forked.py) and a self-pipe that signal handlers and the file watcher write
+to. Signal handlers only record the signal; the loop acts on it.
 
 Workers:   starting -> ready -> (exits) -> respawn after a backoff.
            A worker that cannot start at launch (import error, address in
