@@ -77,12 +77,13 @@ object (the specialising interpreter's counters), so what the worker runs
 of the supervisor's modules costs twice. A fork experiment (supervisor's
 modules before the fork, the worker's after) gave 29.6 MB PSS; the same
 modules all imported after the fork, by the worker alone, 24.8. A prototype
-of a supervisor that never loads the Caddyfile (a short-lived child loads it
-and hands over the pickled Config, which the worker unpickles) measured
-38.8 RSS, 25.0 PSS against 45.6 RSS, 27.7 PSS in the same run (supervisor
-11.8/5.9, worker 27.0/19.2): not done here, because the supervisor would
-then work from plain facts (addresses, worker counts, folders, timeouts)
-instead of the Config, and do every reload through such a child.
+of a supervisor that never loads the Caddyfile (bench/memory_prototype.py: a
+short-lived child loads it and hands over the pickled Config, which the
+worker unpickles) measured 40.3 RSS, 25.7 PSS against 45.4 RSS, 28.1 PSS in
+the same run (WSGI hello; its supervisor 13.1/6.6, its worker 27.2/19.0).
+Not done yet: the supervisor would then work from plain facts (addresses,
+worker counts, folders, timeouts) instead of the Config, and do every
+reload through such a child.
 
 ``settle_after_startup`` ends with ``malloc_trim``: the worker's startup
 (compiling, importing, the first collection) leaves free heap that the
