@@ -64,6 +64,7 @@ class ForkedProcess:
         self.pid = pid
         self.fd = fd                  # -1 once end-of-file was read
         self.exitcode: int | None = None
+        self.reaped = False
         self.pending = b""            # a message not yet ended by its newline
 
     def fileno(self) -> int:
@@ -93,12 +94,18 @@ class ForkedProcess:
             messages.append((kind, unescape(payload)))
         return messages, ended
 
-    def wait(self) -> int:
+    def wait(self) -> int | None:
         """Reap the process (it has exited, or is about to: its pipe ended):
-        its exit code, or minus the signal that killed it."""
-        if self.exitcode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.exitcode = os.waitstatus_to_exitcode(status)
+        its exit code, or minus the signal that killed it; None if the
+        status is lost (SIGCHLD ignored, so the kernel reaped it)."""
+        if self.exitcode is None and not self.reaped:
+            self.reaped = True
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            else:
+                self.exitcode = os.waitstatus_to_exitcode(status)
         if self.fd != -1:
             os.close(self.fd)
             self.fd = -1

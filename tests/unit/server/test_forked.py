@@ -74,3 +74,13 @@ def test_a_killed_child_reports_minus_the_signal():
     assert run_to_end(process) == ([], -signal.SIGKILL)
     os.close(read_fd)
     os.close(write_fd)
+
+
+def test_with_sigchld_ignored_the_status_is_lost_not_an_error():
+    # The kernel reaps the child itself: waitpid has nothing to return.
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        messages, code = run_to_end(fork_process(lambda pipe: 5))
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert (messages, code) == ([], None)
