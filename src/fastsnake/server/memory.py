@@ -49,7 +49,16 @@ workers, uvicorn in the same run: 30.8 MB RSS, 26.7 MB PSS):
 
 (before a worker loaded features only when its Caddyfile uses them and
 trimmed its heap after startup: 51.4/37.3 with one worker, 131.8/49.3 with
-four.) With several workers, loading them first wins by both counts. With
+four.) Forking with os.fork and one pipe (forked.py) instead of
+multiprocessing, whose pickle each worker ran for every message, measured on
+a quiet machine (uvicorn in the same run: 30.8 RSS, 21.6 PSS):
+
+                                          WSGI hello           ASGI hello
+    workers 1, with multiprocessing      46.5 RSS, 27.7 PSS   47.5 RSS, 28.2 PSS
+    workers 1, os.fork and a pipe        45.3 RSS, 27.1 PSS   46.3 RSS, 27.7 PSS
+    workers 4, with multiprocessing     120.7 RSS, 40.5 PSS  122.0 RSS, 40.8 PSS
+    workers 4, os.fork and a pipe       117.6 RSS, 38.0 PSS  119.1 RSS, 38.6 PSS
+ With several workers, loading them first wins by both counts. With
 one, RSS (what the issue and ``ps`` compare) favours a supervisor without
 them, and so does the rule that a supervisor loads only what supervising
 needs; PSS favours loading them: the lone worker, importing them itself,
@@ -61,6 +70,20 @@ objects copies 0.4 MB (filling pymalloc's or glibc's free slots before the
 fork, so that the worker allocates in fresh pages, saved 0.3 MB at most).
 Either way two interpreters cost more than uvicorn's one: a bare Python is
 8.7 MB RSS, so the sum of RSS cannot reach it.
+
+What is left is the Caddyfile load itself. The worker copies every shared
+page it writes, and on Python 3.11 running a function writes to its code
+object (the specialising interpreter's counters), so what the worker runs
+of the supervisor's modules costs twice. A fork experiment (supervisor's
+modules before the fork, the worker's after) gave 29.6 MB PSS; the same
+modules all imported after the fork, by the worker alone, 24.8. A prototype
+of a supervisor that never loads the Caddyfile (bench/memory_prototype.py: a
+short-lived child loads it and hands over the pickled Config, which the
+worker unpickles) measured 40.3 RSS, 25.7 PSS against 45.4 RSS, 28.1 PSS in
+the same run (WSGI hello; its supervisor 13.1/6.6, its worker 27.2/19.0).
+Not done yet: the supervisor would then work from plain facts (addresses,
+worker counts, folders, timeouts) instead of the Config, and do every
+reload through such a child.
 
 ``settle_after_startup`` ends with ``malloc_trim``: the worker's startup
 (compiling, importing, the first collection) leaves free heap that the
