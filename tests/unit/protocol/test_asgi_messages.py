@@ -181,7 +181,7 @@ def test_a_closed_websocket_connection_is_freed_without_the_cycle_collector():
             pass
 
     mask = b"\x01\x02\x03\x04"
-    close = b"\x88\x82" + mask + bytes(b ^ m for b, m in zip(b"\x03\xe8", mask))
+    close = b"\x88\x82" + mask + bytes(b ^ m for b, m in zip(b"\x03\xe8", mask[:2], strict=True))
     upgrade = (b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
                b"\r\n")
