@@ -36,8 +36,11 @@ import sys
 import tempfile
 from urllib.parse import unquote_to_bytes
 
-from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy, PyDict_GetItem
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_AsLatin1String
+from libc.string cimport memchr
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
@@ -61,9 +64,9 @@ cdef enum:
 
 cdef object environ_key(bytes name):
     """The environ key for a header name, or None when it must be dropped."""
-    key = g_header_keys.get(name, 0)
-    if key != 0:
-        return key
+    cdef PyObject* cached = PyDict_GetItem(g_header_keys, name)
+    if cached != NULL:
+        return <object>cached
     text = name.decode("latin-1")
     if "_" in text:
         # Underscores would alias dashes (Foo_Bar vs Foo-Bar): drop them,
@@ -79,11 +82,12 @@ cdef object environ_key(bytes name):
 
 
 cdef str method_str(bytes method):
-    text = g_methods.get(method)
-    if text is None:
-        text = method.decode("latin-1")
-        if len(g_methods) < CACHE_LIMIT:
-            g_methods[method] = text
+    cdef PyObject* cached = PyDict_GetItem(g_methods, method)
+    if cached != NULL:
+        return <str>cached
+    text = method.decode("latin-1")
+    if len(g_methods) < CACHE_LIMIT:
+        g_methods[method] = text
     return text
 
 
@@ -138,6 +142,11 @@ cdef forwarded(dict environ, dict variables):
     scheme = variables.get("forwarded_proto")
     if scheme:
         environ["wsgi.url_scheme"] = scheme
+
+
+# wsgi.input of every request without a body: an empty BodyInput never
+# changes (each read returns b"" before touching its state), so one serves all.
+cdef BodyInput EMPTY_INPUT = empty_input()
 
 
 # The body limit of a WSGI request when no request_body max_size applies.
@@ -244,6 +253,19 @@ cdef class WsgiHandler(Handler):
         return exchange.build_environ()
 
 
+cdef class EnvironTemplate:
+    # What the environs of one connection's requests to one app share: the
+    # handler's base environ with the peer, server name, protocol and Host
+    # filled in. Kept in the channel's memo; each request copies it (one
+    # dict copy) and sets only what is its own.
+    cdef WsgiHandler handler
+    cdef bytes host                  # the request's host it was made for
+    cdef int http_minor
+    cdef bint secure
+    cdef bytes host_header           # the Host field's value in HTTP_HOST, or None
+    cdef dict environ
+
+
 cdef class WsgiExchange(Exchange):
     cdef WsgiHandler handler
     # request body: None, a list of chunks, or a spooled temporary file
@@ -297,22 +319,78 @@ cdef class WsgiExchange(Exchange):
 
     cdef dict build_environ(self):
         cdef HttpRequest req = self.request
-        cdef Channel channel = self.channel
-        cdef dict environ = self.handler.base_environ.copy()
+        cdef EnvironTemplate template = self.environ_template()
+        cdef dict environ = PyDict_Copy(template.environ)
         cdef bytes path = req.path
         cdef bytes name
         cdef bytes value
-        environ["REQUEST_METHOD"] = method_str(req.method)
-        if b"%" in path:
+        cdef bint host_pending = template.host_header is not None
+        # The template holds what this connection's requests share; only
+        # what differs from it is set here (each set is a dict store).
+        if req.method != b"GET":
+            environ["REQUEST_METHOD"] = method_str(req.method)
+        if memchr(PyBytes_AS_STRING(path), 37, PyBytes_GET_SIZE(path)) != NULL:  # "%"
             environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1")
         else:
             environ["PATH_INFO"] = path.decode("latin-1")
-        environ["QUERY_STRING"] = req.query.decode("latin-1")
-        if req.secure:
-            environ["wsgi.url_scheme"] = "https"
+        if PyBytes_GET_SIZE(req.query):
+            environ["QUERY_STRING"] = req.query.decode("latin-1")
         if req.script_name:
             # handle_path mounted the app below this prefix (PEP 3333's SCRIPT_NAME).
             environ["SCRIPT_NAME"] = unquote_to_bytes(req.script_name).decode("latin-1")
+        if self.handler.proxy_headers and req.vars:
+            forwarded(environ, req.vars)
+        if self.body is not None:
+            environ["wsgi.input"] = self.make_input()
+        for name, value in req.headers:
+            if host_pending and name == b"host":
+                # The first Host field: the template has its usual value
+                # (routing's request_header may have changed or added one).
+                host_pending = False
+                if value != template.host_header:
+                    environ["HTTP_HOST"] = value.decode("latin-1")
+                continue
+            key = environ_key(name)
+            if key is None:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                sep = "; " if key == "HTTP_COOKIE" else ","
+                environ[key] = environ[key] + sep + text
+            else:
+                environ[key] = text
+        if host_pending:
+            del environ["HTTP_HOST"]  # (routing removed the field)
+        if req.chunked:
+            # The body was read whole and de-chunked: the app sees it as a
+            # body of known length (Django trusts only CONTENT_LENGTH; Werkzeug
+            # ignores it while Transfer-Encoding says chunked).
+            environ["CONTENT_LENGTH"] = str(self.body_length())
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return environ
+
+    cdef EnvironTemplate environ_template(self):
+        """The channel's environ template for this app, made anew when the
+        last one was for another app, Host or protocol version."""
+        cdef HttpRequest req = self.request
+        cdef Channel channel = self.channel
+        cdef EnvironTemplate template
+        memo = channel.memo
+        if type(memo) is EnvironTemplate:
+            template = <EnvironTemplate>memo
+            if (template.handler is self.handler and template.http_minor == req.http_minor
+                    and template.secure == req.secure
+                    and (template.host is req.host or template.host == req.host)):
+                return template
+        template = EnvironTemplate.__new__(EnvironTemplate)
+        template.handler = self.handler
+        template.host = req.host
+        template.http_minor = req.http_minor
+        template.secure = req.secure
+        environ = dict(self.handler.base_environ)
+        environ["wsgi.input"] = EMPTY_INPUT
+        if req.secure:
+            environ["wsgi.url_scheme"] = "https"
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.http_minor == 1 else "HTTP/1.0"
         peer = channel.peer
         if peer:
@@ -327,26 +405,14 @@ cdef class WsgiExchange(Exchange):
             sockname = channel.sockname
             # (a Unix socket's name is its path, no host)
             environ["SERVER_NAME"] = sockname[0] if type(sockname) is tuple else ""
-        if self.handler.proxy_headers and req.vars:
-            forwarded(environ, req.vars)
-        environ["wsgi.input"] = self.make_input()
-        for name, value in req.headers:
-            key = environ_key(name)
-            if key is None:
-                continue
-            text = value.decode("latin-1")
-            if key in environ:
-                sep = "; " if key == "HTTP_COOKIE" else ","
-                environ[key] = environ[key] + sep + text
-            else:
-                environ[key] = text
-        if req.chunked:
-            # The body was read whole and de-chunked: the app sees it as a
-            # body of known length (Django trusts only CONTENT_LENGTH; Werkzeug
-            # ignores it while Transfer-Encoding says chunked).
-            environ["CONTENT_LENGTH"] = str(self.body_length())
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return environ
+        for field, value in req.headers:
+            if field == b"host":
+                template.host_header = value
+                environ["HTTP_HOST"] = value.decode("latin-1")
+                break
+        template.environ = environ
+        channel.memo = template
+        return template
 
     # -- running the app
 

@@ -172,3 +172,37 @@ def test_app_content_length_is_kept_and_http10_stream_is_close_delimited():
     assert b"transfer-encoding" not in out.lower() and out.endswith(b"\r\n\r\nabcd")
     assert b"connection: close" in out
 
+
+
+def test_requests_on_one_connection_each_get_their_own_environ():
+    # A connection's environs start from one template (peer, Host, protocol):
+    # what a request or its app changes must not reach the next request.
+    seen: list[dict] = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ, body=environ["wsgi.input"].read()))
+        environ["PATH_INFO"] = "/changed-by-the-app"
+        environ["HTTP_X_FROM_APP"] = "1"
+        environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    out = run_exchange(app, [
+        b"GET /a?q=1 HTTP/1.1\r\nHost: a.test:81\r\nX-One: 1\r\n\r\n",
+        b"POST /b HTTP/1.1\r\nHost: a.test:81\r\nContent-Length: 2\r\n\r\nhi",
+        b"GET /c HTTP/1.1\r\nHost: b.test\r\n\r\n",
+        b"GET /d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"DELETE /e HTTP/1.1\r\nHost: a.test:81\r\nConnection: close\r\n\r\n",
+    ])
+    assert [status for status, _, _ in parse_responses(out)] == [200] * 5
+    assert [(e["REQUEST_METHOD"], e["PATH_INFO"], e["QUERY_STRING"], e["body"])
+            for e in seen] == [("GET", "/a", "q=1", b""), ("POST", "/b", "", b"hi"),
+                               ("GET", "/c", "", b""), ("GET", "/d", "", b""),
+                               ("DELETE", "/e", "", b"")]
+    assert [(e["SERVER_NAME"], e.get("HTTP_HOST"), e["SERVER_PROTOCOL"]) for e in seen] == [
+        ("a.test", "a.test:81", "HTTP/1.1"), ("a.test", "a.test:81", "HTTP/1.1"),
+        ("b.test", "b.test", "HTTP/1.1"), ("", None, "HTTP/1.0"),
+        ("a.test", "a.test:81", "HTTP/1.1")]
+    assert [e.get("HTTP_X_ONE") for e in seen] == ["1", None, None, None, None]
+    assert [e.get("CONTENT_LENGTH") for e in seen] == [None, "2", None, None, None]
+    assert not any("HTTP_X_FROM_APP" in e for e in seen)
