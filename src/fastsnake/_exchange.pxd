@@ -45,6 +45,8 @@ cdef class Channel:
     cdef object memo
 
     cdef int send_continue(self) except -1
+    # headers: [(name, value)], each bytes or a str of latin-1 characters only
+    # (WSGI's native strings, written as their latin-1 bytes).
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1

@@ -536,7 +536,8 @@ cdef class HttpProtocol:
         if self.closed:
             return 0
         if self.filter is not None:
-            headers = self.filter.on_head(self.request, status_line, headers, length)
+            headers = self.filter.on_head(self.request, status_line, bytes_headers(headers),
+                                          length)
             if self.filter.compressor is not None:
                 length = -1
         self.corked(make_head(self, status_line, headers, length, None))
@@ -587,7 +588,7 @@ cdef class HttpProtocol:
         if self.closed:
             return 0
         if self.filter is not None:
-            headers = self.filter.on_head(self.request, status_line, headers,
+            headers = self.filter.on_head(self.request, status_line, bytes_headers(headers),
                                           PyBytes_GET_SIZE(body))
             if self.filter.compressor is not None:
                 body = self.filter.compress_all(body)

@@ -39,7 +39,8 @@ from urllib.parse import unquote_to_bytes
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy, PyDict_GetItem
 from cpython.object cimport PyObject
-from cpython.unicode cimport PyUnicode_AsLatin1String
+from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_1BYTE_KIND, PyUnicode_AsLatin1String, PyUnicode_KIND
 from libc.string cimport memchr
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
@@ -608,16 +609,21 @@ cdef class WsgiExchange(Exchange):
         line = status_bytes(status)
         if type(headers) is not list:
             raise TypeError(f"headers must be a list, not {type(headers).__name__}")
-        encoded = []
-        for item in headers:
-            if type(item) is not tuple or len(item) != 2:
+        for item in <list>headers:
+            if type(item) is not tuple or PyTuple_GET_SIZE(item) != 2:
                 raise TypeError(f"each header must be a (name, value) tuple, got {item!r}")
-            name, value = item
+            name, value = <tuple>item
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"header names and values must be str, got {item!r}")
-            encoded.append((PyUnicode_AsLatin1String(name), PyUnicode_AsLatin1String(value)))
+            if (PyUnicode_KIND(name) != PyUnicode_1BYTE_KIND
+                    or PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND):
+                # Not latin-1: raise what encoding raises (UnicodeEncodeError).
+                PyUnicode_AsLatin1String(name)
+                PyUnicode_AsLatin1String(value)
         self.status_line = line
-        self.headers = encoded
+        # The str pairs go to the channel as they are (its head writer takes
+        # latin-1 str), in a copy: the app may go on changing its own list.
+        self.headers = (<list>headers)[:]
         return self.write
 
     def write(self, data):

@@ -6,8 +6,11 @@
 # and to learn its framing fields, then writes the head into one bytes
 # object of exactly the right size: no bytearray growth, no per-line Python
 # objects. A small body is copied in after the head, so a whole response is
-# one object and one write.
+# one object and one write. Names and values are bytes, or str of latin-1
+# characters only (WSGI's native strings, written as their latin-1 bytes:
+# the WSGI adapter need not encode each one into a new object first).
 
+from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_GET_LENGTH, PyUnicode_KIND
 from libc.string cimport memcpy
 
 
@@ -73,10 +76,41 @@ cdef inline bint valid_header_value(const unsigned char* p, Py_ssize_t n) noexce
     return True
 
 
-cdef long long parse_content_length(bytes value) except -2:
+cdef inline const char* field_text(object field, Py_ssize_t* size) except NULL:
+    """A header name's or value's bytes: a bytes object's own, or a str's
+    one-byte (latin-1) characters; anything else is refused."""
+    if type(field) is bytes:
+        size[0] = PyBytes_GET_SIZE(field)
+        return PyBytes_AS_STRING(field)
+    if type(field) is str and PyUnicode_KIND(field) == PyUnicode_1BYTE_KIND:
+        size[0] = PyUnicode_GET_LENGTH(field)
+        return <const char*>PyUnicode_1BYTE_DATA(field)
+    raise ValueError(f"invalid response header field {field!r}")
+
+
+cdef list bytes_headers(list headers):
+    """headers with each str name or value encoded (for code that takes bytes
+    only: a response filter's header operations)."""
+    cdef list out = []
+    for name, value in headers:
+        out.append((name.encode("latin-1") if type(name) is str else name,
+                    value.encode("latin-1") if type(value) is str else value))
+    return out
+
+
+cdef inline bint mentions_close(const char* p, Py_ssize_t n) noexcept:
+    """Whether a Connection value contains "close", in any case."""
+    cdef Py_ssize_t i
+    for i in range(n - 4):
+        if strncasecmp(p + i, "close", 5) == 0:
+            return True
+    return False
+
+
+cdef long long parse_content_length(object value) except -2:
     """The app's Content-Length (digits, optional surrounding blanks)."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
+    cdef Py_ssize_t n
+    cdef const unsigned char* p = <const unsigned char*>field_text(value, &n)
     cdef Py_ssize_t i = 0
     cdef long long result = 0
     cdef Py_ssize_t digits = 0
@@ -142,8 +176,10 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     """
     cdef HttpRequest req = proto.request
     cdef int status = status_code(status_line)
-    cdef bytes name
-    cdef bytes value
+    cdef const char* name
+    cdef const char* value
+    cdef Py_ssize_t name_size
+    cdef Py_ssize_t value_size
     cdef int kind
     cdef long long app_length = -1
     cdef bint has_date = False
@@ -158,27 +194,27 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     cdef Py_ssize_t size = 9 + PyBytes_GET_SIZE(status_line) + 4
     cdef bytes out
     cdef char* at
-    for name, value in headers:
-        if (not valid_header_name(<const unsigned char*>PyBytes_AS_STRING(name),
-                                  PyBytes_GET_SIZE(name))
-                or not valid_header_value(<const unsigned char*>PyBytes_AS_STRING(value),
-                                          PyBytes_GET_SIZE(value))):
-            raise ValueError(f"invalid response header {name!r}: {value!r}")
-        kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+    for field_name, field_value in headers:
+        name = field_text(field_name, &name_size)
+        value = field_text(field_value, &value_size)
+        if (not valid_header_name(<const unsigned char*>name, name_size)
+                or not valid_header_value(<const unsigned char*>value, value_size)):
+            raise ValueError(f"invalid response header {field_name!r}: {field_value!r}")
+        kind = header_kind(name, name_size)
         if kind == H_CONTENT_LENGTH:
-            app_length = parse_content_length(value)
+            app_length = parse_content_length(field_value)
             continue  # re-emitted below, once
         elif kind == H_TRANSFER_ENCODING:
             continue  # framing is ours to choose
         elif kind == H_CONNECTION:
-            if b"close" in value.lower():
+            if mentions_close(value, value_size):
                 proto.response_close = True
             continue
         elif kind == H_DATE:
             has_date = True
         elif kind == H_SERVER:
             has_server = True
-        size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+        size += name_size + value_size + 4
     add_server = not has_server and (proto.filter is None or not proto.filter.drop_server)
     if add_server:
         size += PyBytes_GET_SIZE(SERVER_LINE)
@@ -226,13 +262,15 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     at = put(at, "HTTP/1.1 ", 9)
     at = put_bytes(at, status_line)
     at = put(at, "\r\n", 2)
-    for name, value in headers:
-        kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+    for field_name, field_value in headers:
+        name = field_text(field_name, &name_size)
+        kind = header_kind(name, name_size)
         if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
             continue
-        at = put_bytes(at, name)
+        at = put(at, name, name_size)
         at = put(at, ": ", 2)
-        at = put_bytes(at, value)
+        value = field_text(field_value, &value_size)
+        at = put(at, value, value_size)
         at = put(at, "\r\n", 2)
     if add_server:
         at = put_bytes(at, SERVER_LINE)

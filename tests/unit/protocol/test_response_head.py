@@ -108,3 +108,46 @@ def test_no_content_gets_neither_length_nor_body():
     out = run_exchange(answering([], b"ignored", "204 No Content"), [GET])
     assert b"content-length" not in out.lower()
     assert out.endswith(b"\r\n\r\n")
+
+
+def test_wsgi_headers_are_written_as_latin_1():
+    # start_response keeps the app's str pairs; the head writer takes their
+    # latin-1 bytes, in both the whole-body and the streamed paths.
+    headers = [("X-Name", "caf\xe9"), ("Connection", "Close")]
+    for body in (b"x", BIG):
+        out = run_exchange(answering(headers, body), [GET])
+        assert b"X-Name: caf\xe9\r\n" in out
+        assert b"connection: close\r\n" in out.lower()
+
+    def streamed(environ, start_response):
+        start_response("200 OK", [("X-Name", "\xff")])
+        return iter([b"a", b"b"])
+
+    assert b"X-Name: \xff\r\n" in run_exchange(streamed, [GET])
+
+
+def test_a_header_that_is_not_latin_1_fails_in_start_response():
+    raised = []
+
+    def app(environ, start_response):
+        try:
+            start_response("200 OK", [("X-Name", "\u20ac")])
+        except UnicodeEncodeError as exc:
+            raised.append(exc)
+            raise
+        return [b"never"]
+
+    (status, _, body), = parse_responses(run_exchange(app, [GET]))
+    assert status == 500 and len(raised) == 1 and b"never" not in body
+
+
+def test_the_apps_list_changed_after_start_response_changes_nothing():
+    def app(environ, start_response):
+        headers = [("X-Kept", "1")]
+        start_response("200 OK", headers)
+        headers.append(("X-Evil", "a\r\nSet-Cookie: x=1"))
+        headers[0] = ("X-Kept", "2")
+        return [b"ok"]
+
+    out = run_exchange(app, [GET])
+    assert b"X-Kept: 1\r\n" in out and b"Evil" not in out and b"Set-Cookie" not in out
