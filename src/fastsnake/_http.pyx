@@ -138,6 +138,7 @@ cdef class HttpProtocol:
 
     def connection_made(self, transport):
         self.transport = transport
+        self.transport_write = transport.write
         self.peer = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self.secure = transport.get_extra_info("sslcontext") is not None
@@ -571,7 +572,7 @@ cdef class HttpProtocol:
         if self.closed:
             return 0
         if len(cork) == 1:
-            self.transport.write(cork[0])
+            self.transport_write(cork[0])
         else:
             self.transport.writelines(cork)
         return 0
@@ -594,7 +595,7 @@ cdef class HttpProtocol:
                 body = self.filter.compress_all(body)
             self.filter.size += PyBytes_GET_SIZE(body)
         if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
-            self.transport.write(make_head(self, status_line, headers, PyBytes_GET_SIZE(body),
+            self.transport_write(make_head(self, status_line, headers, PyBytes_GET_SIZE(body),
                                            body))
         else:
             head = make_head(self, status_line, headers, PyBytes_GET_SIZE(body), None)

@@ -28,6 +28,8 @@ traceback logged; after it, the connection is closed (the client sees a
 truncated body). Headers that could split a response are refused (500).
 """
 
+cimport cython
+
 import io
 import logging
 import os
@@ -93,9 +95,9 @@ cdef str method_str(bytes method):
 
 
 cdef bytes status_bytes(object status):
-    cached = g_status_lines.get(status)
-    if cached is not None:
-        return cached
+    cdef PyObject* cached = PyDict_GetItem(g_status_lines, status)
+    if cached != NULL:
+        return <bytes>cached
     if type(status) is not str:
         raise TypeError(f"status must be a str, not {type(status).__name__}")
     encoded = (<str>status).encode("latin-1")
@@ -252,6 +254,17 @@ cdef class WsgiHandler(Handler):
             exchange.body = [body]
             exchange.body_size = len(body)
         return exchange.build_environ()
+
+
+@cython.freelist(8)
+cdef class Writer:
+    """The write() callable start_response returns: a small object of its
+    own (kept on a free list) costs less per request than a bound method."""
+
+    cdef object exchange
+
+    def __call__(self, data):
+        return self.exchange.write(data)
 
 
 cdef class EnvironTemplate:
@@ -624,7 +637,9 @@ cdef class WsgiExchange(Exchange):
         # The str pairs go to the channel as they are (its head writer takes
         # latin-1 str), in a copy: the app may go on changing its own list.
         self.headers = (<list>headers)[:]
-        return self.write
+        cdef Writer writer = Writer.__new__(Writer)
+        writer.exchange = self
+        return writer
 
     def write(self, data):
         """The legacy write() callable: sends at once, after the head."""

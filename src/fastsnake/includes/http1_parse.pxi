@@ -288,8 +288,10 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
         if proto.host_count > 1:
             return fail(proto, 400, "more than one Host")
         host = proto.host if proto.host is not None else b""
-        if not valid_host(host):
-            return fail(proto, 400, "invalid Host")
+        if proto.checked_host is None or host != proto.checked_host:
+            if not valid_host(host):
+                return fail(proto, 400, "invalid Host")
+            proto.checked_host = host  # (a client sends the same Host each time)
         url = proto.url if proto.url is not None else b""
         target = url
         if PyBytes_GET_SIZE(url) == 0 or PyBytes_AS_STRING(url)[0] != 47:  # not "/..."

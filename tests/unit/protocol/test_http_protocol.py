@@ -43,6 +43,15 @@ def test_pipelined_requests_answered_in_order():
             b"GET /hello ", b"POST /p hello world", b"POST /up hello world", b"GET /last "]
 
 
+def test_host_checked_on_every_request_of_a_connection():
+    # The last valid Host is remembered per connection (clients repeat it):
+    # a different, invalid one on the same connection is still refused.
+    out = run_exchange(echo_app, [b"GET /a HTTP/1.1\r\nHost: a.test\r\n\r\n"
+                                  b"GET /b HTTP/1.1\r\nHost: a.test\r\n\r\n"
+                                  b"GET /c HTTP/1.1\r\nHost: a@b.test\r\n\r\n"])
+    assert [status for status, _, _ in parse_responses(out)] == [200, 200, 400]
+
+
 def test_http10_closes_unless_keep_alive():
     out = run_exchange(echo_app, [b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n"])
     responses = parse_responses(out)
