@@ -11,6 +11,7 @@
 # the WSGI adapter need not encode each one into a new object first).
 
 from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_GET_LENGTH, PyUnicode_KIND
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 
@@ -50,29 +51,71 @@ cdef inline int header_kind(const char* name, Py_ssize_t n) noexcept:
     return H_PLAIN
 
 
+# Word-at-a-time checks (8 bytes per step): whether any byte of w is below
+# n (n <= 128), or is zero. Both are exact for "is there such a byte".
+# (C constants: as literals these would be Python ints, and the arithmetic
+# Python's.)
+cdef uint64_t EVERY_BYTE_1 = 0x0101010101010101
+cdef uint64_t EVERY_BYTE_HIGH = 0x8080808080808080
+cdef uint64_t EVERY_BYTE_COLON = 0x3A3A3A3A3A3A3A3A
+
+
+cdef inline bint any_byte_below(uint64_t w, uint64_t n) noexcept:
+    return ((w - EVERY_BYTE_1 * n) & ~w & EVERY_BYTE_HIGH) != 0
+
+
+cdef inline bint any_zero_byte(uint64_t w) noexcept:
+    return ((w - EVERY_BYTE_1) & ~w & EVERY_BYTE_HIGH) != 0
+
+
+cdef inline bint name_word_ok(const unsigned char* p) noexcept:
+    # No byte below 33 and no colon: surely valid (a tab, say, is checked
+    # byte by byte, below).
+    cdef uint64_t w
+    memcpy(&w, p, 8)
+    return not any_byte_below(w, 33) and not any_zero_byte(w ^ EVERY_BYTE_COLON)
+
+
 cdef inline bint valid_header_name(const unsigned char* p, Py_ssize_t n) noexcept:
     # No CR, LF or NUL (they would split the response, RFC 9110 5.5), no
     # colon or space (they would change where the name ends).
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
     cdef unsigned char c
     if n == 0:
         return False
-    for i in range(n):
+    while i + 8 <= n and name_word_ok(p + i):
+        i += 8
+    if i + 8 > n and n >= 8 and name_word_ok(p + n - 8):
+        return True  # the tail, as the last 8 bytes
+    while i < n:
         c = p[i]
         if c <= 32 and (c == 13 or c == 10 or c == 0 or c == 32):
             return False
         if c == 58:
             return False
+        i += 1
     return True
 
 
+cdef inline bint value_word_ok(const unsigned char* p) noexcept:
+    # No byte below 14: no NUL, LF or CR in these 8.
+    cdef uint64_t w
+    memcpy(&w, p, 8)
+    return not any_byte_below(w, 14)
+
+
 cdef inline bint valid_header_value(const unsigned char* p, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
     cdef unsigned char c
-    for i in range(n):
+    while i + 8 <= n and value_word_ok(p + i):
+        i += 8
+    if i + 8 > n and n >= 8 and value_word_ok(p + n - 8):
+        return True
+    while i < n:
         c = p[i]
         if c <= 13 and (c == 13 or c == 10 or c == 0):
             return False
+        i += 1
     return True
 
 
@@ -165,6 +208,19 @@ cdef inline int status_code(bytes status_line) except -1:
     return (p[0] - 48) * 100 + (p[1] - 48) * 10 + (p[2] - 48)
 
 
+cdef struct HeadField:
+    # A header line to write, as the first pass of make_head found it.
+    const char* name
+    const char* value
+    Py_ssize_t name_size
+    Py_ssize_t value_size
+
+
+cdef enum:
+    # Lines the first pass remembers for the second (more are looked up again).
+    FIELDS_KEPT = 24
+
+
 cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
                      long long length, bytes body):
     """Serialise the response head and decide the body's framing.
@@ -194,6 +250,9 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     cdef Py_ssize_t size = 9 + PyBytes_GET_SIZE(status_line) + 4
     cdef bytes out
     cdef char* at
+    cdef HeadField kept[FIELDS_KEPT]
+    cdef Py_ssize_t lines = 0
+    cdef Py_ssize_t i
     for field_name, field_value in headers:
         name = field_text(field_name, &name_size)
         value = field_text(field_value, &value_size)
@@ -215,6 +274,12 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
         elif kind == H_SERVER:
             has_server = True
         size += name_size + value_size + 4
+        if lines < FIELDS_KEPT:
+            kept[lines].name = name
+            kept[lines].name_size = name_size
+            kept[lines].value = value
+            kept[lines].value_size = value_size
+        lines += 1
     add_server = not has_server and (proto.filter is None or not proto.filter.drop_server)
     if add_server:
         size += PyBytes_GET_SIZE(SERVER_LINE)
@@ -262,16 +327,24 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     at = put(at, "HTTP/1.1 ", 9)
     at = put_bytes(at, status_line)
     at = put(at, "\r\n", 2)
-    for field_name, field_value in headers:
-        name = field_text(field_name, &name_size)
-        kind = header_kind(name, name_size)
-        if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
-            continue
-        at = put(at, name, name_size)
-        at = put(at, ": ", 2)
-        value = field_text(field_value, &value_size)
-        at = put(at, value, value_size)
-        at = put(at, "\r\n", 2)
+    if lines <= FIELDS_KEPT:
+        for i in range(lines):
+            at = put(at, kept[i].name, kept[i].name_size)
+            at = put(at, ": ", 2)
+            at = put(at, kept[i].value, kept[i].value_size)
+            at = put(at, "\r\n", 2)
+    else:
+        # (The list is as the first pass saw it: no Python code ran since.)
+        for field_name, field_value in headers:
+            name = field_text(field_name, &name_size)
+            kind = header_kind(name, name_size)
+            if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
+                continue
+            at = put(at, name, name_size)
+            at = put(at, ": ", 2)
+            value = field_text(field_value, &value_size)
+            at = put(at, value, value_size)
+            at = put(at, "\r\n", 2)
     if add_server:
         at = put_bytes(at, SERVER_LINE)
     if not has_date:
