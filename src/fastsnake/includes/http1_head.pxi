@@ -150,6 +150,11 @@ cdef inline bint mentions_close(const char* p, Py_ssize_t n) noexcept:
     return False
 
 
+# Past this, one more digit could overflow a long long (a C constant: as a
+# literal it would be a Python int, compared as one for every digit).
+cdef long long LENGTH_DIGIT_LIMIT = (0x7FFFFFFFFFFFFFFF - 9) // 10
+
+
 cdef long long parse_content_length(object value) except -2:
     """The app's Content-Length (digits, optional surrounding blanks)."""
     cdef Py_ssize_t n
@@ -160,7 +165,7 @@ cdef long long parse_content_length(object value) except -2:
     while i < n and (p[i] == 32 or p[i] == 9):
         i += 1
     while i < n and 48 <= p[i] <= 57:
-        if result > (0x7FFFFFFFFFFFFFFF - 9) // 10:
+        if result > LENGTH_DIGIT_LIMIT:
             raise ValueError(f"invalid Content-Length {value!r}")
         result = result * 10 + (p[i] - 48)
         digits += 1
@@ -191,6 +196,13 @@ cdef inline Py_ssize_t format_decimal(char* out, long long value) noexcept:
 cdef inline char* put(char* out, const char* data, Py_ssize_t n) noexcept:
     memcpy(out, data, n)
     return out + n
+
+
+cdef inline char* put2(char* out, char a, char b) noexcept:
+    # Two bytes (": ", CRLF) without a call to memcpy.
+    out[0] = a
+    out[1] = b
+    return out + 2
 
 
 cdef inline char* put_bytes(char* out, bytes data) noexcept:
@@ -330,9 +342,9 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     if lines <= FIELDS_KEPT:
         for i in range(lines):
             at = put(at, kept[i].name, kept[i].name_size)
-            at = put(at, ": ", 2)
+            at = put2(at, 58, 32)  # ": "
             at = put(at, kept[i].value, kept[i].value_size)
-            at = put(at, "\r\n", 2)
+            at = put2(at, 13, 10)
     else:
         # (The list is as the first pass saw it: no Python code ran since.)
         for field_name, field_value in headers:
