@@ -43,7 +43,8 @@ import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr
+from cpython.object cimport PyObject
+from libc.string cimport memchr, memcmp
 
 from fastsnake cimport _llhttp as llhttp
 from fastsnake._exchange cimport Channel, EmptyResponse, Exchange, Handler, HttpRequest, ResponseFilter
