@@ -39,7 +39,7 @@ import tempfile
 from urllib.parse import unquote_to_bytes
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_Copy, PyDict_GetItem
+from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError
 from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_1BYTE_KIND, PyUnicode_AsLatin1String, PyUnicode_KIND
@@ -67,7 +67,7 @@ cdef enum:
 
 cdef object environ_key(bytes name):
     """The environ key for a header name, or None when it must be dropped."""
-    cdef PyObject* cached = PyDict_GetItem(g_header_keys, name)
+    cdef PyObject* cached = PyDict_GetItemWithError(g_header_keys, name)
     if cached != NULL:
         return <object>cached
     text = name.decode("latin-1")
@@ -85,7 +85,7 @@ cdef object environ_key(bytes name):
 
 
 cdef str method_str(bytes method):
-    cdef PyObject* cached = PyDict_GetItem(g_methods, method)
+    cdef PyObject* cached = PyDict_GetItemWithError(g_methods, method)
     if cached != NULL:
         return <str>cached
     text = method.decode("latin-1")
@@ -95,11 +95,12 @@ cdef str method_str(bytes method):
 
 
 cdef bytes status_bytes(object status):
-    cdef PyObject* cached = PyDict_GetItem(g_status_lines, status)
-    if cached != NULL:
-        return <bytes>cached
+    cdef PyObject* cached
     if type(status) is not str:
         raise TypeError(f"status must be a str, not {type(status).__name__}")
+    cached = PyDict_GetItemWithError(g_status_lines, status)
+    if cached != NULL:
+        return <bytes>cached
     encoded = (<str>status).encode("latin-1")
     if len(encoded) < 4 or not encoded[:3].isdigit() or encoded[3:4] != b" ":
         raise ValueError(f"status must look like '200 OK', got {status!r}")
