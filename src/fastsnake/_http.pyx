@@ -155,6 +155,7 @@ cdef class HttpProtocol:
         self.closed = True
         self.parse_state = S_CLOSED
         g_connections.discard(self)
+        self.memo = None  # (an adapter's memo may refer back to this connection)
         cdef Exchange exchange = self.exchange
         self.cork = None
         self.finish_filter(0)

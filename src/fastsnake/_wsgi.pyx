@@ -57,6 +57,12 @@ cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
 cdef list INTERNAL_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 cdef bytes INTERNAL_ERROR_BODY = b"500 Internal Server Error\n"
 
+cdef extern from "Python.h":
+    # On a borrowed pointer: the count as it is, without a reference taken
+    # to look at it.
+    Py_ssize_t refcount_of "Py_REFCNT"(PyObject* o)
+
+
 # Bounded caches of per-name work: a hostile client can send many names.
 cdef dict g_header_keys = {}
 cdef dict g_methods = {}
@@ -234,7 +240,9 @@ cdef class WsgiHandler(Handler):
                 return refused
             channel.limit_body(self.max_body_size)  # a chunked body is cut at it
         if self.executor is None:
-            exchange = WsgiExchange.__new__(WsgiExchange)
+            exchange = self.reused_exchange(channel)
+            if exchange is None:
+                exchange = WsgiExchange.__new__(WsgiExchange)
         else:
             exchange = ThreadedWsgiExchange.__new__(ThreadedWsgiExchange)
         exchange.channel = channel
@@ -243,6 +251,35 @@ cdef class WsgiHandler(Handler):
         if request.expect_continue:
             # The body is read now, before the app runs (see module doc).
             channel.send_continue()
+        return exchange
+
+    cdef WsgiExchange reused_exchange(self, Channel channel):
+        """The channel's last exchange for this app, as new, when nothing but
+        the channel's memo holds it any more (else None): a keep-alive
+        connection's requests then share one object instead of allocating
+        and freeing one each."""
+        cdef EnvironTemplate template
+        cdef WsgiExchange exchange
+        memo = channel.memo
+        if type(memo) is not EnvironTemplate:
+            return None
+        template = <EnvironTemplate>memo
+        if template.handler is not self or template.spare is None:
+            return None
+        if refcount_of(<PyObject*>template.spare) != 1:
+            return None  # the app kept it (as start_response), or it still runs
+        exchange = <WsgiExchange>template.spare
+        template.spare = None
+        exchange.body = None
+        exchange.body_size = 0
+        exchange.spooled = False
+        exchange.status_line = None
+        exchange.headers = None
+        exchange.head_sent = False
+        exchange.result = None
+        exchange.iterator = None
+        exchange.done = False
+        exchange.leased = None
         return exchange
 
     def environ_for(self, Channel channel, HttpRequest request, body=b""):
@@ -279,6 +316,8 @@ cdef class EnvironTemplate:
     cdef bint secure
     cdef bytes host_header           # the Host field's value in HTTP_HOST, or None
     cdef dict environ
+    # The last request's exchange, for the next to reuse (see reused_exchange).
+    cdef object spare
 
 
 cdef class WsgiExchange(Exchange):
@@ -336,6 +375,8 @@ cdef class WsgiExchange(Exchange):
         cdef HttpRequest req = self.request
         cdef EnvironTemplate template = self.environ_template()
         cdef dict environ = PyDict_Copy(template.environ)
+        if type(self) is WsgiExchange:
+            template.spare = self
         cdef bytes path = req.path
         cdef bytes name
         cdef bytes value
