@@ -26,6 +26,13 @@ Caddy stream without a limit, which needs no spool).
 An exception before the response head is sent becomes a 500 with the
 traceback logged; after it, the connection is closed (the client sees a
 truncated body). Headers that could split a response are refused (500).
+
+Per request, as little as possible is made anew (a keep-alive client's
+requests are alike): the environ is one copy of the connection's template
+(EnvironTemplate, in the channel's memo: the base environ with the peer,
+server name, protocol and Host filled in); start_response checks the app's
+str headers and keeps them as they are (the head writer takes latin-1 str);
+and the connection's last exchange is reused when nothing else holds it.
 """
 
 cimport cython
