@@ -262,3 +262,26 @@ def test_each_request_of_a_connection_starts_its_exchange_afresh():
         assert headers[2].get("transfer-encoding") == "chunked"
         assert "transfer-encoding" not in headers[5] and headers[5]["content-length"] == "3"
         assert headers[7]["x-stale"] == "refused"
+
+
+def test_a_closed_keep_alive_connection_is_freed_without_the_cycle_collector():
+    # The channel's memo (environ template, last exchange) points back at the
+    # connection; the connection lets go of it when lost, so reference
+    # counting frees them all at once (a worker's full collections are rare).
+    import gc
+
+    from fastsnake import _http
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    gc.collect()
+    gc.disable()
+    try:
+        out = run_exchange(app, [SIMPLE, SIMPLE, SIMPLE])
+        left = [obj for obj in gc.get_objects() if type(obj) is _http.HttpProtocol]
+    finally:
+        gc.enable()
+    assert [status for status, _, _ in parse_responses(out)] == [200, 200, 200]
+    assert left == []
