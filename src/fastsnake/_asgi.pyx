@@ -9,6 +9,10 @@ the protocol's own call and the loop schedules nothing unless the app really
 suspends. Python 3.12+ has eager_start; on older Pythons the Task's first
 step is taken from the loop and run at once (see start_now).
 
+The scope is a copy of the connection's part of it (server, client, scheme,
+HTTP version: a ScopeTemplate in the channel's memo) with the request's own
+values set.
+
 receive(): body chunks arrive through on_body into a list; receive() hands
     them over all at once as one http.request message (more_body while the
     body is incomplete). Past BODY_HIGH_WATER buffered bytes, reading pauses
@@ -251,13 +255,7 @@ cdef class AsgiHandler(Handler):
         return exchange
 
     cdef dict http_scope(self, Channel channel, HttpRequest request):
-        cdef dict scope = HTTP_SCOPE_TEMPLATE.copy()
-        if request.http_minor != 1:
-            scope["http_version"] = "1.0"
-        scope["server"] = address(channel.sockname)
-        scope["client"] = address(channel.peer)
-        if request.secure:
-            scope["scheme"] = "https"
+        cdef dict scope = self.connection_scope(channel, request).copy()
         scope["method"] = method_str(request.method)
         scope["path"] = decode_path(request.path)
         scope["raw_path"] = request.path
@@ -271,9 +269,42 @@ cdef class AsgiHandler(Handler):
             forwarded(scope, request.vars, "http", "https")
         return scope
 
+    cdef dict connection_scope(self, Channel channel, HttpRequest request):
+        """What the scopes of one connection's requests to this app share
+        (server, client, scheme, HTTP version), kept in the channel's memo."""
+        cdef ScopeTemplate template
+        memo = channel.memo
+        if type(memo) is ScopeTemplate:
+            template = <ScopeTemplate>memo
+            if (template.handler is self and template.http_minor == request.http_minor
+                    and template.secure == request.secure):
+                return template.scope
+        template = ScopeTemplate.__new__(ScopeTemplate)
+        template.handler = self
+        template.http_minor = request.http_minor
+        template.secure = request.secure
+        template.scope = scope = HTTP_SCOPE_TEMPLATE.copy()
+        if request.http_minor != 1:
+            scope["http_version"] = "1.0"
+        scope["server"] = address(channel.sockname)
+        scope["client"] = address(channel.peer)
+        if request.secure:
+            scope["scheme"] = "https"
+        channel.memo = template
+        return scope
+
     def scope_for(self, Channel channel, HttpRequest request):
         """The HTTP scope a request would get (for tests and tools)."""
         return self.http_scope(channel, request)
+
+
+cdef class ScopeTemplate:
+    # The per-connection part of an HTTP scope (AsgiHandler.connection_scope):
+    # each request copies it and sets what is its own.
+    cdef AsgiHandler handler
+    cdef int http_minor
+    cdef bint secure
+    cdef dict scope
 
 
 cdef class AppRun(Exchange):

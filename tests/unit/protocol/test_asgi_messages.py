@@ -194,3 +194,25 @@ def test_a_closed_websocket_connection_is_freed_without_the_cycle_collector():
         gc.enable()
     assert out.startswith(b"HTTP/1.1 101 ")
     assert left == []
+
+
+def test_a_connections_scopes_share_only_what_is_the_connections():
+    # The per-connection part of the scope is kept between requests; what an
+    # app does to its scope stays in that request's.
+    scopes = []
+
+    async def app(scope, receive, send):
+        scopes.append(dict(scope))
+        scope["client"] = ("forged", 1)
+        scope["extra"] = "left by the app"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    run_asgi(app, [b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b?q HTTP/1.1\r\nHost: h\r\n\r\n"
+                   b"GET /c HTTP/1.0\r\n\r\n"])
+    first, second, third = scopes
+    assert (first["path"], second["path"], third["path"]) == ("/a", "/b", "/c")
+    assert second["query_string"] == b"q" and first["query_string"] == b""
+    assert second["client"] == first["client"] != ("forged", 1)
+    assert "extra" not in second and "extra" not in third
+    assert (first["http_version"], third["http_version"]) == ("1.1", "1.0")
