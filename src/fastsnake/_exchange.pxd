@@ -28,6 +28,15 @@ cdef class HttpRequest:
     cdef public object response_filter  # a ResponseFilter for this response, or None
 
 
+cdef class PreparedHead:
+    # A fixed response's status line and headers, checked and serialised
+    # once (a cached file's, respond's); the connection adds only what
+    # differs per request: Date, Server, Content-Length, Connection.
+    cdef readonly bytes status_line
+    cdef readonly list headers
+    cdef readonly bytes lines        # "HTTP/1.1 <status>\r\n" then "name: value\r\n" each
+
+
 cdef class Channel:
     # The response side of one exchange: what an adapter may ask of the
     # connection that carries its request. HTTP/1.1 answers one request at a
@@ -42,6 +51,7 @@ cdef class Channel:
 
     cdef int send_continue(self) except -1
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
+    cdef int send_prepared(self, PreparedHead head, bytes body) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1
     cdef int send_file(self, int fd, long long offset) except -1

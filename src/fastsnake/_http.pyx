@@ -46,7 +46,8 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memchr
 
 from fastsnake cimport _llhttp as llhttp
-from fastsnake._exchange cimport Channel, EmptyResponse, Exchange, Handler, HttpRequest, ResponseFilter
+from fastsnake._exchange cimport (Channel, EmptyResponse, Exchange, Handler, HttpRequest,
+                                  PreparedHead, ResponseFilter)
 
 from fastsnake._exchange import reason_phrase
 
@@ -602,6 +603,23 @@ cdef class HttpProtocol:
                 self.transport.writelines((head, body))
             else:
                 self.transport.write(head)
+        return self.end_response()
+
+    cdef int send_prepared(self, PreparedHead head, bytes body) except -1:
+        """send_response for a head checked and serialised once: only the
+        per-request lines are added (see prepared_head)."""
+        if self.filter is not None:  # header ops, compression: the full path
+            return self.send_response(head.status_line, head.headers, body)
+        if self.closed:
+            return 0
+        if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
+            self.transport.write(prepared_head(self, head.lines, body, True))
+        else:
+            out = prepared_head(self, head.lines, body, False)
+            if self.response_no_body:
+                self.transport.write(out)
+            else:
+                self.transport.writelines((out, body))
         return self.end_response()
 
     cdef int write_body(self, object data) except -1:

@@ -13,7 +13,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memcmp
 
-from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
+from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest, PreparedHead
 
 from fastsnake._exchange import reason_phrase
 
@@ -60,7 +60,10 @@ cdef class RespondExchange(Exchange):
         cdef RespondHandler handler = self.handler
         if handler.close:
             self.channel.closing = True  # "respond { close }": no keep-alive after it
-        self.channel.send_response(handler.status_line, handler.headers, handler.body)
+        if handler.prepared is not None:
+            self.channel.send_prepared(handler.prepared, handler.body)
+        else:
+            self.channel.send_response(handler.status_line, handler.headers, handler.body)
         return 0
 
 
@@ -71,6 +74,10 @@ cdef class RespondHandler(Handler):
     cdef readonly list headers
     cdef readonly bytes body
     cdef readonly bint close
+    # The head checked and serialised here, once, so that a request only adds
+    # its Date and framing; None when it needs the per-request path (a 204,
+    # a header the connection acts on, such as Connection).
+    cdef readonly PreparedHead prepared
 
     def __init__(self, int status, bytes body=b"", headers=(), bytes reason=b"",
                  bint close=False):
@@ -78,6 +85,10 @@ cdef class RespondHandler(Handler):
         self.headers = [(bytes(name), bytes(value)) for name, value in headers]
         self.body = body
         self.close = close
+        try:
+            self.prepared = PreparedHead(self.status_line, self.headers)
+        except ValueError:
+            self.prepared = None
 
     cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef RespondExchange exchange = RespondExchange.__new__(RespondExchange)

@@ -93,3 +93,29 @@ def test_new_sidecar_and_new_index_file(serve, tmp_path):
     assert bodies(server.base_url + "/") == {(200, b"text index")}
     (root / "index.html").write_bytes(b"html index")
     assert bodies(server.base_url + "/") == {(200, b"html index")}
+
+
+def test_cached_answers_still_get_header_ops_and_plain_ones_a_fresh_date(serve, tmp_path):
+    # A cached small file's head is serialised once (PreparedHead); a
+    # response with header ops takes the per-request path instead.
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "page.html").write_bytes(b"<p>hi</p>")
+    (root / "plain.html").write_bytes(b"<p>plain</p>")
+    server = serve(f"""
+:$PORT {{
+    root * {root}
+    header /page.html X-Extra yes
+    header /page.html -Server
+    file_server
+}}
+""")
+    for _ in range(ASKS):
+        page = requests.get(server.base_url + "/page.html")
+        assert (page.status_code, page.content) == (200, b"<p>hi</p>")
+        assert page.headers["x-extra"] == "yes" and "server" not in page.headers
+        plain = requests.get(server.base_url + "/plain.html")
+        assert (plain.status_code, plain.content) == (200, b"<p>plain</p>")
+        assert plain.headers["server"] == "fastsnake" and "date" in plain.headers
+        assert plain.headers["content-length"] == "12" and "etag" in plain.headers
+        assert "x-extra" not in plain.headers

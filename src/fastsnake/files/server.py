@@ -307,7 +307,10 @@ class FileServer:
                 os.close(fd)
             if len(body) != size or after.st_size != size:
                 return  # changed while read
-            handler: Any = RespondHandler(response.status, body, response.headers)
+            # Without its Content-Length (the body's own length, which the
+            # connection writes), the head is checked and serialised once.
+            handler: Any = RespondHandler(response.status, body, [
+                (name, value) for name, value in response.headers if name != b"content-length"])
         else:
             handler, size = FileHandler(response.status, response.headers, response.path, 0,
                                         size), 0

@@ -8,7 +8,7 @@
 # objects. A small body is copied in after the head, so a whole response is
 # one object and one write.
 
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 
 cdef extern from "<strings.h>":
@@ -252,6 +252,55 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     if at != PyBytes_AS_STRING(out) + size:
         raise AssertionError("response head size miscounted")
     return out
+
+cdef bytes prepared_head(HttpProtocol proto, bytes lines, bytes body, bint inline):
+    """make_head for a PreparedHead's lines (checked when it was made: no
+    framing, Date or Server among them; a status with a Content-Length
+    body) and a whole body, sent by the caller; with ``inline`` the body is
+    copied in behind the head. No filter: send_prepared takes the full path
+    when there is one."""
+    cdef HttpRequest req = proto.request
+    cdef bytes method = req.method
+    cdef Py_ssize_t length = PyBytes_GET_SIZE(body)
+    cdef bytes connection_line = None
+    cdef char length_digits[24]
+    cdef Py_ssize_t length_size = format_decimal(length_digits, length)
+    cdef Py_ssize_t size
+    cdef bytes out
+    cdef char* at
+    proto.response_no_body = (PyBytes_GET_SIZE(method) == 4
+                              and memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0)
+    # The whole body goes out with this head (or none, for HEAD).
+    proto.response_remaining = 0
+    proto.response_close = proto.response_close or not req.keep_alive or proto.closing
+    if proto.response_close:
+        connection_line = b"connection: close\r\n"
+    elif req.http_minor == 0:
+        connection_line = b"connection: keep-alive\r\n"
+    proto.response_started = True
+    size = (PyBytes_GET_SIZE(lines) + PyBytes_GET_SIZE(SERVER_LINE)
+            + PyBytes_GET_SIZE(g_date_line) + 18 + length_size + 2)
+    if connection_line is not None:
+        size += PyBytes_GET_SIZE(connection_line)
+    if inline and not proto.response_no_body:
+        size += length
+    out = PyBytes_FromStringAndSize(NULL, size)
+    at = PyBytes_AS_STRING(out)
+    at = put_bytes(at, lines)
+    at = put_bytes(at, SERVER_LINE)
+    at = put_bytes(at, g_date_line)
+    at = put(at, "content-length: ", 16)
+    at = put(at, length_digits, length_size)
+    at = put(at, "\r\n", 2)
+    if connection_line is not None:
+        at = put_bytes(at, connection_line)
+    at = put(at, "\r\n", 2)
+    if inline and not proto.response_no_body:
+        at = put_bytes(at, body)
+    if at != PyBytes_AS_STRING(out) + size:
+        raise AssertionError("response head size miscounted")
+    return out
+
 
 cdef bytes body_to_send(HttpProtocol proto, bytes body):
     """What of a whole body (its head just made) goes on the wire:
