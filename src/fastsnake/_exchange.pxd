@@ -35,6 +35,8 @@ cdef class PreparedHead:
     cdef readonly bytes status_line
     cdef readonly list headers
     cdef readonly bytes lines        # "HTTP/1.1 <status>\r\n" then "name: value\r\n" each
+    cdef readonly int status
+    cdef readonly bint encoded       # has a Content-Encoding: ``encode`` leaves it as it is
 
 
 cdef class Channel:

@@ -124,10 +124,14 @@ cdef class PreparedHead:
         status = int(status_line[:3])
         if status < 200 or status == 204 or status == 304:
             raise ValueError(f"status {status} has no Content-Length body")
+        self.status = status
+        self.encoded = False
         parts = [b"HTTP/1.1 ", status_line, b"\r\n"]
         for name, value in self.headers:
             if not plain_header(name, value):
                 raise ValueError(f"not a plain response header: {name!r}")
+            if name.lower() == b"content-encoding":
+                self.encoded = True
             parts += [name, b": ", value, b"\r\n"]
         self.lines = b"".join(parts)
 

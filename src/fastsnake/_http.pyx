@@ -608,10 +608,19 @@ cdef class HttpProtocol:
     cdef int send_prepared(self, PreparedHead head, bytes body) except -1:
         """send_response for a head checked and serialised once: only the
         per-request lines are added (see prepared_head)."""
-        if self.filter is not None:  # header ops, compression: the full path
-            return self.send_response(head.status_line, head.headers, body)
+        cdef ResponseFilter filter = self.filter
         if self.closed:
             return 0
+        if filter is not None:
+            if (filter.header_ops or filter.drop_server
+                    or (filter.encoding is not None and not head.encoded)):
+                # Header ops or compression change the head: the full path.
+                return self.send_response(head.status_line, head.headers, body)
+            # Only the access log's (or ``encode``'s, which leaves an encoded
+            # body alone) bookkeeping, as send_response and on_head keep it.
+            filter.status = head.status
+            filter.headers = head.headers
+            filter.size += PyBytes_GET_SIZE(body)
         if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
             self.transport.write(prepared_head(self, head.lines, body, True))
         else:

@@ -10,7 +10,9 @@ new one, never a stale copy, with no wait in between.
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import time
 from pathlib import Path
 
 import requests
@@ -119,3 +121,45 @@ def test_cached_answers_still_get_header_ops_and_plain_ones_a_fresh_date(serve, 
         assert plain.headers["server"] == "fastsnake" and "date" in plain.headers
         assert plain.headers["content-length"] == "12" and "etag" in plain.headers
         assert "x-extra" not in plain.headers
+
+
+def test_cached_precompressed_answers_under_encode_and_an_access_log(serve, tmp_path):
+    # The sidecar's answer is already encoded, so ``encode`` leaves its
+    # prepared head alone; the access log still sees each response.
+    root = tmp_path / "site"
+    root.mkdir()
+    text = b"console.log('precompressed');\n" * 100
+    (root / "app.js").write_bytes(text)
+    sidecar = gzip.compress(text)
+    (root / "app.js.gz").write_bytes(sidecar)
+    log_file = tmp_path / "access.log"
+    server = serve(f"""
+:$PORT {{
+    log {{
+        output file {log_file}
+    }}
+    root * {root}
+    encode gzip
+    file_server {{
+        precompressed gzip
+    }}
+}}
+""")
+    url = server.base_url + "/app.js"
+    for _ in range(ASKS):
+        r = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True)
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.headers["content-length"] == str(len(sidecar))
+        assert r.raw.read(decode_content=False) == sidecar
+        plain = requests.get(url, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = log_file.read_text().splitlines() if log_file.exists() else []
+        if len(lines) >= 2 * ASKS:
+            break
+        time.sleep(0.05)
+    entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert len(entries) == 2 * ASKS
+    assert {(e["status"], e["size"]) for e in entries} == {(200, len(sidecar)),
+                                                           (200, len(text))}

@@ -257,8 +257,8 @@ cdef bytes prepared_head(HttpProtocol proto, bytes lines, bytes body, bint inlin
     """make_head for a PreparedHead's lines (checked when it was made: no
     framing, Date or Server among them; a status with a Content-Length
     body) and a whole body, sent by the caller; with ``inline`` the body is
-    copied in behind the head. No filter: send_prepared takes the full path
-    when there is one."""
+    copied in behind the head. A filter here changes nothing in the head
+    (send_prepared takes the full path for one that would)."""
     cdef HttpRequest req = proto.request
     cdef bytes method = req.method
     cdef Py_ssize_t length = PyBytes_GET_SIZE(body)
