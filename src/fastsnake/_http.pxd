@@ -84,6 +84,7 @@ cdef class HttpProtocol(Channel):
     cdef bint sending_file
     cdef int file_fd
     cdef int socket_fd
+    cdef bint file_drain_wait        # write-buffer limits at 0 (see includes/sendfile.pxi)
     cdef long long file_offset
     cdef long long file_left
     # after a protocol switch (101), every received byte goes here

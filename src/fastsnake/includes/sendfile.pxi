@@ -43,8 +43,12 @@ cdef object read_at(int fd, Py_ssize_t size, long long offset):
 
 # sendfile() at most this much per call, so one big file cannot hog the loop.
 cdef Py_ssize_t SENDFILE_CHUNK = 1024 * 1024
-# When the socket is full, fall back to buffered writes of this size.
+# Without sendfile (TLS, compression), the file goes through buffered writes
+# of this size.
 cdef Py_ssize_t FILE_READ_CHUNK = 256 * 1024
+# When sendfile finds the socket full, this much goes through the transport,
+# only so that it tells us when the socket has drained (see feed_file).
+cdef Py_ssize_t DRAIN_CHUNK = 16 * 1024
 
 
 cdef int start_file(HttpProtocol proto, int fd, long long offset) except -1:
@@ -116,17 +120,34 @@ cdef int feed_file(HttpProtocol proto) except -1:
             if sent > 0 and proto.filter is not None:
                 proto.filter.size += sent
         if sent == 0:
-            # Socket full (or bytes queued): a buffered write makes the
-            # transport tell us when it drains.
-            data = read_at(proto.file_fd, min(proto.file_left, FILE_READ_CHUNK),
+            # Socket full (or bytes queued), or no sendfile: a buffered write.
+            data = read_at(proto.file_fd, min(proto.file_left, FILE_READ_CHUNK
+                                              if proto.socket_fd < 0 else DRAIN_CHUNK),
                            proto.file_offset)
             if not data:
                 break  # the file shrank: end_response will close
             sent = len(data)
-            proto.write_body(data)
+            if proto.socket_fd >= 0:
+                # Rather than copy the rest of the file through the
+                # transport, wait until the socket has drained completely
+                # and sendfile again: with write-buffer limits of 0 the
+                # transport pauses us as soon as these bytes are queued,
+                # and resumes us (resume_writing pumps again) once they
+                # are all gone.
+                if not proto.file_drain_wait:
+                    proto.file_drain_wait = True
+                    proto.transport.set_write_buffer_limits(0, 0)
+                proto.write_body(data)
+                proto.flush_cork()
+            else:
+                proto.write_body(data)
         proto.file_offset += sent
         proto.file_left -= sent
     proto.sending_file = False
+    if proto.file_drain_wait:
+        proto.file_drain_wait = False
+        if not proto.closed:
+            proto.transport.set_write_buffer_limits()  # back to the defaults
     if proto.exchange is not None:
         proto.exchange.on_file_sent()
     return 0
