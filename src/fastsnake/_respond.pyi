@@ -4,6 +4,7 @@
 import os
 from collections.abc import Callable, Iterable
 
+from fastsnake._exchange import PreparedHead
 from fastsnake._http import Handler
 
 class RespondHandler(Handler):
@@ -13,6 +14,7 @@ class RespondHandler(Handler):
     headers: list[tuple[bytes, bytes]]
     body: bytes
     close: bool
+    prepared: PreparedHead | None  # None: the head takes the per-request path
     def __init__(self, status: int, body: bytes = b"",
                  headers: Iterable[tuple[bytes, bytes]] = (), reason: bytes = b"",
                  close: bool = False) -> None: ...
