@@ -154,6 +154,10 @@ cdef class Channel:
         it to skip the per-request check and serialisation."""
         return self.send_response(head.status_line, head.headers, body)
 
+    cdef int start_prepared(self, PreparedHead head, long long length) except -1:
+        """start_response of a head checked once (likewise)."""
+        return self.start_response(head.status_line, head.headers, length)
+
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
         raise NotImplementedError
 

@@ -608,28 +608,33 @@ cdef class HttpProtocol:
     cdef int send_prepared(self, PreparedHead head, bytes body) except -1:
         """send_response for a head checked and serialised once: only the
         per-request lines are added (see prepared_head)."""
-        cdef ResponseFilter filter = self.filter
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
         if self.closed:
             return 0
-        if filter is not None:
-            if (filter.header_ops or filter.drop_server
-                    or (filter.encoding is not None and not head.encoded)):
-                # Header ops or compression change the head: the full path.
-                return self.send_response(head.status_line, head.headers, body)
-            # Only the access log's (or ``encode``'s, which leaves an encoded
-            # body alone) bookkeeping, as send_response and on_head keep it.
-            filter.status = head.status
-            filter.headers = head.headers
-            filter.size += PyBytes_GET_SIZE(body)
-        if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
-            self.transport.write(prepared_head(self, head.lines, body, True))
+        if not prepared_fits(self, head):
+            return self.send_response(head.status_line, head.headers, body)
+        if self.filter is not None:
+            self.filter.size += n
+        if n <= INLINE_BODY_MAX:
+            self.transport.write(prepared_head(self, head.lines, n, body))
         else:
-            out = prepared_head(self, head.lines, body, False)
+            out = prepared_head(self, head.lines, n, None)
             if self.response_no_body:
                 self.transport.write(out)
             else:
+                self.response_remaining = 0
                 self.transport.writelines((out, body))
         return self.end_response()
+
+    cdef int start_prepared(self, PreparedHead head, long long length) except -1:
+        """start_response for a head checked and serialised once (a cached
+        file's, whose body then goes out with send_file)."""
+        if self.closed:
+            return 0
+        if not prepared_fits(self, head):
+            return self.start_response(head.status_line, head.headers, length)
+        self.corked(prepared_head(self, head.lines, length, None))
+        return 0
 
     cdef int write_body(self, object data) except -1:
         cdef Py_ssize_t n = len(data)

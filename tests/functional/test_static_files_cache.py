@@ -75,6 +75,29 @@ def test_large_file_sent_from_disk_is_served_changed(serve, tmp_path):
     assert response.headers["content-length"] == "200000"
 
 
+def test_middling_file_kept_open_is_served_changed(serve, tmp_path):
+    # 64-128 KiB: the cache keeps the file open and sends it with sendfile.
+    root = tmp_path / "site"
+    root.mkdir()
+    page = root / "mid.bin"
+    first = bytes(range(256)) * 320  # 80 KiB
+    page.write_bytes(first)
+    server = site_server(serve, root)
+    url = server.base_url + "/mid.bin"
+    assert bodies(url) == {(200, first)}
+    stat = page.stat()
+    page.write_bytes(first[::-1])  # in place, same size, the mtime put back
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert bodies(url) == {(200, first[::-1])}
+    (root / "mid.tmp").write_bytes(b"m" * 100_000)
+    os.replace(root / "mid.tmp", page)
+    assert bodies(url) == {(200, b"m" * 100_000)}
+    response = requests.head(url)
+    assert (response.status_code, response.headers["content-length"]) == (200, "100000")
+    page.unlink()
+    assert bodies(url) == {(404, b"")}
+
+
 def test_new_sidecar_and_new_index_file(serve, tmp_path):
     root = tmp_path / "site"
     root.mkdir()

@@ -10,7 +10,10 @@ import hashlib
 import socket
 from pathlib import Path
 
+import pytest
+
 BIG = 3 * 1024 * 1024 + 17  # past the cache's in-memory limit and a socket's buffers
+MIDDLING = 100_003  # kept open by the cache (fastsnake.files.server.SENDFILE_MIN)
 
 
 def site(serve, root: Path):
@@ -22,9 +25,9 @@ def site(serve, root: Path):
 """)
 
 
-def big_file(root: Path) -> bytes:
+def big_file(root: Path, size: int = BIG) -> bytes:
     # Not one repeated byte, so a misplaced or repeated chunk shows.
-    data = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(BIG // 32 + 1))[:BIG]
+    data = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(size // 32 + 1))[:size]
     (root / "big.bin").write_bytes(data)
     return data
 
@@ -56,10 +59,11 @@ def read_response(sock: socket.socket, buffered: bytearray, head_only: bool = Fa
     return head, body
 
 
-def test_big_file_twice_on_one_connection_with_a_small_receive_buffer(serve, tmp_path):
+@pytest.mark.parametrize("size", [BIG, MIDDLING], ids=["opened", "kept-open"])
+def test_big_file_thrice_on_one_connection_with_a_small_receive_buffer(serve, tmp_path, size):
     root = tmp_path / "site"
     root.mkdir()
-    data = big_file(root)
+    data = big_file(root, size)
     server = site(serve, root)
     sock = socket.socket()
     # A small window: the server's socket fills and the file goes out in
@@ -69,30 +73,36 @@ def test_big_file_twice_on_one_connection_with_a_small_receive_buffer(serve, tmp
     sock.connect(("127.0.0.1", server.port))
     buffered = bytearray()
     with sock:
-        for _ in range(2):
+        for _ in range(3):  # the cache answers the later ones
             sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
             head, body = read_response(sock, buffered)
             assert head.startswith(b"HTTP/1.1 200 ")
-            assert b"\r\ncontent-length: %d\r\n" % BIG in head.lower()
+            assert b"\r\ncontent-length: %d\r\n" % size in head.lower()
             assert body == data
         assert not buffered
 
 
-def test_pipelined_head_range_and_get_of_a_big_file(serve, tmp_path):
+@pytest.mark.parametrize("size", [BIG, MIDDLING], ids=["opened", "kept-open"])
+def test_pipelined_get_head_range_and_get_of_a_big_file(serve, tmp_path, size):
     root = tmp_path / "site"
     root.mkdir()
-    data = big_file(root)
+    data = big_file(root, size)
     server = site(serve, root)
     with server.connect(timeout=30) as sock:
-        sock.sendall(b"HEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=1000000-\r\n\r\n"
-                     b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"HEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                     + b"GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=%d-\r\n\r\n"
+                     % (size // 3)
+                     + b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         buffered = bytearray()
+        head, body = read_response(sock, buffered)
+        assert head.startswith(b"HTTP/1.1 200 ") and body == data
         head, _ = read_response(sock, buffered, head_only=True)
         assert head.startswith(b"HTTP/1.1 200 ")
+        assert b"\r\ncontent-length: %d\r\n" % size in head.lower()
         head, body = read_response(sock, buffered)
         assert head.startswith(b"HTTP/1.1 206 ")
-        assert body == data[1000000:]
+        assert body == data[size // 3:]
         head, body = read_response(sock, buffered)
         assert head.startswith(b"HTTP/1.1 200 ")
         assert body == data

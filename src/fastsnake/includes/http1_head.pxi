@@ -253,15 +253,30 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
         raise AssertionError("response head size miscounted")
     return out
 
-cdef bytes prepared_head(HttpProtocol proto, bytes lines, bytes body, bint inline):
+cdef bint prepared_fits(HttpProtocol proto, PreparedHead head) except -1:
+    """Whether this response's filter (if any) leaves a prepared head as it
+    is; if so, note for the filter (the access log) what was sent."""
+    cdef ResponseFilter filter = proto.filter
+    if filter is None:
+        return True
+    if (filter.header_ops or filter.drop_server
+            or (filter.encoding is not None and not head.encoded)):
+        return False  # header ops or compression change the head
+    # Only the access log's (or ``encode``'s, which leaves an encoded body
+    # alone) bookkeeping, as on_head keeps it.
+    filter.status = head.status
+    filter.headers = head.headers
+    return True
+
+
+cdef bytes prepared_head(HttpProtocol proto, bytes lines, long long length, bytes inline):
     """make_head for a PreparedHead's lines (checked when it was made: no
     framing, Date or Server among them; a status with a Content-Length
-    body) and a whole body, sent by the caller; with ``inline`` the body is
-    copied in behind the head. A filter here changes nothing in the head
-    (send_prepared takes the full path for one that would)."""
+    body) and a body of ``length`` bytes; ``inline``, the whole body, is
+    copied in behind the head (None: the caller sends the body). A filter
+    here changes nothing in the head (prepared_fits said so)."""
     cdef HttpRequest req = proto.request
     cdef bytes method = req.method
-    cdef Py_ssize_t length = PyBytes_GET_SIZE(body)
     cdef bytes connection_line = None
     cdef char length_digits[24]
     cdef Py_ssize_t length_size = format_decimal(length_digits, length)
@@ -270,20 +285,22 @@ cdef bytes prepared_head(HttpProtocol proto, bytes lines, bytes body, bint inlin
     cdef char* at
     proto.response_no_body = (PyBytes_GET_SIZE(method) == 4
                               and memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0)
-    # The whole body goes out with this head (or none, for HEAD).
-    proto.response_remaining = 0
+    proto.response_remaining = 0 if proto.response_no_body else length
     proto.response_close = proto.response_close or not req.keep_alive or proto.closing
     if proto.response_close:
         connection_line = b"connection: close\r\n"
     elif req.http_minor == 0:
         connection_line = b"connection: keep-alive\r\n"
     proto.response_started = True
+    if proto.response_no_body:
+        inline = None
     size = (PyBytes_GET_SIZE(lines) + PyBytes_GET_SIZE(SERVER_LINE)
             + PyBytes_GET_SIZE(g_date_line) + 18 + length_size + 2)
     if connection_line is not None:
         size += PyBytes_GET_SIZE(connection_line)
-    if inline and not proto.response_no_body:
-        size += length
+    if inline is not None:
+        size += PyBytes_GET_SIZE(inline)
+        proto.response_remaining -= PyBytes_GET_SIZE(inline)
     out = PyBytes_FromStringAndSize(NULL, size)
     at = PyBytes_AS_STRING(out)
     at = put_bytes(at, lines)
@@ -295,8 +312,8 @@ cdef bytes prepared_head(HttpProtocol proto, bytes lines, bytes body, bint inlin
     if connection_line is not None:
         at = put_bytes(at, connection_line)
     at = put(at, "\r\n", 2)
-    if inline and not proto.response_no_body:
-        at = put_bytes(at, body)
+    if inline is not None:
+        at = put_bytes(at, inline)
     if at != PyBytes_AS_STRING(out) + size:
         raise AssertionError("response head size miscounted")
     return out
