@@ -54,7 +54,7 @@ cdef class Channel:
     cdef int send_continue(self) except -1
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
     cdef int send_prepared(self, PreparedHead head, bytes body) except -1
-    cdef int start_prepared(self, PreparedHead head, long long length) except -1
+    cdef bint send_prepared_file(self, PreparedHead head, long long length, int fd) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1
     cdef int send_file(self, int fd, long long offset) except -1

@@ -154,9 +154,18 @@ cdef class Channel:
         it to skip the per-request check and serialisation."""
         return self.send_response(head.status_line, head.headers, body)
 
-    cdef int start_prepared(self, PreparedHead head, long long length) except -1:
-        """start_response of a head checked once (likewise)."""
-        return self.start_response(head.status_line, head.headers, length)
+    cdef bint send_prepared_file(self, PreparedHead head, long long length, int fd) except -1:
+        """A whole response from a file: the head, then ``length`` bytes of
+        ``fd`` from its start, as send_file sends them (the exchange hears
+        on_file_sent). False when no body may follow (HEAD): nothing more
+        is sent, and the exchange ends the response itself. A connection
+        may override it to skip the per-request check of the head and send
+        it with the file's first bytes."""
+        self.start_response(head.status_line, head.headers, length)
+        if self.body_remaining() == 0:
+            return False
+        self.send_file(fd, 0)
+        return True
 
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
         raise NotImplementedError

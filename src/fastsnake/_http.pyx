@@ -134,6 +134,7 @@ cdef class HttpProtocol:
         self.limits = limits
         self.router = router
         self.parse_state = S_IDLE
+        self.socket_fd = -2  # not looked up yet (includes/sendfile.pxi)
 
     # -- asyncio.Protocol
 
@@ -626,15 +627,25 @@ cdef class HttpProtocol:
                 self.transport.writelines((out, body))
         return self.end_response()
 
-    cdef int start_prepared(self, PreparedHead head, long long length) except -1:
-        """start_response for a head checked and serialised once (a cached
-        file's, whose body then goes out with send_file)."""
+    cdef bint send_prepared_file(self, PreparedHead head, long long length,
+                                 int fd) except -1:
+        """The head checked and serialised once, then the file (see
+        includes/sendfile.pxi: the head leaves with the file's first bytes)."""
         if self.closed:
-            return 0
+            return False
         if not prepared_fits(self, head):
-            return self.start_response(head.status_line, head.headers, length)
-        self.corked(prepared_head(self, head.lines, length, None))
-        return 0
+            self.start_response(head.status_line, head.headers, length)
+            if self.body_remaining() == 0:
+                return False
+            start_file(self, fd, 0, None)
+            return True
+        out = prepared_head(self, head.lines, length, None)
+        if self.response_no_body:
+            self.flush_cork()
+            self.transport.write(out)
+            return False
+        start_file(self, fd, 0, out)
+        return True
 
     cdef int write_body(self, object data) except -1:
         cdef Py_ssize_t n = len(data)
@@ -668,7 +679,7 @@ cdef class HttpProtocol:
     cdef int send_file(self, int fd, long long offset) except -1:
         """Send the rest of the response body (its Content-Length) from a
         file, then call exchange.on_file_sent() (see includes/sendfile.pxi)."""
-        return start_file(self, fd, offset)
+        return start_file(self, fd, offset, None)
 
     cdef int switch_protocols(self, Exchange exchange, bytes head) except -1:
         """Write a 101 head and hand the connection to exchange: every byte

@@ -203,11 +203,10 @@ cdef class CachedFileExchange(Exchange):
 
     cdef int on_body_complete(self) except -1:
         cdef CachedFileHandler handler = self.handler
-        self.channel.start_prepared(handler.prepared, handler.length)
-        if self.channel.body_remaining() == 0:  # HEAD: nothing to send
-            return self.on_file_sent()
         # sendfile(2) takes the offset, so exchanges share the descriptor.
-        self.channel.send_file(handler.file.fd, 0)
+        if not self.channel.send_prepared_file(handler.prepared, handler.length,
+                                               handler.file.fd):
+            return self.on_file_sent()  # HEAD: nothing to send
         return 0
 
     cdef int on_file_sent(self) except -1:

@@ -56,11 +56,11 @@ decision rested on (``trail``, see ``FileChecks`` in ``_respond.pyx``); the
 next such request redoes only those lstat calls, in C, and gets the same
 handler when all answer as before, its head checked and serialised once
 (``PreparedHead``). Files under ``SENDFILE_MIN`` are kept in memory and go
-out in the same write as their head; up to ``SMALL_FILE_MAX`` they are kept
-open (a bounded number, ``FileCache.max_files``) and sent with sendfile;
-larger ones are opened and sent with sendfile per request. An entry that
-no longer holds is dropped; a file it kept open is closed once no send
-uses it.
+out in the same write as their head; larger ones are kept open (a bounded
+number, ``FileCache.max_files``) and sent with sendfile. Past that bound,
+files up to ``SMALL_FILE_MAX`` are kept in memory and larger ones opened
+per request. An entry that no longer holds is dropped; a file it kept open
+is closed once no send uses it.
 """
 
 from __future__ import annotations
@@ -124,12 +124,14 @@ Headers = list[tuple[bytes, bytes]]
 Trail = list[tuple[str, bool, os.stat_result | None] | None]
 _NO_CACHE = None
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
-SMALL_FILE_MAX = 128 * 1024  # cached with its body or kept open; larger: opened per request
 # From this size a cached file is kept open and sent with sendfile rather than
 # held in memory: on loopback, writing 64 KiB from memory cost the sender more
 # kernel time than sendfile's page references (16-48 KiB: no difference,
 # and the small ones go out in one write with their head).
 SENDFILE_MIN = 64 * 1024
+# When the cache may keep no more files open: up to this size the body is
+# kept in memory instead; a larger file is opened per request.
+SMALL_FILE_MAX = 128 * 1024
 
 
 @dataclass
@@ -350,20 +352,20 @@ class FileServer:
         cache: FileCache = self.cache  # type: ignore[assignment]
         checks = FileChecks(trail)
         size = response.length
-        open_file = False
+        # Without its Content-Length (the body's own length, which the
+        # connection writes), the head is checked and serialised once.
+        headers = [(name, value) for name, value in response.headers
+                   if name != b"content-length"]
+        open_file = size >= SENDFILE_MIN and cache.has_file_room()
         handler: Any
-        if size <= SMALL_FILE_MAX:
-            # Without its Content-Length (the body's own length, which the
-            # connection writes), the head is checked and serialised once.
-            headers = [(name, value) for name, value in response.headers
-                       if name != b"content-length"]
-            open_file = size >= SENDFILE_MIN and cache.has_file_room()
-            handler = (_open_file_handler(response, headers) if open_file
-                       else _memory_handler(response, headers))
-            if handler is None:
-                return
+        if open_file:
+            handler = _open_file_handler(response, headers)
+        elif size <= SMALL_FILE_MAX:
+            handler = _memory_handler(response, headers)
         else:
             handler = FileHandler(response.status, response.headers, response.path, 0, size)
+        if handler is None:
+            return
         if checks.holds():  # nothing changed since the walk (or the read)
             cache.put(key, checks, handler, size if isinstance(handler, RespondHandler) else 0,
                       open_file)
