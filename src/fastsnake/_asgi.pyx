@@ -4,9 +4,14 @@
 Theory of operation
 -------------------
 An HttpExchange is made when a request's head is parsed. It builds the scope
-and starts the app at once: on Python 3.12+ as an eagerly started Task, so
-the coroutine runs on the protocol's own call and the loop schedules nothing
-unless the app really suspends; on older Pythons as an ordinary Task.
+and starts the app at once as an eagerly started Task: the coroutine runs on
+the protocol's own call and the loop schedules nothing unless the app really
+suspends. Python 3.12+ has eager_start; on older Pythons the Task's first
+step is taken from the loop and run at once (see start_now).
+
+The scope is a copy of the connection's part of it (server, client, scheme,
+HTTP version: a ScopeTemplate in the channel's memo) with the request's own
+values set.
 
 receive(): body chunks arrive through on_body into a list; receive() hands
     them over all at once as one http.request message (more_body while the
@@ -28,6 +33,7 @@ WebSocket requests get a WebSocketExchange (includes/asgi_websocket.pxi).
 """
 
 import asyncio
+import contextvars
 import logging
 import os
 import sys
@@ -65,6 +71,55 @@ cdef dict HTTP_SCOPE_TEMPLATE = {
 }
 cdef bint EAGER_TASKS = sys.version_info >= (3, 12)
 cdef object Task = asyncio.Task
+cdef object current_task = asyncio.current_task
+
+
+# Stands in for loop.call_soon while a Task is made (Python < 3.12). A
+# Task's __init__ schedules its first step with loop.call_soon(step,
+# context=...) and nothing else: this keeps that step instead, so the
+# exchange runs it at once, as 3.12's eager_start does, without a Handle and
+# a loop turn before the app's first line. A plain function, not an object
+# with __call__: a vectorcall with the keyword, no argument tuple or dict.
+cdef object g_first_step = None
+cdef object g_first_context = None
+# Task(context=...) is 3.11+; on 3.10 the task copies the context it is made in.
+cdef bint TASK_TAKES_CONTEXT = sys.version_info >= (3, 11)
+
+
+def keep_first_step(step, *, context=None):
+    global g_first_step, g_first_context
+    g_first_step = step
+    g_first_context = context
+
+
+cdef object start_now(object loop, object coro, object context):
+    """A Task running coro whose first step has already run (Python < 3.12)."""
+    global g_first_step, g_first_context
+    g_first_step = None
+    # An instance attribute hides the loop's method for this one call; the
+    # loop is a plain Python subclass (uvloop.Loop, asyncio's loops).
+    loop.call_soon = keep_first_step
+    try:
+        # A fixed name: 3.11 formats "Task-N" for every task otherwise (3.12
+        # names tasks only when asked); the name is for debugging alone.
+        if TASK_TAKES_CONTEXT:
+            task = Task(coro, loop=loop, name="fastsnake-asgi", context=context)
+        else:
+            task = context.run(Task, coro, loop=loop, name="fastsnake-asgi")
+    finally:
+        del loop.call_soon
+    step, context = g_first_step, g_first_context
+    g_first_step = g_first_context = None
+    if step is None:  # a Task that did not schedule as expected: nothing to take over
+        return task
+    if current_task(loop) is not None:
+        # Started from inside another task (a pipelined request resumed by
+        # the previous app's task): a task cannot run inside another on
+        # 3.11, so the step goes to the loop as Task would have sent it.
+        loop.call_soon(step, context=context)
+    else:
+        context.run(step)
+    return task
 
 cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
 cdef list INTERNAL_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -167,6 +222,11 @@ cdef class AsgiHandler(Handler):
     # An apps.Generation while the app can be swapped: each request holds a
     # read lease on it until the app's task for that request has finished.
     cdef public object generation
+    # What each request's task starts from: a copy of the context the
+    # handler was made in, never the context of the task that happens to
+    # start it (a pipelined request is started from the previous app's task,
+    # whose context variables are that request's business).
+    cdef readonly object base_context
 
     def __init__(self, app, *, loop, str name="", state=None,
                  Py_ssize_t max_message_size=16 * 1024 * 1024, bint proxy_headers=False):
@@ -176,6 +236,7 @@ cdef class AsgiHandler(Handler):
         self.name = name
         self.state = state
         self.max_message_size = max_message_size
+        self.base_context = contextvars.copy_context()
 
     cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         if request.upgrade is not None and request.upgrade.lower() == b"websocket":
@@ -194,13 +255,7 @@ cdef class AsgiHandler(Handler):
         return exchange
 
     cdef dict http_scope(self, Channel channel, HttpRequest request):
-        cdef dict scope = HTTP_SCOPE_TEMPLATE.copy()
-        if request.http_minor != 1:
-            scope["http_version"] = "1.0"
-        scope["server"] = address(channel.sockname)
-        scope["client"] = address(channel.peer)
-        if request.secure:
-            scope["scheme"] = "https"
+        cdef dict scope = self.connection_scope(channel, request).copy()
         scope["method"] = method_str(request.method)
         scope["path"] = decode_path(request.path)
         scope["raw_path"] = request.path
@@ -214,9 +269,42 @@ cdef class AsgiHandler(Handler):
             forwarded(scope, request.vars, "http", "https")
         return scope
 
+    cdef dict connection_scope(self, Channel channel, HttpRequest request):
+        """What the scopes of one connection's requests to this app share
+        (server, client, scheme, HTTP version), kept in the channel's memo."""
+        cdef ScopeTemplate template
+        memo = channel.memo
+        if type(memo) is ScopeTemplate:
+            template = <ScopeTemplate>memo
+            if (template.handler is self and template.http_minor == request.http_minor
+                    and template.secure == request.secure):
+                return template.scope
+        template = ScopeTemplate.__new__(ScopeTemplate)
+        template.handler = self
+        template.http_minor = request.http_minor
+        template.secure = request.secure
+        template.scope = scope = HTTP_SCOPE_TEMPLATE.copy()
+        if request.http_minor != 1:
+            scope["http_version"] = "1.0"
+        scope["server"] = address(channel.sockname)
+        scope["client"] = address(channel.peer)
+        if request.secure:
+            scope["scheme"] = "https"
+        channel.memo = template
+        return scope
+
     def scope_for(self, Channel channel, HttpRequest request):
         """The HTTP scope a request would get (for tests and tools)."""
         return self.http_scope(channel, request)
+
+
+cdef class ScopeTemplate:
+    # The per-connection part of an HTTP scope (AsgiHandler.connection_scope):
+    # each request copies it and sets what is its own.
+    cdef AsgiHandler handler
+    cdef int http_minor
+    cdef bint secure
+    cdef dict scope
 
 
 cdef class AppRun(Exchange):
@@ -238,9 +326,10 @@ cdef class AppRun(Exchange):
         # The task runs run_app, which settles the exchange itself when the
         # app returns: no done callback, so no extra loop turn per request.
         if EAGER_TASKS:
-            task = Task(self.run_app(scope), loop=self.loop, eager_start=True)
+            task = Task(self.run_app(scope), loop=self.loop, eager_start=True,
+                        context=self.handler.base_context.copy())
         else:
-            task = self.loop.create_task(self.run_app(scope))
+            task = start_now(self.loop, self.run_app(scope), self.handler.base_context.copy())
         if not task.done():
             self.task = task  # (the loop holds tasks only weakly)
         return 0

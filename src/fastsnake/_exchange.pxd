@@ -50,8 +50,14 @@ cdef class Channel:
     cdef readonly object sockname    # the local (host, port)
     cdef readonly bint secure        # TLS: scheme https / wss, no sendfile
     cdef bint closing                # no new exchanges after this one (respond ... close)
+    # One adapter's memo for the requests this channel carries (WSGI keeps
+    # its environ template here: a keep-alive client's requests share most
+    # of it). Whoever finds an object of another type there replaces it.
+    cdef object memo
 
     cdef int send_continue(self) except -1
+    # headers: [(name, value)], each bytes or a str of latin-1 characters only
+    # (WSGI's native strings, written as their latin-1 bytes).
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
     cdef int send_prepared(self, PreparedHead head, bytes body) except -1
     cdef bint send_prepared_file(self, PreparedHead head, long long length, int fd) except -1

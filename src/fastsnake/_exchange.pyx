@@ -14,6 +14,8 @@ applied by the Channel as it writes.
 See docs/architecture.md, "The connection / exchange seam".
 """
 
+cimport cython
+
 import logging
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -23,6 +25,9 @@ cdef object log = logging.getLogger("fastsnake.http")
 
 # ------------------------------------------------------------ request object
 
+# One per request: a few kept for reuse spare the allocator (and the GC's
+# bookkeeping) on every request of a busy connection.
+@cython.freelist(8)
 cdef class HttpRequest:
     """The parsed head of one request (see _exchange.pyi)."""
 

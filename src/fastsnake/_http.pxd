@@ -21,6 +21,7 @@ cdef class HttpProtocol(Channel):
     # at a time (inherited: loop, peer, sockname, secure, closing).
     # --- per connection
     cdef object transport
+    cdef object transport_write      # transport.write, looked up once (each response calls it)
     cdef object router
     cdef Handler handler
     cdef Limits limits
@@ -31,6 +32,7 @@ cdef class HttpProtocol(Channel):
     cdef str peer_port
     cdef bytes named_host
     cdef str named_host_name
+    cdef bytes checked_host          # the last Host value valid_host passed
     cdef bint closed
     cdef bint client_closes          # this request's client said it sends no more
     cdef bint reading_paused

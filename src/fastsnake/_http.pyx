@@ -43,7 +43,8 @@ import os
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr
+from cpython.object cimport PyObject
+from libc.string cimport memchr, memcmp
 
 from fastsnake cimport _llhttp as llhttp
 from fastsnake._exchange cimport (Channel, EmptyResponse, Exchange, Handler, HttpRequest,
@@ -140,6 +141,7 @@ cdef class HttpProtocol:
 
     def connection_made(self, transport):
         self.transport = transport
+        self.transport_write = transport.write
         self.peer = transport.get_extra_info("peername")
         self.sockname = transport.get_extra_info("sockname")
         self.secure = transport.get_extra_info("sslcontext") is not None
@@ -155,9 +157,15 @@ cdef class HttpProtocol:
         self.closed = True
         self.parse_state = S_CLOSED
         g_connections.discard(self)
+        self.memo = None  # (an adapter's memo may refer back to this connection)
         cdef Exchange exchange = self.exchange
         self.cork = None
         self.finish_filter(0)
+        # The upgraded exchange (a WebSocket) points back at this protocol:
+        # left here, the pair (with its frame buffers, message queue and zlib
+        # streams) would wait for a full garbage collection, which comes
+        # rarely in a worker (server.memory); dropped, it is freed at once.
+        self.upgraded = None
         if exchange is not None:
             self.exchange = None
             try:
@@ -538,7 +546,8 @@ cdef class HttpProtocol:
         if self.closed:
             return 0
         if self.filter is not None:
-            headers = self.filter.on_head(self.request, status_line, headers, length)
+            headers = self.filter.on_head(self.request, status_line, bytes_headers(headers),
+                                          length)
             if self.filter.compressor is not None:
                 length = -1
         self.corked(make_head(self, status_line, headers, length, None))
@@ -572,7 +581,7 @@ cdef class HttpProtocol:
         if self.closed:
             return 0
         if len(cork) == 1:
-            self.transport.write(cork[0])
+            self.transport_write(cork[0])
         else:
             self.transport.writelines(cork)
         return 0
@@ -589,13 +598,13 @@ cdef class HttpProtocol:
         if self.closed:
             return 0
         if self.filter is not None:
-            headers = self.filter.on_head(self.request, status_line, headers,
+            headers = self.filter.on_head(self.request, status_line, bytes_headers(headers),
                                           PyBytes_GET_SIZE(body))
             if self.filter.compressor is not None:
                 body = self.filter.compress_all(body)
             self.filter.size += PyBytes_GET_SIZE(body)
         if PyBytes_GET_SIZE(body) <= INLINE_BODY_MAX:
-            self.transport.write(make_head(self, status_line, headers, PyBytes_GET_SIZE(body),
+            self.transport_write(make_head(self, status_line, headers, PyBytes_GET_SIZE(body),
                                            body))
         else:
             head = make_head(self, status_line, headers, PyBytes_GET_SIZE(body), None)

@@ -26,7 +26,16 @@ Caddy stream without a limit, which needs no spool).
 An exception before the response head is sent becomes a 500 with the
 traceback logged; after it, the connection is closed (the client sees a
 truncated body). Headers that could split a response are refused (500).
+
+Per request, as little as possible is made anew (a keep-alive client's
+requests are alike): the environ is one copy of the connection's template
+(EnvironTemplate, in the channel's memo: the base environ with the peer,
+server name, protocol and Host filled in); start_response checks the app's
+str headers and keeps them as they are (the head writer takes latin-1 str);
+and the connection's last exchange is reused when nothing else holds it.
 """
+
+cimport cython
 
 import io
 import logging
@@ -36,8 +45,12 @@ import sys
 import tempfile
 from urllib.parse import unquote_to_bytes
 
-from cpython.bytes cimport PyBytes_GET_SIZE
-from cpython.unicode cimport PyUnicode_AsLatin1String
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy, PyDict_GetItemWithError
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_1BYTE_KIND, PyUnicode_AsLatin1String, PyUnicode_KIND
+from libc.string cimport memchr
 
 from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
 
@@ -51,6 +64,12 @@ cdef bytes INTERNAL_ERROR_STATUS = b"500 Internal Server Error"
 cdef list INTERNAL_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 cdef bytes INTERNAL_ERROR_BODY = b"500 Internal Server Error\n"
 
+cdef extern from "Python.h":
+    # On a borrowed pointer: the count as it is, without a reference taken
+    # to look at it.
+    Py_ssize_t refcount_of "Py_REFCNT"(PyObject* o)
+
+
 # Bounded caches of per-name work: a hostile client can send many names.
 cdef dict g_header_keys = {}
 cdef dict g_methods = {}
@@ -61,9 +80,9 @@ cdef enum:
 
 cdef object environ_key(bytes name):
     """The environ key for a header name, or None when it must be dropped."""
-    key = g_header_keys.get(name, 0)
-    if key != 0:
-        return key
+    cdef PyObject* cached = PyDict_GetItemWithError(g_header_keys, name)
+    if cached != NULL:
+        return <object>cached
     text = name.decode("latin-1")
     if "_" in text:
         # Underscores would alias dashes (Foo_Bar vs Foo-Bar): drop them,
@@ -79,20 +98,22 @@ cdef object environ_key(bytes name):
 
 
 cdef str method_str(bytes method):
-    text = g_methods.get(method)
-    if text is None:
-        text = method.decode("latin-1")
-        if len(g_methods) < CACHE_LIMIT:
-            g_methods[method] = text
+    cdef PyObject* cached = PyDict_GetItemWithError(g_methods, method)
+    if cached != NULL:
+        return <str>cached
+    text = method.decode("latin-1")
+    if len(g_methods) < CACHE_LIMIT:
+        g_methods[method] = text
     return text
 
 
 cdef bytes status_bytes(object status):
-    cached = g_status_lines.get(status)
-    if cached is not None:
-        return cached
+    cdef PyObject* cached
     if type(status) is not str:
         raise TypeError(f"status must be a str, not {type(status).__name__}")
+    cached = PyDict_GetItemWithError(g_status_lines, status)
+    if cached != NULL:
+        return <bytes>cached
     encoded = (<str>status).encode("latin-1")
     if len(encoded) < 4 or not encoded[:3].isdigit() or encoded[3:4] != b" ":
         raise ValueError(f"status must look like '200 OK', got {status!r}")
@@ -138,6 +159,11 @@ cdef forwarded(dict environ, dict variables):
     scheme = variables.get("forwarded_proto")
     if scheme:
         environ["wsgi.url_scheme"] = scheme
+
+
+# wsgi.input of every request without a body: an empty BodyInput never
+# changes (each read returns b"" before touching its state), so one serves all.
+cdef BodyInput EMPTY_INPUT = empty_input()
 
 
 # The body limit of a WSGI request when no request_body max_size applies.
@@ -221,7 +247,9 @@ cdef class WsgiHandler(Handler):
                 return refused
             channel.limit_body(self.max_body_size)  # a chunked body is cut at it
         if self.executor is None:
-            exchange = WsgiExchange.__new__(WsgiExchange)
+            exchange = self.reused_exchange(channel)
+            if exchange is None:
+                exchange = WsgiExchange.__new__(WsgiExchange)
         else:
             exchange = ThreadedWsgiExchange.__new__(ThreadedWsgiExchange)
         exchange.channel = channel
@@ -230,6 +258,35 @@ cdef class WsgiHandler(Handler):
         if request.expect_continue:
             # The body is read now, before the app runs (see module doc).
             channel.send_continue()
+        return exchange
+
+    cdef WsgiExchange reused_exchange(self, Channel channel):
+        """The channel's last exchange for this app, as new, when nothing but
+        the channel's memo holds it any more (else None): a keep-alive
+        connection's requests then share one object instead of allocating
+        and freeing one each."""
+        cdef EnvironTemplate template
+        cdef WsgiExchange exchange
+        memo = channel.memo
+        if type(memo) is not EnvironTemplate:
+            return None
+        template = <EnvironTemplate>memo
+        if template.handler is not self or template.spare is None:
+            return None
+        if refcount_of(<PyObject*>template.spare) != 1:
+            return None  # the app kept it (as start_response), or it still runs
+        exchange = <WsgiExchange>template.spare
+        template.spare = None
+        exchange.body = None
+        exchange.body_size = 0
+        exchange.spooled = False
+        exchange.status_line = None
+        exchange.headers = None
+        exchange.head_sent = False
+        exchange.result = None
+        exchange.iterator = None
+        exchange.done = False
+        exchange.leased = None
         return exchange
 
     def environ_for(self, Channel channel, HttpRequest request, body=b""):
@@ -242,6 +299,32 @@ cdef class WsgiHandler(Handler):
             exchange.body = [body]
             exchange.body_size = len(body)
         return exchange.build_environ()
+
+
+@cython.freelist(8)
+cdef class Writer:
+    """The write() callable start_response returns: a small object of its
+    own (kept on a free list) costs less per request than a bound method."""
+
+    cdef object exchange
+
+    def __call__(self, data):
+        return self.exchange.write(data)
+
+
+cdef class EnvironTemplate:
+    # What the environs of one connection's requests to one app share: the
+    # handler's base environ with the peer, server name, protocol and Host
+    # filled in. Kept in the channel's memo; each request copies it (one
+    # dict copy) and sets only what is its own.
+    cdef WsgiHandler handler
+    cdef bytes host                  # the request's host it was made for
+    cdef int http_minor
+    cdef bint secure
+    cdef bytes host_header           # the Host field's value in HTTP_HOST, or None
+    cdef dict environ
+    # The last request's exchange, for the next to reuse (see reused_exchange).
+    cdef object spare
 
 
 cdef class WsgiExchange(Exchange):
@@ -297,22 +380,80 @@ cdef class WsgiExchange(Exchange):
 
     cdef dict build_environ(self):
         cdef HttpRequest req = self.request
-        cdef Channel channel = self.channel
-        cdef dict environ = self.handler.base_environ.copy()
+        cdef EnvironTemplate template = self.environ_template()
+        cdef dict environ = PyDict_Copy(template.environ)
+        if type(self) is WsgiExchange:
+            template.spare = self
         cdef bytes path = req.path
         cdef bytes name
         cdef bytes value
-        environ["REQUEST_METHOD"] = method_str(req.method)
-        if b"%" in path:
+        cdef bint host_pending = template.host_header is not None
+        # The template holds what this connection's requests share; only
+        # what differs from it is set here (each set is a dict store).
+        if req.method != b"GET":
+            environ["REQUEST_METHOD"] = method_str(req.method)
+        if memchr(PyBytes_AS_STRING(path), 37, PyBytes_GET_SIZE(path)) != NULL:  # "%"
             environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1")
         else:
             environ["PATH_INFO"] = path.decode("latin-1")
-        environ["QUERY_STRING"] = req.query.decode("latin-1")
-        if req.secure:
-            environ["wsgi.url_scheme"] = "https"
+        if PyBytes_GET_SIZE(req.query):
+            environ["QUERY_STRING"] = req.query.decode("latin-1")
         if req.script_name:
             # handle_path mounted the app below this prefix (PEP 3333's SCRIPT_NAME).
             environ["SCRIPT_NAME"] = unquote_to_bytes(req.script_name).decode("latin-1")
+        if self.handler.proxy_headers and req.vars:
+            forwarded(environ, req.vars)
+        if self.body is not None:
+            environ["wsgi.input"] = self.make_input()
+        for name, value in req.headers:
+            if host_pending and name == b"host":
+                # The first Host field: the template has its usual value
+                # (routing's request_header may have changed or added one).
+                host_pending = False
+                if value != template.host_header:
+                    environ["HTTP_HOST"] = value.decode("latin-1")
+                continue
+            key = environ_key(name)
+            if key is None:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                sep = "; " if key == "HTTP_COOKIE" else ","
+                environ[key] = environ[key] + sep + text
+            else:
+                environ[key] = text
+        if host_pending:
+            del environ["HTTP_HOST"]  # (routing removed the field)
+        if req.chunked:
+            # The body was read whole and de-chunked: the app sees it as a
+            # body of known length (Django trusts only CONTENT_LENGTH; Werkzeug
+            # ignores it while Transfer-Encoding says chunked).
+            environ["CONTENT_LENGTH"] = str(self.body_length())
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return environ
+
+    cdef EnvironTemplate environ_template(self):
+        """The channel's environ template for this app, made anew when the
+        last one was for another app, Host or protocol version."""
+        cdef HttpRequest req = self.request
+        cdef Channel channel = self.channel
+        cdef EnvironTemplate template
+        memo = channel.memo
+        if type(memo) is EnvironTemplate:
+            template = <EnvironTemplate>memo
+            if (template.handler is self.handler and template.http_minor == req.http_minor
+                    and template.secure == req.secure
+                    and (template.host is req.host or template.host == req.host)):
+                return template
+        template = EnvironTemplate.__new__(EnvironTemplate)
+        template.handler = self.handler
+        template.host = req.host
+        template.http_minor = req.http_minor
+        template.secure = req.secure
+        environ = dict(self.handler.base_environ)
+        environ["wsgi.input"] = EMPTY_INPUT
+        if req.secure:
+            environ["wsgi.url_scheme"] = "https"
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.http_minor == 1 else "HTTP/1.0"
         peer = channel.peer
         if peer:
@@ -327,26 +468,14 @@ cdef class WsgiExchange(Exchange):
             sockname = channel.sockname
             # (a Unix socket's name is its path, no host)
             environ["SERVER_NAME"] = sockname[0] if type(sockname) is tuple else ""
-        if self.handler.proxy_headers and req.vars:
-            forwarded(environ, req.vars)
-        environ["wsgi.input"] = self.make_input()
-        for name, value in req.headers:
-            key = environ_key(name)
-            if key is None:
-                continue
-            text = value.decode("latin-1")
-            if key in environ:
-                sep = "; " if key == "HTTP_COOKIE" else ","
-                environ[key] = environ[key] + sep + text
-            else:
-                environ[key] = text
-        if req.chunked:
-            # The body was read whole and de-chunked: the app sees it as a
-            # body of known length (Django trusts only CONTENT_LENGTH; Werkzeug
-            # ignores it while Transfer-Encoding says chunked).
-            environ["CONTENT_LENGTH"] = str(self.body_length())
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return environ
+        for field, value in req.headers:
+            if field == b"host":
+                template.host_header = value
+                environ["HTTP_HOST"] = value.decode("latin-1")
+                break
+        template.environ = environ
+        channel.memo = template
+        return template
 
     # -- running the app
 
@@ -542,17 +671,24 @@ cdef class WsgiExchange(Exchange):
         line = status_bytes(status)
         if type(headers) is not list:
             raise TypeError(f"headers must be a list, not {type(headers).__name__}")
-        encoded = []
-        for item in headers:
-            if type(item) is not tuple or len(item) != 2:
+        for item in <list>headers:
+            if type(item) is not tuple or PyTuple_GET_SIZE(item) != 2:
                 raise TypeError(f"each header must be a (name, value) tuple, got {item!r}")
-            name, value = item
+            name, value = <tuple>item
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"header names and values must be str, got {item!r}")
-            encoded.append((PyUnicode_AsLatin1String(name), PyUnicode_AsLatin1String(value)))
+            if (PyUnicode_KIND(name) != PyUnicode_1BYTE_KIND
+                    or PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND):
+                # Not latin-1: raise what encoding raises (UnicodeEncodeError).
+                PyUnicode_AsLatin1String(name)
+                PyUnicode_AsLatin1String(value)
         self.status_line = line
-        self.headers = encoded
-        return self.write
+        # The str pairs go to the channel as they are (its head writer takes
+        # latin-1 str), in a copy: the app may go on changing its own list.
+        self.headers = (<list>headers)[:]
+        cdef Writer writer = Writer.__new__(Writer)
+        writer.exchange = self
+        return writer
 
     def write(self, data):
         """The legacy write() callable: sends at once, after the head."""

@@ -1,11 +1,13 @@
 """Raw ASGI app with one behaviour per path, for the functional tests."""
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import os
 import sys
 import tempfile
+import weakref
 
 STARTED = []
 
@@ -172,8 +174,32 @@ async def websocket(scope, receive, send):
             await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
+REQUEST_MARK = contextvars.ContextVar("request_mark", default="unset")
+SEEN_TASKS: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()  # ids get reused
+
+
+async def task_view(scope, receive, send):
+    """What the app's task looks like: a real, current Task of its own, a
+    fresh context, and timeouts that work (they need a current task)."""
+    task = asyncio.current_task()
+    before = REQUEST_MARK.get()
+    REQUEST_MARK.set("set by an earlier request")
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(5):
+            await asyncio.sleep(0)
+    else:
+        await asyncio.wait_for(asyncio.sleep(0), 5)
+    fresh = task not in SEEN_TASKS
+    SEEN_TASKS.add(task)
+    body = json.dumps({"is_task": isinstance(task, asyncio.Task), "fresh_task": fresh,
+                       "same_after_await": asyncio.current_task() is task,
+                       "mark_before": before}).encode()
+    await respond(send, 200, body)
+
+
 ROUTES = {
     "/hello": hello, "/scope": scope_view, "/digest": digest, "/stream": stream,
     "/endless": endless, "/wait-disconnect": wait_disconnect, "/boom": boom,
     "/boom-late": boom_late, "/no-response": no_response, "/pathsend": pathsend,
+    "/task": task_view,
 }

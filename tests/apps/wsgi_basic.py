@@ -104,9 +104,16 @@ def close(environ, start_response):
     return [b"bye"]
 
 
+def legacy_write(environ, start_response):
+    """The write() callable start_response returns, then a returned body."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written, ")
+    return [b"then returned"]
+
+
 ROUTES = {
     "/hello": hello, "/whoami": whoami, "/digest": digest, "/big": big, "/stream": stream,
     "/file": file,
     "/boom": boom, "/boom-late": boom_late, "/bad-header": bad_header, "/slow": slow,
-    "/headers": headers, "/close": close,
+    "/headers": headers, "/close": close, "/write": legacy_write,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 
@@ -74,6 +75,30 @@ def test_keep_alive_and_pipelining(serve):
     assert [r[2] for r in responses] == [
         b"hello", f"3 {hashlib.sha256(b'abc').hexdigest()}".encode(),
         b"part 0\npart 1\npart 2\n"]
+
+
+def test_each_request_runs_in_its_own_current_task(serve):
+    # The app's first step runs on the protocol's call (eagerly), yet it is
+    # inside a real Task: asyncio.timeout and anyio need current_task(), and
+    # a context variable set by one request is not seen by the next.
+    server = serve(asgi())
+    with requests.Session() as session:
+        for _ in range(3):
+            view = session.get(server.base_url + "/task", timeout=10).json()
+            assert view == {"is_task": True, "fresh_task": True, "same_after_await": True,
+                            "mark_before": "unset"}
+    # Pipelined: the second request starts from the first one's task.
+    with server.connect() as sock:
+        sock.sendall(b"GET /task HTTP/1.1\r\nHost: a\r\n\r\n" * 3
+                     + b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    responses = parse_responses(data)
+    assert [r[0] for r in responses] == [200] * 4
+    for _status, _headers, body in responses[:3]:
+        assert json.loads(body) == {"is_task": True, "fresh_task": True,
+                                    "same_after_await": True, "mark_before": "unset"}
 
 
 def test_pathsend_serves_the_file(serve):

@@ -244,6 +244,25 @@ def test_request_header_changes_what_the_app_sees(serve):
     assert "HTTP_X_SECRET" not in env
 
 
+def test_request_header_host_changes_on_one_keep_alive_connection(serve):
+    # A connection's WSGI environs start from a template that holds the Host
+    # its requests usually send: routing's changes to Host must still win.
+    server = serve(f"""
+:$PORT {{
+    request_header /set/* Host changed.test
+    request_header /drop/* -Host
+    request_header /add/* +Host added.test
+{WSGI_HEADERS}
+}}
+""")
+    paths = ("/a", "/set/x", "/a", "/drop/x", "/a", "/add/x", "/a")
+    with requests.Session() as session:
+        seen = [environ_of(session.get(server.base_url + path)).get("HTTP_HOST")
+                for path in paths]
+    host = f"127.0.0.1:{server.port}"
+    assert seen == [host, "changed.test", host, None, host, f"{host},added.test", host]
+
+
 def test_request_body_max_size_refuses_large_bodies_with_413(serve):
     server = serve("""
 :$PORT {

@@ -35,6 +35,9 @@ CADDYFILE = """
 # seam, whose types the config's matchers name only in annotations.
 WORKER_ONLY = ("fastsnake/_http.", "fastsnake/_wsgi.", "uvloop/loop.", "/_asyncio.", "/_ssl.",
                "fastsnake/_exchange.")
+# Neither side forks or talks through multiprocessing (server/forked.py): its
+# C parts and pickle's are in no process of a plain server.
+NO_PROCESS = ("/_multiprocessing.", "/_pickle.")
 
 
 def mapped(pid: int) -> set[str]:
@@ -56,6 +59,9 @@ def test_one_worker_supervisor_loads_no_worker_module_and_more_share_them(serve,
         assert loaded(worker, marker), marker
     for marker in WORKER_ONLY:
         assert not loaded(supervisor, marker), marker
+    for marker in NO_PROCESS:
+        assert not loaded(supervisor, marker), marker
+        assert not loaded(worker, marker), marker
     assert not loaded(supervisor, "watchfiles"), "no autoreload: no watcher"
 
     # SIGHUP to two workers: the supervisor now loads the worker's modules
@@ -76,14 +82,15 @@ def test_one_worker_supervisor_loads_no_worker_module_and_more_share_them(serve,
 # access and server logs;
 # and stdlib packages nothing in a plain worker needs (email for the Date
 # line, importlib.resources through importlib.abc, uuid and http.cookies for
-# placeholders it does not use). ``ssl`` itself is not
+# placeholders it does not use; multiprocessing and pickle, which the
+# supervisor's pipe does without). ``ssl`` itself is not
 # here: asyncio imports it in every process that runs an event loop.
 FEATURE_ONLY = ("fastsnake.server.tls", "fastsnake.server.on_demand", "fastsnake.certs.store",
                 "fastsnake.files.server", "fastsnake.files.browse", "fastsnake.routing.auth",
                 "fastsnake.apps.dynamic", "fastsnake.apps.tenant_env", "fastsnake._asgi",
                 "fastsnake._websocket", "fastsnake.routing.accesslog", "fastsnake.routing.logroll",
                 "mimetypes", "hashlib", "difflib", "email", "uuid", "http.cookies",
-                "importlib.resources")
+                "importlib.resources", "multiprocessing", "pickle")
 
 MODULES_CADDYFILE = """
 :$PORT {

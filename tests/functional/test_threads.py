@@ -62,6 +62,8 @@ def test_streaming_and_big_bodies_through_the_pool(serve, runtime):
                       timeout=10) as abandoned:
         next(abandoned.iter_content(65536))
     assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    assert requests.get(server.base_url + "/write", timeout=10).text == (
+        "written, then returned")
     assert "Traceback" not in server.log.split("boom from the test app")[-1]
 
 

@@ -6,8 +6,12 @@
 # and to learn its framing fields, then writes the head into one bytes
 # object of exactly the right size: no bytearray growth, no per-line Python
 # objects. A small body is copied in after the head, so a whole response is
-# one object and one write.
+# one object and one write. Names and values are bytes, or str of latin-1
+# characters only (WSGI's native strings, written as their latin-1 bytes:
+# the WSGI adapter need not encode each one into a new object first).
 
+from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_GET_LENGTH, PyUnicode_KIND
+from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memcpy
 
 
@@ -47,43 +51,121 @@ cdef inline int header_kind(const char* name, Py_ssize_t n) noexcept:
     return H_PLAIN
 
 
+# Word-at-a-time checks (8 bytes per step): whether any byte of w is below
+# n (n <= 128), or is zero. Both are exact for "is there such a byte".
+# (C constants: as literals these would be Python ints, and the arithmetic
+# Python's.)
+cdef uint64_t EVERY_BYTE_1 = 0x0101010101010101
+cdef uint64_t EVERY_BYTE_HIGH = 0x8080808080808080
+cdef uint64_t EVERY_BYTE_COLON = 0x3A3A3A3A3A3A3A3A
+
+
+cdef inline bint any_byte_below(uint64_t w, uint64_t n) noexcept:
+    return ((w - EVERY_BYTE_1 * n) & ~w & EVERY_BYTE_HIGH) != 0
+
+
+cdef inline bint any_zero_byte(uint64_t w) noexcept:
+    return ((w - EVERY_BYTE_1) & ~w & EVERY_BYTE_HIGH) != 0
+
+
+cdef inline bint name_word_ok(const unsigned char* p) noexcept:
+    # No byte below 33 and no colon: surely valid (a tab, say, is checked
+    # byte by byte, below).
+    cdef uint64_t w
+    memcpy(&w, p, 8)
+    return not any_byte_below(w, 33) and not any_zero_byte(w ^ EVERY_BYTE_COLON)
+
+
 cdef inline bint valid_header_name(const unsigned char* p, Py_ssize_t n) noexcept:
     # No CR, LF or NUL (they would split the response, RFC 9110 5.5), no
     # colon or space (they would change where the name ends).
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
     cdef unsigned char c
     if n == 0:
         return False
-    for i in range(n):
+    while i + 8 <= n and name_word_ok(p + i):
+        i += 8
+    if i + 8 > n and n >= 8 and name_word_ok(p + n - 8):
+        return True  # the tail, as the last 8 bytes
+    while i < n:
         c = p[i]
         if c <= 32 and (c == 13 or c == 10 or c == 0 or c == 32):
             return False
         if c == 58:
             return False
+        i += 1
     return True
+
+
+cdef inline bint value_word_ok(const unsigned char* p) noexcept:
+    # No byte below 14: no NUL, LF or CR in these 8.
+    cdef uint64_t w
+    memcpy(&w, p, 8)
+    return not any_byte_below(w, 14)
 
 
 cdef inline bint valid_header_value(const unsigned char* p, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
     cdef unsigned char c
-    for i in range(n):
+    while i + 8 <= n and value_word_ok(p + i):
+        i += 8
+    if i + 8 > n and n >= 8 and value_word_ok(p + n - 8):
+        return True
+    while i < n:
         c = p[i]
         if c <= 13 and (c == 13 or c == 10 or c == 0):
             return False
+        i += 1
     return True
 
 
-cdef long long parse_content_length(bytes value) except -2:
+cdef inline const char* field_text(object field, Py_ssize_t* size) except NULL:
+    """A header name's or value's bytes: a bytes object's own, or a str's
+    one-byte (latin-1) characters; anything else is refused."""
+    if type(field) is bytes:
+        size[0] = PyBytes_GET_SIZE(field)
+        return PyBytes_AS_STRING(field)
+    if type(field) is str and PyUnicode_KIND(field) == PyUnicode_1BYTE_KIND:
+        size[0] = PyUnicode_GET_LENGTH(field)
+        return <const char*>PyUnicode_1BYTE_DATA(field)
+    raise ValueError(f"invalid response header field {field!r}")
+
+
+cdef list bytes_headers(list headers):
+    """headers with each str name or value encoded (for code that takes bytes
+    only: a response filter's header operations)."""
+    cdef list out = []
+    for name, value in headers:
+        out.append((name.encode("latin-1") if type(name) is str else name,
+                    value.encode("latin-1") if type(value) is str else value))
+    return out
+
+
+cdef inline bint mentions_close(const char* p, Py_ssize_t n) noexcept:
+    """Whether a Connection value contains "close", in any case."""
+    cdef Py_ssize_t i
+    for i in range(n - 4):
+        if strncasecmp(p + i, "close", 5) == 0:
+            return True
+    return False
+
+
+# Past this, one more digit could overflow a long long (a C constant: as a
+# literal it would be a Python int, compared as one for every digit).
+cdef long long LENGTH_DIGIT_LIMIT = (0x7FFFFFFFFFFFFFFF - 9) // 10
+
+
+cdef long long parse_content_length(object value) except -2:
     """The app's Content-Length (digits, optional surrounding blanks)."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(value)
+    cdef Py_ssize_t n
+    cdef const unsigned char* p = <const unsigned char*>field_text(value, &n)
     cdef Py_ssize_t i = 0
     cdef long long result = 0
     cdef Py_ssize_t digits = 0
     while i < n and (p[i] == 32 or p[i] == 9):
         i += 1
     while i < n and 48 <= p[i] <= 57:
-        if result > (0x7FFFFFFFFFFFFFFF - 9) // 10:
+        if result > LENGTH_DIGIT_LIMIT:
             raise ValueError(f"invalid Content-Length {value!r}")
         result = result * 10 + (p[i] - 48)
         digits += 1
@@ -116,6 +198,13 @@ cdef inline char* put(char* out, const char* data, Py_ssize_t n) noexcept:
     return out + n
 
 
+cdef inline char* put2(char* out, char a, char b) noexcept:
+    # Two bytes (": ", CRLF) without a call to memcpy.
+    out[0] = a
+    out[1] = b
+    return out + 2
+
+
 cdef inline char* put_bytes(char* out, bytes data) noexcept:
     return put(out, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
@@ -131,6 +220,19 @@ cdef inline int status_code(bytes status_line) except -1:
     return (p[0] - 48) * 100 + (p[1] - 48) * 10 + (p[2] - 48)
 
 
+cdef struct HeadField:
+    # A header line to write, as the first pass of make_head found it.
+    const char* name
+    const char* value
+    Py_ssize_t name_size
+    Py_ssize_t value_size
+
+
+cdef enum:
+    # Lines the first pass remembers for the second (more are looked up again).
+    FIELDS_KEPT = 24
+
+
 cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
                      long long length, bytes body):
     """Serialise the response head and decide the body's framing.
@@ -142,8 +244,10 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     """
     cdef HttpRequest req = proto.request
     cdef int status = status_code(status_line)
-    cdef bytes name
-    cdef bytes value
+    cdef const char* name
+    cdef const char* value
+    cdef Py_ssize_t name_size
+    cdef Py_ssize_t value_size
     cdef int kind
     cdef long long app_length = -1
     cdef bint has_date = False
@@ -158,27 +262,36 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     cdef Py_ssize_t size = 9 + PyBytes_GET_SIZE(status_line) + 4
     cdef bytes out
     cdef char* at
-    for name, value in headers:
-        if (not valid_header_name(<const unsigned char*>PyBytes_AS_STRING(name),
-                                  PyBytes_GET_SIZE(name))
-                or not valid_header_value(<const unsigned char*>PyBytes_AS_STRING(value),
-                                          PyBytes_GET_SIZE(value))):
-            raise ValueError(f"invalid response header {name!r}: {value!r}")
-        kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+    cdef HeadField kept[FIELDS_KEPT]
+    cdef Py_ssize_t lines = 0
+    cdef Py_ssize_t i
+    for field_name, field_value in headers:
+        name = field_text(field_name, &name_size)
+        value = field_text(field_value, &value_size)
+        if (not valid_header_name(<const unsigned char*>name, name_size)
+                or not valid_header_value(<const unsigned char*>value, value_size)):
+            raise ValueError(f"invalid response header {field_name!r}: {field_value!r}")
+        kind = header_kind(name, name_size)
         if kind == H_CONTENT_LENGTH:
-            app_length = parse_content_length(value)
+            app_length = parse_content_length(field_value)
             continue  # re-emitted below, once
         elif kind == H_TRANSFER_ENCODING:
             continue  # framing is ours to choose
         elif kind == H_CONNECTION:
-            if b"close" in value.lower():
+            if mentions_close(value, value_size):
                 proto.response_close = True
             continue
         elif kind == H_DATE:
             has_date = True
         elif kind == H_SERVER:
             has_server = True
-        size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
+        size += name_size + value_size + 4
+        if lines < FIELDS_KEPT:
+            kept[lines].name = name
+            kept[lines].name_size = name_size
+            kept[lines].value = value
+            kept[lines].value_size = value_size
+        lines += 1
     add_server = not has_server and (proto.filter is None or not proto.filter.drop_server)
     if add_server:
         size += PyBytes_GET_SIZE(SERVER_LINE)
@@ -226,14 +339,24 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     at = put(at, "HTTP/1.1 ", 9)
     at = put_bytes(at, status_line)
     at = put(at, "\r\n", 2)
-    for name, value in headers:
-        kind = header_kind(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
-        if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
-            continue
-        at = put_bytes(at, name)
-        at = put(at, ": ", 2)
-        at = put_bytes(at, value)
-        at = put(at, "\r\n", 2)
+    if lines <= FIELDS_KEPT:
+        for i in range(lines):
+            at = put(at, kept[i].name, kept[i].name_size)
+            at = put2(at, 58, 32)  # ": "
+            at = put(at, kept[i].value, kept[i].value_size)
+            at = put2(at, 13, 10)
+    else:
+        # (The list is as the first pass saw it: no Python code ran since.)
+        for field_name, field_value in headers:
+            name = field_text(field_name, &name_size)
+            kind = header_kind(name, name_size)
+            if kind == H_CONTENT_LENGTH or kind == H_TRANSFER_ENCODING or kind == H_CONNECTION:
+                continue
+            at = put(at, name, name_size)
+            at = put(at, ": ", 2)
+            value = field_text(field_value, &value_size)
+            at = put(at, value, value_size)
+            at = put(at, "\r\n", 2)
     if add_server:
         at = put_bytes(at, SERVER_LINE)
     if not has_date:

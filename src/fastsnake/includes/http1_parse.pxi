@@ -106,6 +106,42 @@ cdef int fail(HttpProtocol proto, int status, str reason) noexcept:
     return llhttp.HPE_USER
 
 
+# The request header names clients send most, each kept as one bytes object:
+# a field with one of these names gets that object (no new one per request,
+# and its hash, which the WSGI environ and routing look it up by, is kept).
+cdef tuple COMMON_NAMES = (
+    b"host", b"user-agent", b"accept", b"accept-encoding", b"accept-language",
+    b"connection", b"content-length", b"content-type", b"cookie", b"referer", b"origin",
+    b"cache-control", b"upgrade-insecure-requests", b"sec-fetch-site", b"sec-fetch-mode",
+    b"sec-fetch-dest", b"sec-fetch-user", b"sec-ch-ua", b"sec-ch-ua-mobile",
+    b"sec-ch-ua-platform", b"if-none-match", b"if-modified-since", b"authorization",
+    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip", b"pragma",
+    b"dnt", b"transfer-encoding", b"expect", b"upgrade", b"te", b"range", b"forwarded",
+    b"x-requested-with", b"priority", b"sec-websocket-key", b"sec-websocket-version",
+    b"sec-websocket-extensions", b"sec-websocket-protocol", b"via", b"traceparent")
+cdef enum:
+    NAME_SLOTS = 128
+# A small open table over COMMON_NAMES (borrowed: the tuple keeps them). A
+# name whose slot another took is simply not shared (sec-fetch-mode).
+cdef PyObject* g_name_slots[NAME_SLOTS]
+
+
+cdef inline size_t name_slot(const char* p, size_t n) noexcept:
+    return (n * 39 + <unsigned char>p[0] + (<size_t><unsigned char>p[n - 1] << 3)
+            + (<size_t><unsigned char>p[n // 2] << 4)) & (NAME_SLOTS - 1)
+
+
+cdef _init_name_slots():
+    cdef size_t slot
+    for name in COMMON_NAMES:
+        slot = name_slot(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name))
+        if g_name_slots[slot] == NULL:
+            g_name_slots[slot] = <PyObject*>name
+
+
+_init_name_slots()
+
+
 cdef bytes lowered_bytes(const char* at, size_t length):
     """A header name as bytes, lowercased: names are case-insensitive (RFC
     9110 5.1), ASGI wants them lowercase, and every later lookup can then
@@ -114,9 +150,15 @@ cdef bytes lowered_bytes(const char* at, size_t length):
     cdef char* p
     cdef size_t i
     cdef bytes out
+    cdef PyObject* common
     if length <= 64:
         for i in range(length):
             buf[i] = at[i] + 32 if 65 <= at[i] <= 90 else at[i]
+        if length:
+            common = g_name_slots[name_slot(buf, length)]
+            if (common != NULL and <size_t>PyBytes_GET_SIZE(<bytes>common) == length
+                    and memcmp(PyBytes_AS_STRING(<bytes>common), buf, length) == 0):
+                return <bytes>common
         return PyBytes_FromStringAndSize(buf, length)
     # Longer than 64 bytes, so a new object (CPython shares only the empty
     # and one-byte ones), not yet hashed: lowering it in place is safe.
@@ -288,8 +330,10 @@ cdef int cb_headers_complete(llhttp.llhttp_t* parser) noexcept:
         if proto.host_count > 1:
             return fail(proto, 400, "more than one Host")
         host = proto.host if proto.host is not None else b""
-        if not valid_host(host):
-            return fail(proto, 400, "invalid Host")
+        if proto.checked_host is None or host != proto.checked_host:
+            if not valid_host(host):
+                return fail(proto, 400, "invalid Host")
+            proto.checked_host = host  # (a client sends the same Host each time)
         url = proto.url if proto.url is not None else b""
         target = url
         if PyBytes_GET_SIZE(url) == 0 or PyBytes_AS_STRING(url)[0] != 47:  # not "/..."

@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 The supervisor forks each worker (it never imports an app or runs an event
 loop itself, so forking it is safe and fast) and then sleeps in one blocking
-wait on: every worker's process sentinel, every worker's readiness pipe, and
-a self-pipe that signal handlers and the file watcher write to. Signal
-handlers only record the signal; the loop acts on it.
+poll on: every worker's pipe (its messages; end-of-file when it exits, see
+forked.py) and a self-pipe that signal handlers and the file watcher write
+to. Signal handlers only record the signal; the loop acts on it.
 
 Workers:   starting -> ready -> (exits) -> respawn after a backoff.
            A worker that cannot start at launch (import error, address in
@@ -37,15 +37,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
+import select
 import signal
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
 from fastsnake.apps.reloader import DirectoryWatcher
@@ -61,6 +59,7 @@ from fastsnake.errors import FatalError
 from fastsnake.routing.logfiles import reopen_files
 from fastsnake.server.certificates import Certificates
 from fastsnake.server.control import published
+from fastsnake.server.forked import ForkedProcess, WorkerPipe, fork_process
 from fastsnake.server.held_sockets import ListeningSockets
 from fastsnake.server.lifecycle import (
     EXIT_STARTUP_FAILED,
@@ -90,8 +89,7 @@ class WorkerSlot:
     config: Config
     listener_index: int
     position: int = 0                 # which of its listener's sockets it accepts on
-    process: Any = None
-    ready_conn: Connection | None = None
+    process: ForkedProcess | None = None
     started_at: float = 0.0
     ready: bool = False
     quick_failures: int = 0
@@ -119,9 +117,9 @@ def describe_exit(code: int | None) -> str:
 
 
 def worker_main(config: Config, listener_index: int, sock: socket.socket,
-                others: list[socket.socket], conn: Connection, tolerant: bool,
-                parent: int) -> None:
-    """Entry point of a forked worker process."""
+                others: list[socket.socket], pipe: WorkerPipe, tolerant: bool,
+                parent: int) -> int:
+    """Entry point of a forked worker process: its exit code."""
     # Other workers' sockets came along with fork: holding them would keep
     # them open (and their queues unserved) after the supervisor lets go.
     for other in others:
@@ -136,13 +134,13 @@ def worker_main(config: Config, listener_index: int, sock: socket.socket,
     die_with_parent(parent)
 
     def ready() -> None:
-        conn.send(("ready", os.getpid()))
+        pipe.send("ready", str(os.getpid()))
 
     def failed(message: str) -> None:
-        conn.send(("failed", message))
+        pipe.send("failed", message)
 
     def recycle() -> None:
-        conn.send(("recycle", os.getpid()))
+        pipe.send("recycle", str(os.getpid()))
 
     # Imported here, after the fork: the supervisor itself never loads the
     # event loop, the protocol, the apps or gevent (see lifecycle.py).
@@ -151,12 +149,8 @@ def worker_main(config: Config, listener_index: int, sock: socket.socket,
     else:
         from fastsnake.server.worker import run_worker
 
-    code = run_worker(config, listener_index, sock, ready=ready, failed=failed,
+    return run_worker(config, listener_index, sock, ready=ready, failed=failed,
                       tolerant=tolerant, recycle=recycle)
-    conn.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def share_worker_modules(config: Config) -> None:
@@ -180,6 +174,16 @@ def share_worker_modules(config: Config) -> None:
             import uvloop  # noqa: F401
 
 
+def wait_readable(fds: list[int], timeout: float | None) -> set[int]:
+    """The fds readable (or ended) within ``timeout`` seconds (None: no limit)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    # rounded up: a timeout that ends just short of a deadline would spin
+    ms = None if timeout is None else int(-(-timeout * 1000 // 1))
+    return {fd for fd, _ in poller.poll(ms)}
+
+
 def slots_for(config: Config) -> list[WorkerSlot]:
     return [WorkerSlot(config, index, position)
             for index, listener in enumerate(config.listeners)
@@ -196,7 +200,6 @@ class PendingReload:
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.context = multiprocessing.get_context("fork")
         self.slots = slots_for(config)
         self.pending_signals: list[int] = []
         self.changed_folders: set[str] = set()
@@ -253,18 +256,11 @@ class Supervisor:
             log.error("%s; retrying in %.0fs", exc, MAX_BACKOFF)
             slot.respawn_at = time.monotonic() + MAX_BACKOFF
             return
-        parent_conn, child_conn = self.context.Pipe(duplex=False)
-        process = self.context.Process(
-            target=worker_main,
-            args=(slot.config, slot.listener_index, sock, self.sockets.others(sock), child_conn,
-                  self.announced, os.getpid()),
-            name=f"fastsnake-worker-{slot.listener_index}", daemon=False)
+        others, tolerant, parent = self.sockets.others(sock), self.announced, os.getpid()
         share_worker_modules(slot.config)
         before_fork()
-        process.start()
-        child_conn.close()
-        slot.process = process
-        slot.ready_conn = parent_conn
+        slot.process = fork_process(lambda pipe: worker_main(
+            slot.config, slot.listener_index, sock, others, pipe, tolerant, parent))
         if slot.started_at:
             slot.generation += 1
         slot.started_at = time.monotonic()
@@ -272,14 +268,17 @@ class Supervisor:
         slot.warned_slow = False
         slot.respawn_at = None
 
-    def on_worker_message(self, slot: WorkerSlot) -> None:
-        assert slot.ready_conn is not None
-        try:
-            kind, payload = slot.ready_conn.recv()
-        except (EOFError, OSError):
-            slot.ready_conn.close()
-            slot.ready_conn = None
-            return
+    def on_worker_pipe(self, slot: WorkerSlot) -> None:
+        """The worker's pipe is readable: its messages, then its exit if the
+        pipe ended."""
+        assert slot.process is not None
+        messages, ended = slot.process.read()
+        for kind, payload in messages:
+            self.on_worker_message(slot, kind, payload)
+        if ended:
+            self.on_worker_exit(slot)
+
+    def on_worker_message(self, slot: WorkerSlot, kind: str, payload: str) -> None:
         if kind == "ready":
             slot.ready = True
             if slot.generation or slot.replaces is not None:
@@ -312,14 +311,9 @@ class Supervisor:
 
     def on_worker_exit(self, slot: WorkerSlot) -> None:
         process = slot.process
-        process.join()
-        code = process.exitcode
+        assert process is not None
+        code = process.wait()
         slot.process = None
-        while slot.ready_conn is not None and slot.ready_conn.poll():
-            self.on_worker_message(slot)
-        if slot.ready_conn is not None:
-            slot.ready_conn.close()
-            slot.ready_conn = None
         if self.stopping:
             return
         if (self.pending_reload is not None and slot in self.pending_reload.new_slots
@@ -547,25 +541,15 @@ class Supervisor:
                 self.announce()
                 self.announced = True
                 self.certificates.start()
-            waitables: list[Any] = [self.wakeup_read]
-            owners: dict[Any, tuple[str, WorkerSlot]] = {}
-            for slot in live:
-                owners[slot.process.sentinel] = ("exit", slot)
-                waitables.append(slot.process.sentinel)
-                if slot.ready_conn is not None:
-                    owners[slot.ready_conn] = ("message", slot)
-                    waitables.append(slot.ready_conn)
-            ready = multiprocessing.connection.wait(waitables, self.next_timeout())
+            owners = {slot.process.fd: slot for slot in live if slot.process is not None}
+            ready = wait_readable([self.wakeup_read, *owners], self.next_timeout())
             if self.wakeup_read in ready or self.pending_signals or self.changed_folders:
                 self.handle_wakeups()
-            for item in ready:
-                if item == self.wakeup_read:
-                    continue
-                kind, slot = owners[item]
-                if kind == "message" and slot.ready_conn is not None:
-                    self.on_worker_message(slot)
-                elif kind == "exit" and slot.process is not None:
-                    self.on_worker_exit(slot)
+            for fd in ready:
+                slot = owners.get(fd)
+                # (handling an earlier one may have reaped it, or stopped all)
+                if slot is not None and slot.process is not None and slot.process.fd == fd:
+                    self.on_worker_pipe(slot)
             self.step_reload()
             now = time.monotonic()
             if not self.stopping:

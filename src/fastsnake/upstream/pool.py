@@ -28,6 +28,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: Any = None
         self.user: ConnectionUser | None = None
         self.closed = False
+        self.reused = False  # it carried an exchange before (it may be closing as we write)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -90,8 +91,9 @@ class UnixPool:
                 return conn
         return None
 
-    async def acquire(self, user: ConnectionUser) -> UpstreamConnection:
-        conn = self.take_idle(user)
+    async def acquire(self, user: ConnectionUser, fresh: bool = False) -> UpstreamConnection:
+        """An idle connection, or a new one (always a new one when fresh)."""
+        conn = None if fresh else self.take_idle(user)
         if conn is not None:
             return conn
         _, conn = await self.loop.create_unix_connection(UpstreamConnection, self.path)
@@ -100,6 +102,7 @@ class UnixPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         conn.user = None
+        conn.reused = True
         if self.closed or conn.closed or len(self.idle) >= MAX_IDLE:
             conn.close()
             return

@@ -17,7 +17,12 @@ upstream; the upstream's full pauses reading the client's body.
 Failures: no upstream (it cannot start, or refuses the connection) is the
 status ``UpstreamUnavailable`` carries; an upstream that goes away before its
 head is 502, and after it the client's response is cut (``abort_response``)
-so that the client cannot mistake it for a whole one.
+so that the client cannot mistake it for a whole one. One exception: a kept-
+alive connection the upstream closed just as the request went out (its idle
+timeout crossed our write) said nothing at all; a request without a body and
+with an idempotent method (RFC 9110 9.2.2) is then sent once more, on a new
+connection, as clients do (RFC 9112 9.3.1). An upstream that answers with
+``Connection: close`` (or HTTP/1.0 without keep-alive) is not pooled.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te"
 RESPONSE_DROPPED = frozenset((b"connection", b"keep-alive", b"transfer-encoding",
                               b"content-length", b"date"))
 MAX_HEAD = 64 * 1024
+# Methods a request may be repeated with (RFC 9110 9.2.2).
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 
 # Response body framing.
 HEAD, LENGTH, CHUNKED, UNTIL_CLOSE, TUNNEL, DONE = range(6)
@@ -84,6 +91,9 @@ class Relay:
         self.started = False        # the client's response head is out
         self.reading_paused = False
         self.leased = False         # the whole request is in: the upstream's app works on it
+        self.conn_reused = False    # the connection carried an exchange before this one
+        self.retried = False
+        self.upstream_closes = False  # the upstream said it closes after this answer
 
     # -- the client's side (RelayExchange's hooks)
 
@@ -151,8 +161,31 @@ class Relay:
             return
         self.attach(conn)
 
+    def may_send_again(self) -> bool:
+        """Whether the request may go once more on a new connection: the
+        closed one was a kept-alive one, not a byte came back, and the
+        request is whole in its head and safe to repeat."""
+        request = self.request
+        return (self.conn_reused and not self.retried and self.state == HEAD
+                and not self.buffer and not self.started
+                and request.method in IDEMPOTENT
+                and not request.chunked and request.content_length <= 0)
+
+    async def send_again(self) -> None:
+        assert self.pool is not None
+        try:
+            conn = await self.pool.acquire(self, fresh=True)
+        except OSError as exc:
+            self.fail(502, f"cannot reach the upstream: {exc}")
+            return
+        if self.finished:
+            conn.close()
+            return
+        self.attach(conn)
+
     def attach(self, conn: UpstreamConnection) -> None:
         self.conn = conn
+        self.conn_reused = conn.reused
         conn.write(self.head())
         if self.request.expect_continue and not self.body_done:
             self.exchange.send_continue()
@@ -220,6 +253,10 @@ class Relay:
     def on_upstream_lost(self, exc: Exception | None) -> None:
         self.conn = None
         if self.finished:
+            return
+        if self.may_send_again():
+            self.retried = True
+            self.task = asyncio.get_event_loop().create_task(self.send_again())
             return
         if self.state == TUNNEL:
             transport = self.exchange.get_transport()
@@ -295,6 +332,9 @@ class Relay:
             self.exchange.switch_protocols(b"".join(out))
             return True
         fields = dict(headers)
+        connection = fields.get(b"connection", b"").lower()
+        self.upstream_closes = (b"close" in connection if version == b"HTTP/1.1"
+                                else b"keep-alive" not in connection)
         kept = [pair for pair in headers if pair[0] not in RESPONSE_DROPPED]
         length = -1
         if self.no_body or status in (204, 304):
@@ -387,7 +427,7 @@ class Relay:
         self.state = DONE
         if not ended:
             self.exchange.end_response()
-        self.finish(self.body_sent and not self.buffer)
+        self.finish(self.body_sent and not self.buffer and not self.upstream_closes)
 
     # -- the end
 

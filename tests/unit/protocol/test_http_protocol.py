@@ -43,6 +43,15 @@ def test_pipelined_requests_answered_in_order():
             b"GET /hello ", b"POST /p hello world", b"POST /up hello world", b"GET /last "]
 
 
+def test_host_checked_on_every_request_of_a_connection():
+    # The last valid Host is remembered per connection (clients repeat it):
+    # a different, invalid one on the same connection is still refused.
+    out = run_exchange(echo_app, [b"GET /a HTTP/1.1\r\nHost: a.test\r\n\r\n"
+                                  b"GET /b HTTP/1.1\r\nHost: a.test\r\n\r\n"
+                                  b"GET /c HTTP/1.1\r\nHost: a@b.test\r\n\r\n"])
+    assert [status for status, _, _ in parse_responses(out)] == [200, 200, 400]
+
+
 def test_http10_closes_unless_keep_alive():
     out = run_exchange(echo_app, [b"GET /a HTTP/1.0\r\n\r\nGET /b HTTP/1.0\r\n\r\n"])
     responses = parse_responses(out)
@@ -115,6 +124,25 @@ def test_body_over_limit_is_413():
     chunked = (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
     assert refused(chunked, limits) == 413
+
+
+def test_common_header_names_are_shared_objects_and_others_are_not_confused_with_them():
+    # The names clients send most come as one shared bytes object each; names
+    # that only look like them are their own (and sec-fetch-mode, which lost
+    # its slot to sec-fetch-site, still reads right).
+    from tests.protocol_harness import capture_requests
+
+    raw = (b"GET / HTTP/1.1\r\nHOST: a\r\nUser-Agent: u\r\nSec-Fetch-Site: s\r\n"
+           b"Sec-Fetch-Mode: m\r\nHos: x\r\nHosts: y\r\nAccept-Encodin: z\r\n\r\n")
+    first, second = capture_requests(raw + raw)
+    names = [b"host", b"user-agent", b"sec-fetch-site", b"sec-fetch-mode", b"hos", b"hosts",
+             b"accept-encodin"]
+    for request in (first, second):
+        assert [name for name, _ in request.headers] == names
+        assert [value for _, value in request.headers] == [b"a", b"u", b"s", b"m", b"x", b"y",
+                                                           b"z"]
+    same = [a is b for (a, _), (b, _) in zip(first.headers, second.headers, strict=True)]
+    assert same[:3] == [True, True, True] and same[4:] == [False, False, False]
 
 
 def test_header_names_are_lowercased_and_values_kept():

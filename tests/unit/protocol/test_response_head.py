@@ -108,3 +108,79 @@ def test_no_content_gets_neither_length_nor_body():
     out = run_exchange(answering([], b"ignored", "204 No Content"), [GET])
     assert b"content-length" not in out.lower()
     assert out.endswith(b"\r\n\r\n")
+
+
+def test_wsgi_headers_are_written_as_latin_1():
+    # start_response keeps the app's str pairs; the head writer takes their
+    # latin-1 bytes, in both the whole-body and the streamed paths.
+    headers = [("X-Name", "caf\xe9"), ("Connection", "Close")]
+    for body in (b"x", BIG):
+        out = run_exchange(answering(headers, body), [GET])
+        assert b"X-Name: caf\xe9\r\n" in out
+        assert b"connection: close\r\n" in out.lower()
+
+    def streamed(environ, start_response):
+        start_response("200 OK", [("X-Name", "\xff")])
+        return iter([b"a", b"b"])
+
+    assert b"X-Name: \xff\r\n" in run_exchange(streamed, [GET])
+
+
+def test_a_header_that_is_not_latin_1_fails_in_start_response():
+    raised = []
+
+    def app(environ, start_response):
+        try:
+            start_response("200 OK", [("X-Name", "\u20ac")])
+        except UnicodeEncodeError as exc:
+            raised.append(exc)
+            raise
+        return [b"never"]
+
+    (status, _, body), = parse_responses(run_exchange(app, [GET]))
+    assert status == 500 and len(raised) == 1 and b"never" not in body
+
+
+def test_the_apps_list_changed_after_start_response_changes_nothing():
+    def app(environ, start_response):
+        headers = [("X-Kept", "1")]
+        start_response("200 OK", headers)
+        headers.append(("X-Evil", "a\r\nSet-Cookie: x=1"))
+        headers[0] = ("X-Kept", "2")
+        return [b"ok"]
+
+    out = run_exchange(app, [GET])
+    assert b"X-Kept: 1\r\n" in out and b"Evil" not in out and b"Set-Cookie" not in out
+
+
+def test_many_headers_come_out_in_order():
+    # Past the lines make_head keeps between its passes, it looks them up again.
+    for count in (24, 25, 40):
+        headers = [(f"X-H{i}", f"v{i}") for i in range(count)]
+        lines = head_lines(run_exchange(answering(headers), [GET]))
+        assert [line for line in lines if line.startswith(b"X-H")] == [
+            b"X-H%d: v%d" % (i, i) for i in range(count)]
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 15, 16, 17, 23])
+def test_a_bad_byte_anywhere_in_a_field_is_a_500(length):
+    # The checks go 8 bytes at a time: every position of words and tails.
+    # One connection, one pipelined request per case (a 500 keeps it open).
+    cases = []
+    for at in range(length):
+        for bad in ("\r", "\n", "\x00"):
+            cases.append(([("X-Test", "v" * at + bad + "v" * (length - at - 1))], 500))
+        for bad in (":", " ", "\r", "\n", "\x00"):
+            cases.append(([("N" * at + bad + "N" * (length - at - 1), "v")], 500))
+    # A tab and bytes past 127 are fine in a value (and a tab in a name, as before).
+    for value in ("\t" * length, "\xe9" * length, "a\tb" * length):
+        cases.append(([("X-Test", value)], 200))
+    cases.append(([("N\t" * length, "v")], 200))
+
+    def app(environ, start_response):
+        start_response("200 OK", cases[int(environ["PATH_INFO"][1:])][0])
+        return [b"x"]
+
+    out = run_exchange(app, [b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i
+                                      for i in range(len(cases)))])
+    assert [status for status, _, _ in parse_responses(out)] == [want for _, want in cases]

@@ -172,3 +172,116 @@ def test_app_content_length_is_kept_and_http10_stream_is_close_delimited():
     assert b"transfer-encoding" not in out.lower() and out.endswith(b"\r\n\r\nabcd")
     assert b"connection: close" in out
 
+
+
+def test_requests_on_one_connection_each_get_their_own_environ():
+    # A connection's environs start from one template (peer, Host, protocol):
+    # what a request or its app changes must not reach the next request.
+    seen: list[dict] = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ, body=environ["wsgi.input"].read()))
+        environ["PATH_INFO"] = "/changed-by-the-app"
+        environ["HTTP_X_FROM_APP"] = "1"
+        environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    out = run_exchange(app, [
+        b"GET /a?q=1 HTTP/1.1\r\nHost: a.test:81\r\nX-One: 1\r\n\r\n",
+        b"POST /b HTTP/1.1\r\nHost: a.test:81\r\nContent-Length: 2\r\n\r\nhi",
+        b"GET /c HTTP/1.1\r\nHost: b.test\r\n\r\n",
+        b"GET /d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"DELETE /e HTTP/1.1\r\nHost: a.test:81\r\nConnection: close\r\n\r\n",
+    ])
+    assert [status for status, _, _ in parse_responses(out)] == [200] * 5
+    assert [(e["REQUEST_METHOD"], e["PATH_INFO"], e["QUERY_STRING"], e["body"])
+            for e in seen] == [("GET", "/a", "q=1", b""), ("POST", "/b", "", b"hi"),
+                               ("GET", "/c", "", b""), ("GET", "/d", "", b""),
+                               ("DELETE", "/e", "", b"")]
+    assert [(e["SERVER_NAME"], e.get("HTTP_HOST"), e["SERVER_PROTOCOL"]) for e in seen] == [
+        ("a.test", "a.test:81", "HTTP/1.1"), ("a.test", "a.test:81", "HTTP/1.1"),
+        ("b.test", "b.test", "HTTP/1.1"), ("", None, "HTTP/1.0"),
+        ("a.test", "a.test:81", "HTTP/1.1")]
+    assert [e.get("HTTP_X_ONE") for e in seen] == ["1", None, None, None, None]
+    assert [e.get("CONTENT_LENGTH") for e in seen] == [None, "2", None, None, None]
+    assert not any("HTTP_X_FROM_APP" in e for e in seen)
+
+
+def test_each_request_of_a_connection_starts_its_exchange_afresh():
+    # A connection reuses its last exchange when nothing else holds it: no
+    # status, header, body or state of one request may reach the next, and
+    # a start_response the app kept is never reused.
+    kept = []
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/stale":
+            try:
+                kept[0]("200 OK", [])
+            except RuntimeError:
+                start_response("200 OK", [("X-Stale", "refused")])
+                return [b"stale refused"]
+            return [b"stale reused"]
+        if path == "/fail":
+            raise ValueError("boom")
+        if path == "/echo":
+            start_response("201 Created", [("X-Echo", "1")])
+            return [environ["wsgi.input"].read()]
+        if path == "/stream":
+            start_response("202 Accepted", [])
+            return iter([b"a", b"b"])
+        if path == "/write":
+            write = start_response("203 Non-Authoritative Information", [])
+            write(b"w")
+            return [b"x"]
+        if path == "/kept":
+            kept.append(start_response)
+        start_response("200 OK", [("X-Plain", "1")])
+        return [b"one"]
+
+    requests = [b"GET /list HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+                b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /write HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /fail HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /list HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /kept HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /stale HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"HEAD /list HTTP/1.1\r\nHost: a\r\n\r\n"]
+    for chunks in ([b"".join(requests)], requests):
+        kept.clear()
+        out = run_exchange(app, chunks)
+        responses = parse_responses(out, head_methods=["GET"] * 8 + ["HEAD"])
+        assert [(status, body) for status, _, body in responses] == [
+            (200, b"one"), (201, b"abc"), (202, b"ab"), (203, b"wx"),
+            (500, b"500 Internal Server Error\n"), (200, b"one"), (200, b"one"),
+            (200, b"stale refused"), (200, b"")]
+        headers = [h for _, h, _ in responses]
+        assert "x-echo" not in headers[5] and headers[5]["x-plain"] == "1"
+        assert headers[2].get("transfer-encoding") == "chunked"
+        assert "transfer-encoding" not in headers[5] and headers[5]["content-length"] == "3"
+        assert headers[7]["x-stale"] == "refused"
+
+
+def test_a_closed_keep_alive_connection_is_freed_without_the_cycle_collector():
+    # The channel's memo (environ template, last exchange) points back at the
+    # connection; the connection lets go of it when lost, so reference
+    # counting frees them all at once (a worker's full collections are rare).
+    import gc
+
+    from fastsnake import _http
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    gc.collect()
+    gc.disable()
+    try:
+        out = run_exchange(app, [SIMPLE, SIMPLE, SIMPLE])
+        left = [obj for obj in gc.get_objects() if type(obj) is _http.HttpProtocol]
+    finally:
+        gc.enable()
+    assert [status for status, _, _ in parse_responses(out)] == [200, 200, 200]
+    assert left == []

@@ -54,3 +54,42 @@ def test_before_fork_collects_garbage_then_freezes_the_rest():
     assert frozen > 1000
     has_trim = sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "malloc_trim")
     assert trimmed is has_trim
+
+
+def test_free_heap_in_the_middle_is_given_back():
+    # In a child interpreter with the workers' thresholds: blocks of 1 MiB
+    # come from the heap, and freeing every other one leaves holes that the
+    # trim threshold (the top only) never returns; give_back_free_heap does.
+    import subprocess
+
+    code = ("import json\n"
+            "from fastsnake.server.memory import tune_malloc, heap_free, give_back_free_heap\n"
+            "def rss():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmRSS'):\n"
+            "            return int(line.split()[1]) * 1024\n"
+            "tune_malloc()\n"
+            "blocks = [b\"x\" * (1024 * 1024 - 64 - i) for i in range(96)]  # pages touched\n"
+            "del blocks[::2]\n"
+            "free = heap_free()\n"
+            "holes, before = (free[0] if free else None), rss()\n"
+            "trimmed = give_back_free_heap(idle=False)\n"
+            "released = before - rss()\n"
+            "again = give_back_free_heap(idle=False)\n"
+            "top = [b'y' * (3 * 1024 * 1024) for _ in range(2)]  # the heap grows at its top\n"
+            "del top\n"
+            "busy, idle = give_back_free_heap(idle=False), give_back_free_heap(idle=True)\n"
+            "print(json.dumps([holes, trimmed, released, again, busy, idle]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    holes, trimmed, released, again, busy, idle = json.loads(out)
+    if holes is None:  # not glibc 2.33+: nothing to measure
+        assert trimmed is False
+        return
+    assert holes >= 40 * 1024 * 1024
+    assert trimmed is True
+    assert released >= 32 * 1024 * 1024
+    assert again is False  # nothing left in the middle to give back
+    # Free space at the top stays while the worker serves; idle, it goes.
+    assert busy is False
+    assert idle is True

@@ -136,3 +136,85 @@ def test_a_broken_answer_is_cut(tmp_path, answer):
 def test_nothing_back_is_502(tmp_path):
     recorder, _, _ = relay_once(tmp_path, b"", False)
     assert recorder.calls[-1][:2] == ("send_error", 502)
+
+
+class PooledTarget(Target):
+    """A target whose pool is ready: later relays take its idle connections."""
+
+    def pool_now(self) -> UnixPool | None:
+        return self.pool
+
+
+def relay_twice(tmp_path, second: Request) -> tuple[Recorder, Recorder, list[int], UnixPool]:
+    """Two relays in turn through one pool; the upstream answers the first
+    request on each connection and closes the connection, silently, when a
+    second request comes on it (as when its idle timeout crosses our write)."""
+
+    async def main() -> tuple[Recorder, Recorder, list[int], UnixPool]:
+        requests_per_connection: list[int] = []
+
+        async def upstream(reader, writer) -> None:
+            requests_per_connection.append(0)
+            index = len(requests_per_connection) - 1
+            data = b""
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    _, data = data.split(b"\r\n\r\n", 1)
+                    requests_per_connection[index] += 1
+                    if requests_per_connection[index] > 1:
+                        writer.close()
+                        return
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+
+        path = str(tmp_path / "u.sock")
+        server = await asyncio.start_unix_server(upstream, path)
+        pool = UnixPool(asyncio.get_running_loop(), path)
+        target = PooledTarget(pool)
+        recorders = []
+        for request in (Request(), second):
+            recorder = Recorder()
+            recorder.request = request
+            relay = Relay(recorder, target)
+            relay.begin()
+            relay.on_body_complete()
+            await asyncio.wait_for(recorder.done.wait(), 10)
+            recorders.append(recorder)
+            await asyncio.sleep(0.05)  # the answer's connection goes back to the pool
+        server.close()
+        return recorders[0], recorders[1], requests_per_connection, pool
+
+    return asyncio.run(main())
+
+
+def test_a_kept_alive_connection_closed_under_a_get_is_retried_once(tmp_path):
+    first, second, per_connection, _ = relay_twice(tmp_path, Request())
+    assert first.calls[0] == ("send_response", b"200 OK", [], b"ok")
+    # The second GET went out on the pooled connection, which closed with no
+    # answer; it was sent again on a new connection and answered there.
+    assert second.calls[-1] == ("send_response", b"200 OK", [], b"ok")
+    assert per_connection == [2, 1]
+
+
+class Post(Request):
+    method = b"POST"
+    content_length = 0
+
+
+def test_a_request_that_is_not_idempotent_is_not_sent_again(tmp_path):
+    _, second, per_connection, _ = relay_twice(tmp_path, Post())
+    assert second.calls[-1][:2] == ("send_error", 502)
+    assert per_connection == [2]
+
+
+def test_an_upstream_that_closes_after_its_answer_is_not_pooled(tmp_path):
+    answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+    _, _, target = relay_once(tmp_path, answer, False)
+    assert target.pool.idle == []
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    _, _, target = relay_once(tmp_path, answer, False)
+    assert len(target.pool.idle) == 1
