@@ -1,9 +1,11 @@
 # The file pump of the HTTP protocol, included by _http.pyx: a response body
-# sent from a file (wsgi.file_wrapper, ASGI pathsend, file_server) with
-# sendfile(2) while the transport has nothing queued, and through buffered
-# writes when the socket is full, over TLS or when the body is compressed.
-# Module-level functions on the protocol's fields (Cython allows no include
-# inside a class body), as includes/http1_head.pxi.
+# sent from a file (wsgi.file_wrapper, ASGI pathsend, file_server). The head
+# goes into the socket with MSG_MORE and the body with sendfile(2) while the
+# transport has nothing queued; when the socket is full, a little goes
+# through the transport only to learn when it has drained, then sendfile
+# again. Over TLS or when the body is compressed, buffered writes. Module-
+# level functions on the protocol's fields (Cython allows no include inside
+# a class body), as includes/http1_head.pxi.
 
 cdef object os_sendfile = getattr(os, "sendfile", None)
 cdef object os_pread = getattr(os, "pread", None)
