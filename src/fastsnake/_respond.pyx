@@ -218,11 +218,11 @@ cdef class CachedFileExchange(Exchange):
 cdef class CachedFileHandler(Handler):
     """A whole file that the file_server cache keeps open: its head checked
     and serialised once, its body sent with sendfile per request (files
-    from fastsnake.files.server.SENDFILE_MIN up, which a write from memory
-    would copy at more cost than sendfile's page references). A file
-    deleted while cached stays allocated on disk until its entry goes:
-    the next request for it, or eviction (FileCache.max_files bounds how
-    many are open)."""
+    of fastsnake.files.server.SENDFILE_MIN to SMALL_FILE_MAX, which a write
+    from memory would copy at more cost than sendfile's page references).
+    A file deleted while cached stays allocated on disk until its entry
+    goes (the next request for it, or eviction): FileCache.max_files of
+    them at most."""
 
     cdef readonly PreparedHead prepared
     cdef readonly OpenFile file

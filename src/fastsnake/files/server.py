@@ -56,11 +56,11 @@ decision rested on (``trail``, see ``FileChecks`` in ``_respond.pyx``); the
 next such request redoes only those lstat calls, in C, and gets the same
 handler when all answer as before, its head checked and serialised once
 (``PreparedHead``). Files under ``SENDFILE_MIN`` are kept in memory and go
-out in the same write as their head; larger ones are kept open (a bounded
-number, ``FileCache.max_files``) and sent with sendfile. Past that bound,
-files up to ``SMALL_FILE_MAX`` are kept in memory and larger ones opened
-per request. An entry that no longer holds is dropped; a file it kept open
-is closed once no send uses it.
+out in the same write as their head; up to ``SMALL_FILE_MAX`` they are kept
+open (a bounded number, ``FileCache.max_files``; past it, in memory) and
+sent with sendfile; larger ones are opened and sent with sendfile per
+request. An entry that no longer holds is dropped; a file it kept open is
+closed once no send uses it.
 """
 
 from __future__ import annotations
@@ -129,8 +129,10 @@ _MISSING = (errno.ENOENT, errno.ENOTDIR)
 # kernel time than sendfile's page references (16-48 KiB: no difference,
 # and the small ones go out in one write with their head).
 SENDFILE_MIN = 64 * 1024
-# When the cache may keep no more files open: up to this size the body is
-# kept in memory instead; a larger file is opened per request.
+# Up to this size a cached file is kept open (or, when the cache may keep no
+# more open, its body in memory); a larger one is opened per request, so
+# that a deleted big file never stays allocated on disk because the cache
+# holds it (kept-open files hold at most max_files x SMALL_FILE_MAX).
 SMALL_FILE_MAX = 128 * 1024
 
 
@@ -356,7 +358,7 @@ class FileServer:
         # connection writes), the head is checked and serialised once.
         headers = [(name, value) for name, value in response.headers
                    if name != b"content-length"]
-        open_file = size >= SENDFILE_MIN and cache.has_file_room()
+        open_file = SENDFILE_MIN <= size <= SMALL_FILE_MAX and cache.has_file_room()
         handler: Any
         if open_file:
             handler = _open_file_handler(response, headers)
