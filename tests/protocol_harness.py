@@ -53,13 +53,15 @@ def parse_responses(data: bytes, head_methods: Iterable[str] = ()
 
 def run_exchange(app: Callable[..., Any], chunks: Iterable[bytes],
                  limits: _http.Limits | None = None, server_port: int = 8080,
-                 interface: str = "wsgi") -> bytes:
-    """Feed chunks to a fresh connection; return everything the server wrote."""
+                 interface: str = "wsgi", handler: Any = None) -> bytes:
+    """Feed chunks to a fresh connection; return everything the server wrote.
+    ``handler``: a ready Handler (a RespondHandler, say) instead of ``app``'s."""
     loop = uvloop.new_event_loop()
     server_end, client_end = socket.socketpair()
     try:
-        handler: Any
-        if interface == "asgi":
+        if handler is not None:
+            pass
+        elif interface == "asgi":
             handler = AsgiHandler(app, loop=loop)
         else:
             handler = WsgiHandler(app, server_port=server_port)

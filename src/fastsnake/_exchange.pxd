@@ -28,6 +28,17 @@ cdef class HttpRequest:
     cdef public object response_filter  # a ResponseFilter for this response, or None
 
 
+cdef class PreparedHead:
+    # A fixed response's status line and headers, checked and serialised
+    # once (a cached file's, respond's); the connection adds only what
+    # differs per request: Date, Server, Content-Length, Connection.
+    cdef readonly bytes status_line
+    cdef readonly list headers
+    cdef readonly bytes lines        # "HTTP/1.1 <status>\r\n" then "name: value\r\n" each
+    cdef readonly int status
+    cdef readonly bint encoded       # has a Content-Encoding: ``encode`` leaves it as it is
+
+
 cdef class Channel:
     # The response side of one exchange: what an adapter may ask of the
     # connection that carries its request. HTTP/1.1 answers one request at a
@@ -48,6 +59,8 @@ cdef class Channel:
     # headers: [(name, value)], each bytes or a str of latin-1 characters only
     # (WSGI's native strings, written as their latin-1 bytes).
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1
+    cdef int send_prepared(self, PreparedHead head, bytes body) except -1
+    cdef bint send_prepared_file(self, PreparedHead head, long long length, int fd) except -1
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1
     cdef int write_body(self, object data) except -1
     cdef int send_file(self, int fd, long long offset) except -1

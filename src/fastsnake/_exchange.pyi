@@ -7,6 +7,7 @@ the exchange's ``Channel``; routing builds a :class:`ResponseFilter` per
 response. See docs/architecture.md.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 class HttpRequest:
@@ -30,6 +31,20 @@ class HttpRequest:
     vars: dict[str, str] | None
     body_limit: int
     response_filter: object | None
+
+class PreparedHead:
+    """A fixed response's status line and headers, checked and serialised
+    once; raises ValueError for what only the per-request path handles (a
+    1xx, 204 or 304; Content-Length, Transfer-Encoding, Connection, Date or
+    Server; a line that could split the response)."""
+
+    status_line: bytes
+    headers: list[tuple[bytes, bytes]]
+    lines: bytes
+    status: int
+    encoded: bool
+    def __init__(self, status_line: bytes,
+                 headers: Iterable[tuple[bytes, bytes]]) -> None: ...
 
 class Channel:
     """The response side of one exchange: the connection that carries it

@@ -18,6 +18,8 @@ cimport cython
 
 import logging
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
 # The logger the protocol has always used: an access-log failure reads the same.
 cdef object log = logging.getLogger("fastsnake.http")
 
@@ -81,6 +83,64 @@ cdef class EmptyResponse(Exchange):
         return 0
 
 
+# ------------------------------------------------------------------ prepared heads
+
+cdef bint plain_header(bytes name, bytes value):
+    """A header a prepared head may hold: one that cannot split the response
+    (no CR, LF or NUL; no colon or blank in the name: RFC 9110 5.5), and
+    none of the lines the connection writes itself (framing, Date, Server),
+    which a connection must see on each response to act on."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(name)
+    cdef Py_ssize_t i
+    if n == 0 or name.lower() in CONNECTION_OWNED:
+        return False
+    for i in range(n):
+        if p[i] <= 32 or p[i] == 58:
+            return False
+    p = <const unsigned char*>PyBytes_AS_STRING(value)
+    for i in range(PyBytes_GET_SIZE(value)):
+        if p[i] == 13 or p[i] == 10 or p[i] == 0:
+            return False
+    return True
+
+
+cdef frozenset CONNECTION_OWNED = frozenset([
+    b"content-length", b"transfer-encoding", b"connection", b"date", b"server"])
+
+
+cdef class PreparedHead:
+    """A fixed response head, checked and serialised once (see _exchange.pxd).
+    Raises ValueError for what only the per-response path handles: a status
+    whose framing is not a Content-Length body (1xx, 204, 304), a header the
+    connection writes or acts on, a line that could split the response."""
+
+    def __init__(self, bytes status_line, headers):
+        cdef int status
+        cdef bytes name
+        cdef bytes value
+        cdef list parts
+        self.status_line = status_line
+        self.headers = [(bytes(name), bytes(value)) for name, value in headers]
+        if (len(status_line) < 3 or not status_line[:3].isdigit()
+                or (len(status_line) > 3 and status_line[3:4] != b" ")
+                or not plain_header(b"status", status_line)):
+            raise ValueError(f"invalid status line {status_line!r}")
+        status = int(status_line[:3])
+        if status < 200 or status == 204 or status == 304:
+            raise ValueError(f"status {status} has no Content-Length body")
+        self.status = status
+        self.encoded = False
+        parts = [b"HTTP/1.1 ", status_line, b"\r\n"]
+        for name, value in self.headers:
+            if not plain_header(name, value):
+                raise ValueError(f"not a plain response header: {name!r}")
+            if name.lower() == b"content-encoding":
+                self.encoded = True
+            parts += [name, b": ", value, b"\r\n"]
+        self.lines = b"".join(parts)
+
+
 # ------------------------------------------------------------------ channel
 
 cdef class Channel:
@@ -93,6 +153,24 @@ cdef class Channel:
 
     cdef int send_response(self, bytes status_line, list headers, bytes body) except -1:
         raise NotImplementedError
+
+    cdef int send_prepared(self, PreparedHead head, bytes body) except -1:
+        """send_response of a head checked once; a connection may override
+        it to skip the per-request check and serialisation."""
+        return self.send_response(head.status_line, head.headers, body)
+
+    cdef bint send_prepared_file(self, PreparedHead head, long long length, int fd) except -1:
+        """A whole response from a file: the head, then ``length`` bytes of
+        ``fd`` from its start, as send_file sends them (the exchange hears
+        on_file_sent). False when no body may follow (HEAD): nothing more
+        is sent, and the exchange ends the response itself. A connection
+        may override it to skip the per-request check of the head and send
+        it with the file's first bytes."""
+        self.start_response(head.status_line, head.headers, length)
+        if self.body_remaining() == 0:
+            return False
+        self.send_file(fd, 0)
+        return True
 
     cdef int start_response(self, bytes status_line, list headers, long long length) except -1:
         raise NotImplementedError

@@ -85,7 +85,9 @@ cdef class HttpProtocol(Channel):
     # a response body being sent from a file
     cdef bint sending_file
     cdef int file_fd
-    cdef int socket_fd
+    cdef int socket_fd               # the connection's, for sendfile; -1: none; -2: not looked up
+    cdef bint file_sendfile          # this file goes out with sendfile
+    cdef bint file_drain_wait        # write-buffer limits at 0 (see includes/sendfile.pxi)
     cdef long long file_offset
     cdef long long file_left
     # after a protocol switch (101), every received byte goes here

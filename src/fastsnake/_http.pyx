@@ -47,7 +47,8 @@ from cpython.object cimport PyObject
 from libc.string cimport memchr, memcmp
 
 from fastsnake cimport _llhttp as llhttp
-from fastsnake._exchange cimport Channel, EmptyResponse, Exchange, Handler, HttpRequest, ResponseFilter
+from fastsnake._exchange cimport (Channel, EmptyResponse, Exchange, Handler, HttpRequest,
+                                  PreparedHead, ResponseFilter)
 
 from fastsnake._exchange import reason_phrase
 
@@ -134,6 +135,7 @@ cdef class HttpProtocol:
         self.limits = limits
         self.router = router
         self.parse_state = S_IDLE
+        self.socket_fd = -2  # not looked up yet (includes/sendfile.pxi)
 
     # -- asyncio.Protocol
 
@@ -613,6 +615,47 @@ cdef class HttpProtocol:
                 self.transport.write(head)
         return self.end_response()
 
+    cdef int send_prepared(self, PreparedHead head, bytes body) except -1:
+        """send_response for a head checked and serialised once: only the
+        per-request lines are added (see prepared_head)."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
+        if self.closed:
+            return 0
+        if not prepared_fits(self, head):
+            return self.send_response(head.status_line, head.headers, body)
+        if self.filter is not None:
+            self.filter.size += n
+        if n <= INLINE_BODY_MAX:
+            self.transport.write(prepared_head(self, head.lines, n, body))
+        else:
+            out = prepared_head(self, head.lines, n, None)
+            if self.response_no_body:
+                self.transport.write(out)
+            else:
+                self.response_remaining = 0
+                self.transport.writelines((out, body))
+        return self.end_response()
+
+    cdef bint send_prepared_file(self, PreparedHead head, long long length,
+                                 int fd) except -1:
+        """The head checked and serialised once, then the file (see
+        includes/sendfile.pxi: the head leaves with the file's first bytes)."""
+        if self.closed:
+            return False
+        if not prepared_fits(self, head):
+            self.start_response(head.status_line, head.headers, length)
+            if self.body_remaining() == 0:
+                return False
+            start_file(self, fd, 0, None)
+            return True
+        out = prepared_head(self, head.lines, length, None)
+        if self.response_no_body:
+            self.flush_cork()
+            self.transport.write(out)
+            return False
+        start_file(self, fd, 0, out)
+        return True
+
     cdef int write_body(self, object data) except -1:
         cdef Py_ssize_t n = len(data)
         if self.closed or self.response_no_body or n == 0:
@@ -645,7 +688,7 @@ cdef class HttpProtocol:
     cdef int send_file(self, int fd, long long offset) except -1:
         """Send the rest of the response body (its Content-Length) from a
         file, then call exchange.on_file_sent() (see includes/sendfile.pxi)."""
-        return start_file(self, fd, offset)
+        return start_file(self, fd, offset, None)
 
     cdef int switch_protocols(self, Exchange exchange, bytes head) except -1:
         """Write a 101 head and hand the connection to exchange: every byte

@@ -4,6 +4,7 @@
 import os
 from collections.abc import Callable, Iterable
 
+from fastsnake._exchange import PreparedHead
 from fastsnake._http import Handler
 
 class RespondHandler(Handler):
@@ -13,6 +14,7 @@ class RespondHandler(Handler):
     headers: list[tuple[bytes, bytes]]
     body: bytes
     close: bool
+    prepared: PreparedHead | None  # None: the head takes the per-request path
     def __init__(self, status: int, body: bytes = b"",
                  headers: Iterable[tuple[bytes, bytes]] = (), reason: bytes = b"",
                  close: bool = False) -> None: ...
@@ -45,6 +47,20 @@ class FileChecks:
     def holds(self) -> bool:
         """Whether every call still answers as it did."""
 
+class OpenFile:
+    """A descriptor closed when the last holder lets go."""
+
+    fd: int
+    def __init__(self, fd: int) -> None: ...
+
+class CachedFileHandler(Handler):
+    """A whole cached file kept open: prepared head, body by sendfile."""
+
+    prepared: PreparedHead
+    file: OpenFile
+    length: int
+    def __init__(self, prepared: PreparedHead, file: OpenFile, length: int) -> None: ...
+
 class FileCache:
     """file_server answers by key, each with its FileChecks; bounded in
     entries and in bytes of file bodies held, least recently used out first
@@ -54,9 +70,13 @@ class FileCache:
     max_entries: int
     max_bytes: int
     bytes_held: int
+    max_files: int
+    files_held: int
     by_encoding: bool
     def __init__(self, max_entries: int = 4096, max_bytes: int = 33554432,
-                 by_encoding: bool = False) -> None: ...
+                 by_encoding: bool = False, max_files: int = 64) -> None: ...
+    def has_file_room(self) -> bool:
+        """Whether one more entry may hold a file open."""
     def run(self, request: object, walk: object) -> object:
         """A routing step: the cached handler, else ``miss(request, walk)``."""
     def lookup(self, request: object) -> Handler | None:
@@ -64,7 +84,9 @@ class FileCache:
     def __len__(self) -> int: ...
     def get(self, key: object) -> Handler | None:
         """The handler under ``key`` if its checks hold; else None (entry dropped)."""
-    def put(self, key: object, checks: FileChecks, handler: Handler, size: int = 0) -> None:
-        """Remember ``handler`` (holding ``size`` bytes of file) under ``key``."""
+    def put(self, key: object, checks: FileChecks, handler: Handler, size: int = 0,
+            open_file: bool = False) -> None:
+        """Remember ``handler`` (holding ``size`` bytes of file in memory, or
+        with ``open_file`` a file open) under ``key``."""
     def drop(self, key: object) -> None: ...
     def clear(self) -> None: ...

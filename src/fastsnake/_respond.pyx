@@ -12,8 +12,9 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memcmp
+from posix.unistd cimport close as close_fd
 
-from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest
+from fastsnake._exchange cimport Channel, Exchange, Handler, HttpRequest, PreparedHead
 
 from fastsnake._exchange import reason_phrase
 
@@ -60,7 +61,10 @@ cdef class RespondExchange(Exchange):
         cdef RespondHandler handler = self.handler
         if handler.close:
             self.channel.closing = True  # "respond { close }": no keep-alive after it
-        self.channel.send_response(handler.status_line, handler.headers, handler.body)
+        if handler.prepared is not None:
+            self.channel.send_prepared(handler.prepared, handler.body)
+        else:
+            self.channel.send_response(handler.status_line, handler.headers, handler.body)
         return 0
 
 
@@ -71,6 +75,10 @@ cdef class RespondHandler(Handler):
     cdef readonly list headers
     cdef readonly bytes body
     cdef readonly bint close
+    # The head checked and serialised here, once, so that a request only adds
+    # its Date and framing; None when it needs the per-request path (a 204,
+    # a header the connection acts on, such as Connection).
+    cdef readonly PreparedHead prepared
 
     def __init__(self, int status, bytes body=b"", headers=(), bytes reason=b"",
                  bint close=False):
@@ -78,6 +86,10 @@ cdef class RespondHandler(Handler):
         self.headers = [(bytes(name), bytes(value)) for name, value in headers]
         self.body = body
         self.close = close
+        try:
+            self.prepared = PreparedHead(self.status_line, self.headers)
+        except ValueError:
+            self.prepared = None
 
     cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef RespondExchange exchange = RespondExchange.__new__(RespondExchange)
@@ -165,6 +177,67 @@ cdef class FileHandler(Handler):
         exchange.request = request
         exchange.handler = self
         exchange.fd = -1
+        return exchange
+
+
+@cython.final
+cdef class OpenFile:
+    """A cached file's descriptor, held by its cache entry's handler and by
+    each exchange sending from it: closed when the last of them lets go, so
+    an entry evicted mid-send does not pull the file from under the send
+    (nor let its number be reused by another open meanwhile)."""
+
+    cdef readonly int fd
+
+    def __cinit__(self, int fd):
+        self.fd = fd
+
+    def __dealloc__(self):
+        if self.fd >= 0:
+            close_fd(self.fd)
+            self.fd = -1
+
+
+cdef class CachedFileExchange(Exchange):
+    cdef CachedFileHandler handler
+
+    cdef int on_body_complete(self) except -1:
+        cdef CachedFileHandler handler = self.handler
+        # sendfile(2) takes the offset, so exchanges share the descriptor.
+        if not self.channel.send_prepared_file(handler.prepared, handler.length,
+                                               handler.file.fd):
+            return self.on_file_sent()  # HEAD: nothing to send
+        return 0
+
+    cdef int on_file_sent(self) except -1:
+        if not self.channel.is_closed():
+            self.channel.end_response()
+        return 0
+
+
+cdef class CachedFileHandler(Handler):
+    """A whole file that the file_server cache keeps open: its head checked
+    and serialised once, its body sent with sendfile per request (files
+    of fastsnake.files.server.SENDFILE_MIN to SMALL_FILE_MAX, which a write
+    from memory would copy at more cost than sendfile's page references).
+    A file deleted while cached stays allocated on disk until its entry
+    goes (the next request for it, or eviction): FileCache.max_files of
+    them at most."""
+
+    cdef readonly PreparedHead prepared
+    cdef readonly OpenFile file
+    cdef readonly long long length
+
+    def __init__(self, PreparedHead prepared, OpenFile file, long long length):
+        self.prepared = prepared
+        self.file = file
+        self.length = length
+
+    cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
+        cdef CachedFileExchange exchange = CachedFileExchange.__new__(CachedFileExchange)
+        exchange.channel = channel
+        exchange.request = request
+        exchange.handler = self
         return exchange
 
 
@@ -274,6 +347,7 @@ cdef class CacheEntry:
     cdef FileChecks checks
     cdef Handler handler
     cdef Py_ssize_t size
+    cdef bint open_file         # its handler holds a file open
     cdef bint used              # looked up since eviction last passed it
 
 
@@ -289,16 +363,20 @@ cdef class FileCache:
     cdef readonly Py_ssize_t max_entries
     cdef readonly Py_ssize_t max_bytes
     cdef readonly Py_ssize_t bytes_held
+    cdef readonly Py_ssize_t max_files   # entries holding a file open
+    cdef readonly Py_ssize_t files_held
     cdef readonly bint by_encoding  # precompressed: Accept-Encoding is part of the key
     # run()'s answer when the cache has none: file_server's own (Python) run.
     cdef public object miss
 
     def __init__(self, Py_ssize_t max_entries=4096, Py_ssize_t max_bytes=32 * 1024 * 1024,
-                 bint by_encoding=False):
+                 bint by_encoding=False, Py_ssize_t max_files=64):
         self.entries = {}
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes_held = 0
+        self.max_files = max_files
+        self.files_held = 0
         self.by_encoding = by_encoding
         self.miss = None
 
@@ -358,12 +436,14 @@ cdef class FileCache:
         entry.used = True
         return entry.handler
 
-    def put(self, object key, FileChecks checks, Handler handler, Py_ssize_t size=0):
-        """Remember ``handler`` (holding ``size`` bytes of file) under ``key``."""
+    def put(self, object key, FileChecks checks, Handler handler, Py_ssize_t size=0,
+            bint open_file=False):
+        """Remember ``handler`` (holding ``size`` bytes of file in memory, or
+        with ``open_file`` a file open) under ``key``."""
         cdef CacheEntry entry
-        if size > self.max_bytes:
-            return
         self.drop(key)
+        if size > self.max_bytes or (open_file and self.files_held >= self.max_files):
+            return  # (the caller asks has_file_room first, and keeps the body instead)
         # Room first, so the new entry is not the one evicted.
         while self.entries and (len(self.entries) >= self.max_entries
                                 or self.bytes_held + size > self.max_bytes):
@@ -372,9 +452,15 @@ cdef class FileCache:
         entry.checks = checks
         entry.handler = handler
         entry.size = size
+        entry.open_file = open_file
         entry.used = False
         self.entries[key] = entry
         self.bytes_held += size
+        self.files_held += open_file
+
+    def has_file_room(self):
+        """Whether one more entry may hold a file open."""
+        return self.files_held < self.max_files
 
     cdef evict_one(self):
         """Drop the oldest entry not used since eviction last passed it."""
@@ -395,7 +481,9 @@ cdef class FileCache:
         cdef object entry = self.entries.pop(key, None)
         if entry is not None:
             self.bytes_held -= (<CacheEntry>entry).size
+            self.files_held -= (<CacheEntry>entry).open_file
 
     def clear(self):
         self.entries.clear()
         self.bytes_held = 0
+        self.files_held = 0

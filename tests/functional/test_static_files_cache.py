@@ -10,7 +10,9 @@ new one, never a stale copy, with no wait in between.
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import time
 from pathlib import Path
 
 import requests
@@ -73,6 +75,29 @@ def test_large_file_sent_from_disk_is_served_changed(serve, tmp_path):
     assert response.headers["content-length"] == "200000"
 
 
+def test_middling_file_kept_open_is_served_changed(serve, tmp_path):
+    # 64-128 KiB: the cache keeps the file open and sends it with sendfile.
+    root = tmp_path / "site"
+    root.mkdir()
+    page = root / "mid.bin"
+    first = bytes(range(256)) * 320  # 80 KiB
+    page.write_bytes(first)
+    server = site_server(serve, root)
+    url = server.base_url + "/mid.bin"
+    assert bodies(url) == {(200, first)}
+    stat = page.stat()
+    page.write_bytes(first[::-1])  # in place, same size, the mtime put back
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert bodies(url) == {(200, first[::-1])}
+    (root / "mid.tmp").write_bytes(b"m" * 100_000)
+    os.replace(root / "mid.tmp", page)
+    assert bodies(url) == {(200, b"m" * 100_000)}
+    response = requests.head(url)
+    assert (response.status_code, response.headers["content-length"]) == (200, "100000")
+    page.unlink()
+    assert bodies(url) == {(404, b"")}
+
+
 def test_new_sidecar_and_new_index_file(serve, tmp_path):
     root = tmp_path / "site"
     root.mkdir()
@@ -93,3 +118,71 @@ def test_new_sidecar_and_new_index_file(serve, tmp_path):
     assert bodies(server.base_url + "/") == {(200, b"text index")}
     (root / "index.html").write_bytes(b"html index")
     assert bodies(server.base_url + "/") == {(200, b"html index")}
+
+
+def test_cached_answers_still_get_header_ops_and_plain_ones_a_fresh_date(serve, tmp_path):
+    # A cached small file's head is serialised once (PreparedHead); a
+    # response with header ops takes the per-request path instead.
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "page.html").write_bytes(b"<p>hi</p>")
+    (root / "plain.html").write_bytes(b"<p>plain</p>")
+    server = serve(f"""
+:$PORT {{
+    root * {root}
+    header /page.html X-Extra yes
+    header /page.html -Server
+    file_server
+}}
+""")
+    for _ in range(ASKS):
+        page = requests.get(server.base_url + "/page.html")
+        assert (page.status_code, page.content) == (200, b"<p>hi</p>")
+        assert page.headers["x-extra"] == "yes" and "server" not in page.headers
+        plain = requests.get(server.base_url + "/plain.html")
+        assert (plain.status_code, plain.content) == (200, b"<p>plain</p>")
+        assert plain.headers["server"] == "fastsnake" and "date" in plain.headers
+        assert plain.headers["content-length"] == "12" and "etag" in plain.headers
+        assert "x-extra" not in plain.headers
+
+
+def test_cached_precompressed_answers_under_encode_and_an_access_log(serve, tmp_path):
+    # The sidecar's answer is already encoded, so ``encode`` leaves its
+    # prepared head alone; the access log still sees each response.
+    root = tmp_path / "site"
+    root.mkdir()
+    text = b"console.log('precompressed');\n" * 100
+    (root / "app.js").write_bytes(text)
+    sidecar = gzip.compress(text)
+    (root / "app.js.gz").write_bytes(sidecar)
+    log_file = tmp_path / "access.log"
+    server = serve(f"""
+:$PORT {{
+    log {{
+        output file {log_file}
+    }}
+    root * {root}
+    encode gzip
+    file_server {{
+        precompressed gzip
+    }}
+}}
+""")
+    url = server.base_url + "/app.js"
+    for _ in range(ASKS):
+        r = requests.get(url, headers={"Accept-Encoding": "gzip"}, stream=True)
+        assert r.headers["content-encoding"] == "gzip"
+        assert r.headers["content-length"] == str(len(sidecar))
+        assert r.raw.read(decode_content=False) == sidecar
+        plain = requests.get(url, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = log_file.read_text().splitlines() if log_file.exists() else []
+        if len(lines) >= 2 * ASKS:
+            break
+        time.sleep(0.05)
+    entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert len(entries) == 2 * ASKS
+    assert {(e["status"], e["size"]) for e in entries} == {(200, len(sidecar)),
+                                                           (200, len(text))}

@@ -54,9 +54,13 @@ Caching (:meth:`FileServer.cached`): a plain GET or HEAD (no conditional,
 no Range) that was answered with a file is remembered with every lstat its
 decision rested on (``trail``, see ``FileChecks`` in ``_respond.pyx``); the
 next such request redoes only those lstat calls, in C, and gets the same
-handler when all answer as before. Files up to ``SMALL_FILE_MAX`` are kept
-in memory and go out in the same write as their head; larger ones are
-opened and sent with sendfile per request.
+handler when all answer as before, its head checked and serialised once
+(``PreparedHead``). Files under ``SENDFILE_MIN`` are kept in memory and go
+out in the same write as their head; up to ``SMALL_FILE_MAX`` they are kept
+open (a bounded number, ``FileCache.max_files``; past it, in memory) and
+sent with sendfile; larger ones are opened and sent with sendfile per
+request. An entry that no longer holds is dropped; a file it kept open is
+closed once no send uses it.
 """
 
 from __future__ import annotations
@@ -74,7 +78,16 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from fastsnake._respond import NOT_CACHED, FileCache, FileChecks, FileHandler, RespondHandler
+from fastsnake._exchange import PreparedHead, reason_phrase
+from fastsnake._respond import (
+    NOT_CACHED,
+    CachedFileHandler,
+    FileCache,
+    FileChecks,
+    FileHandler,
+    OpenFile,
+    RespondHandler,
+)
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
 from fastsnake.files.conditional import GET_HEAD, http_date, if_range, parse_range, preconditions
@@ -111,7 +124,16 @@ Headers = list[tuple[bytes, bytes]]
 Trail = list[tuple[str, bool, os.stat_result | None] | None]
 _NO_CACHE = None
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
-SMALL_FILE_MAX = 128 * 1024  # kept in memory by the cache; larger: sendfile
+# From this size a cached file is kept open and sent with sendfile rather than
+# held in memory: on loopback, writing 64 KiB from memory cost the sender more
+# kernel time than sendfile's page references (16-48 KiB: no difference,
+# and the small ones go out in one write with their head).
+SENDFILE_MIN = 64 * 1024
+# Up to this size a cached file is kept open (or, when the cache may keep no
+# more open, its body in memory); a larger one is opened per request, so
+# that a deleted big file never stays allocated on disk because the cache
+# holds it (kept-open files hold at most max_files x SMALL_FILE_MAX).
+SMALL_FILE_MAX = 128 * 1024
 
 
 @dataclass
@@ -244,6 +266,41 @@ def root_value_safe(value: str) -> str:
     return value
 
 
+def _memory_handler(response: FileResponse, headers: Headers) -> RespondHandler | None:
+    """A cached answer with the file's bytes in memory; None if it changed."""
+    assert response.path is not None
+    try:
+        fd = os.open(response.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        body = os.read(fd, response.length + 1)
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if len(body) != response.length or after.st_size != response.length:
+        return None  # changed while read
+    return RespondHandler(response.status, body, headers)
+
+
+def _open_file_handler(response: FileResponse, headers: Headers) -> CachedFileHandler | None:
+    """A cached answer that keeps the file open; None if it changed."""
+    assert response.path is not None
+    try:
+        prepared = PreparedHead(b"%d %s" % (response.status, reason_phrase(response.status)),
+                                headers)
+        fd = os.open(response.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except (OSError, ValueError):
+        return None
+    file = OpenFile(fd)  # closes it when the last holder lets go
+    try:
+        if os.fstat(fd).st_size != response.length:
+            return None  # changed since the walk
+    except OSError:
+        return None
+    return CachedFileHandler(prepared, file, response.length)
+
+
 # -- the server -------------------------------------------------------------------
 
 
@@ -290,29 +347,30 @@ class FileServer:
         return (root, path, encoding if self.spec.precompressed else None)
 
     def _remember(self, key: tuple[Any, ...], trail: Trail, response: FileResponse) -> None:
-        """Cache a served file's answer, with the body when it is small."""
+        """Cache a served file's answer: the body in memory when it is small,
+        the file kept open when it is middling, else the path to open."""
         if _NO_CACHE in trail or response.path is None or response.offset:
             return
+        cache: FileCache = self.cache  # type: ignore[assignment]
         checks = FileChecks(trail)
         size = response.length
-        if size <= SMALL_FILE_MAX:
-            try:
-                fd = os.open(response.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            except OSError:
-                return
-            try:
-                body = os.read(fd, size + 1)
-                after = os.fstat(fd)
-            finally:
-                os.close(fd)
-            if len(body) != size or after.st_size != size:
-                return  # changed while read
-            handler: Any = RespondHandler(response.status, body, response.headers)
+        # Without its Content-Length (the body's own length, which the
+        # connection writes), the head is checked and serialised once.
+        headers = [(name, value) for name, value in response.headers
+                   if name != b"content-length"]
+        open_file = SENDFILE_MIN <= size <= SMALL_FILE_MAX and cache.has_file_room()
+        handler: Any
+        if open_file:
+            handler = _open_file_handler(response, headers)
+        elif size <= SMALL_FILE_MAX:
+            handler = _memory_handler(response, headers)
         else:
-            handler, size = FileHandler(response.status, response.headers, response.path, 0,
-                                        size), 0
+            handler = FileHandler(response.status, response.headers, response.path, 0, size)
+        if handler is None:
+            return
         if checks.holds():  # nothing changed since the walk (or the read)
-            self.cache.put(key, checks, handler, size)  # type: ignore[union-attr]
+            cache.put(key, checks, handler, size if isinstance(handler, RespondHandler) else 0,
+                      open_file)
 
     def respond(self, method: bytes, path: bytes, headers: Headers, root: str | None, *,
                 query: bytes = b"", original_path: bytes | None = None,

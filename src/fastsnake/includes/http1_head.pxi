@@ -12,7 +12,7 @@
 
 from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_1BYTE_KIND, PyUnicode_GET_LENGTH, PyUnicode_KIND
 from libc.stdint cimport uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 
 cdef extern from "<strings.h>":
@@ -375,6 +375,72 @@ cdef bytes make_head(HttpProtocol proto, bytes status_line, list headers,
     if at != PyBytes_AS_STRING(out) + size:
         raise AssertionError("response head size miscounted")
     return out
+
+cdef bint prepared_fits(HttpProtocol proto, PreparedHead head) except -1:
+    """Whether this response's filter (if any) leaves a prepared head as it
+    is; if so, note for the filter (the access log) what was sent."""
+    cdef ResponseFilter filter = proto.filter
+    if filter is None:
+        return True
+    if (filter.header_ops or filter.drop_server
+            or (filter.encoding is not None and not head.encoded)):
+        return False  # header ops or compression change the head
+    # Only the access log's (or ``encode``'s, which leaves an encoded body
+    # alone) bookkeeping, as on_head keeps it.
+    filter.status = head.status
+    filter.headers = head.headers
+    return True
+
+
+cdef bytes prepared_head(HttpProtocol proto, bytes lines, long long length, bytes inline):
+    """make_head for a PreparedHead's lines (checked when it was made: no
+    framing, Date or Server among them; a status with a Content-Length
+    body) and a body of ``length`` bytes; ``inline``, the whole body, is
+    copied in behind the head (None: the caller sends the body). A filter
+    here changes nothing in the head (prepared_fits said so)."""
+    cdef HttpRequest req = proto.request
+    cdef bytes method = req.method
+    cdef bytes connection_line = None
+    cdef char length_digits[24]
+    cdef Py_ssize_t length_size = format_decimal(length_digits, length)
+    cdef Py_ssize_t size
+    cdef bytes out
+    cdef char* at
+    proto.response_no_body = (PyBytes_GET_SIZE(method) == 4
+                              and memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0)
+    proto.response_remaining = 0 if proto.response_no_body else length
+    proto.response_close = proto.response_close or not req.keep_alive or proto.closing
+    if proto.response_close:
+        connection_line = b"connection: close\r\n"
+    elif req.http_minor == 0:
+        connection_line = b"connection: keep-alive\r\n"
+    proto.response_started = True
+    if proto.response_no_body:
+        inline = None
+    size = (PyBytes_GET_SIZE(lines) + PyBytes_GET_SIZE(SERVER_LINE)
+            + PyBytes_GET_SIZE(g_date_line) + 18 + length_size + 2)
+    if connection_line is not None:
+        size += PyBytes_GET_SIZE(connection_line)
+    if inline is not None:
+        size += PyBytes_GET_SIZE(inline)
+        proto.response_remaining -= PyBytes_GET_SIZE(inline)
+    out = PyBytes_FromStringAndSize(NULL, size)
+    at = PyBytes_AS_STRING(out)
+    at = put_bytes(at, lines)
+    at = put_bytes(at, SERVER_LINE)
+    at = put_bytes(at, g_date_line)
+    at = put(at, "content-length: ", 16)
+    at = put(at, length_digits, length_size)
+    at = put(at, "\r\n", 2)
+    if connection_line is not None:
+        at = put_bytes(at, connection_line)
+    at = put(at, "\r\n", 2)
+    if inline is not None:
+        at = put_bytes(at, inline)
+    if at != PyBytes_AS_STRING(out) + size:
+        raise AssertionError("response head size miscounted")
+    return out
+
 
 cdef bytes body_to_send(HttpProtocol proto, bytes body):
     """What of a whole body (its head just made) goes on the wire:

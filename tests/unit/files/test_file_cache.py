@@ -18,9 +18,16 @@ from typing import Any
 
 import pytest
 
-from fastsnake._exchange import HttpRequest
-from fastsnake._respond import FileCache, FileChecks, FileHandler, RespondHandler
-from fastsnake.files.server import SMALL_FILE_MAX, FileServer
+from fastsnake._exchange import HttpRequest, PreparedHead
+from fastsnake._respond import (
+    CachedFileHandler,
+    FileCache,
+    FileChecks,
+    FileHandler,
+    OpenFile,
+    RespondHandler,
+)
+from fastsnake.files.server import SENDFILE_MIN, SMALL_FILE_MAX, FileServer
 from tests.files_helpers import MTIME_NS, server, write
 from tests.protocol_harness import capture_requests
 
@@ -68,7 +75,13 @@ def test_second_request_is_a_hit_with_the_same_answer(site: Path) -> None:
     kind, hit = ask(fs, "/a.txt")
     assert kind == "hit" and isinstance(hit, RespondHandler)
     assert hit.body == b"first version\n"
-    assert hit.status_line == b"200 OK" and hit.headers == first.headers
+    # The same head, less the Content-Length the connection writes from
+    # the body; checked and serialised once, for every hit.
+    assert hit.status_line == b"200 OK"
+    assert hit.headers == [h for h in first.headers if h[0] != b"content-length"]
+    assert (b"content-length", b"14") in first.headers
+    assert hit.prepared is not None
+    assert hit.prepared.lines.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain")
     # HEAD shares the GET's entry (the connection sends no body for HEAD)
     assert ask(fs, "/a.txt", method="HEAD")[0] == "hit"
     assert ask(fs, "/dir/b.txt")[0] == "miss"
@@ -243,6 +256,53 @@ def _entry(tmp_path: Path, name: str, size: int = 1) -> tuple[FileChecks, Respon
     path = write(tmp_path / name, b"z" * size)
     return (FileChecks([(str(path), False, os.lstat(path))]),
             RespondHandler(200, b"z" * size))
+
+
+def test_middling_files_are_kept_open(site: Path) -> None:
+    body = bytes(range(256)) * (SENDFILE_MIN // 256)
+    write(site / "mid.bin", body)
+    fs = server(site)
+    assert ask(fs, "/mid.bin")[0] == "miss"
+    kind, hit = ask(fs, "/mid.bin")
+    assert kind == "hit" and isinstance(hit, CachedFileHandler)
+    assert hit.length == len(body) and os.pread(hit.file.fd, len(body) + 1, 0) == body
+    assert b"content-length" not in hit.prepared.lines
+    assert fs.cache.files_held == 1 and fs.cache.bytes_held == 0
+    # Changed: a miss, the entry (and its hold on the old file) gone.
+    write(site / "mid.bin", body[::-1], MTIME_NS + 1)
+    kind, answer = ask(fs, "/mid.bin")
+    assert kind == "miss" and body_of(kind, answer) == body[::-1]
+    kind, hit = ask(fs, "/mid.bin")
+    assert kind == "hit" and os.pread(hit.file.fd, len(body), 0) == body[::-1]
+    assert fs.cache.files_held == 1
+    # With no room for another open file: the body in memory.
+    fs.cache = FileCache(max_files=0)
+    fs.cached = fs.cache.lookup
+    ask(fs, "/mid.bin")
+    kind, hit = ask(fs, "/mid.bin")
+    assert kind == "hit" and isinstance(hit, RespondHandler) and hit.body == body[::-1]
+
+
+def test_open_files_are_bounded_and_closed_when_let_go(tmp_path: Path) -> None:
+    cache = FileCache(max_files=1)
+    checks, _ = _entry(tmp_path, "a", 10)
+    fd = os.open(tmp_path / "a", os.O_RDONLY)
+    handler = CachedFileHandler(_prepared(), OpenFile(fd), 10)
+    cache.put("a", checks, handler, 0, True)
+    assert cache.files_held == 1 and not cache.has_file_room()
+    other = CachedFileHandler(_prepared(), OpenFile(os.open(tmp_path / "a", os.O_RDONLY)), 10)
+    cache.put("b", checks, other, 0, True)  # no room: not kept
+    assert cache.get("b") is None and cache.files_held == 1
+    cache.drop("a")
+    assert cache.files_held == 0 and cache.has_file_room()
+    os.fstat(fd)  # the handler still holds it (an exchange may be sending)
+    del handler
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def _prepared() -> PreparedHead:
+    return PreparedHead(b"200 OK", [])
 
 
 def test_least_recently_used_entry_goes_first(tmp_path: Path) -> None:
