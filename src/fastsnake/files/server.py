@@ -66,7 +66,6 @@ closed once no send uses it.
 from __future__ import annotations
 
 import errno
-import mimetypes
 import os
 import re
 import stat
@@ -91,6 +90,7 @@ from fastsnake._respond import (
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
 from fastsnake.files.conditional import GET_HEAD, http_date, if_range, parse_range, preconditions
+from fastsnake.files.metadata import content_type, etag_for, useful_mod_time
 from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
 from fastsnake.files.paths import SEP as SEP  # re-exported: it was defined here
 from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
@@ -103,15 +103,6 @@ ALLOW = (b"allow", b"GET, HEAD")
 VARY_FILE = (b"vary", b"Accept-Encoding")
 VARY_LISTING = (b"vary", b"Accept, Accept-Encoding")
 
-# Go's mime.builtinTypesLower: the web's types must not depend on the host.
-_BUILTIN_TYPES = {
-    ".avif": "image/avif", ".css": "text/css", ".gif": "image/gif", ".htm": "text/html",
-    ".html": "text/html", ".jpeg": "image/jpeg", ".jpg": "image/jpeg",
-    ".js": "text/javascript", ".json": "application/json", ".mjs": "text/javascript",
-    ".pdf": "application/pdf", ".png": "image/png", ".svg": "image/svg+xml",
-    ".wasm": "application/wasm", ".webp": "image/webp", ".xml": "text/xml",
-}
-_types: dict[str, bytes | None] = {}
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] + [
     f"{p}{i}" for p in ("COM", "LPT") for i in "123456789\u00b9\u00b2\u00b3"])
@@ -513,7 +504,7 @@ class FileServer:
                     send_path, send_st, encoding = path, cst, name
                     break
         etag = etag_for(send_st)
-        modtime = st.st_mtime_ns // 1_000_000_000 if _useful(st) else None
+        modtime = st.st_mtime_ns // 1_000_000_000 if useful_mod_time(st) else None
         head: Headers = []
         if modtime is not None:
             head.append((b"last-modified", formatdate(modtime, usegmt=True).encode()))
@@ -574,41 +565,6 @@ class FileServer:
 
 
 # -- HTTP ---------------------------------------------------------------------------
-
-
-def content_type(filename: str) -> bytes | None:
-    """The Content-Type for ``filename``'s extension, as Go's mime package gives it."""
-    ext = os.path.splitext(filename)[1].lower()
-    if ext not in _types:
-        if not mimetypes.inited:
-            mimetypes.init()
-        value = _BUILTIN_TYPES.get(ext) or mimetypes.types_map.get(ext)
-        if value and value.startswith("text/") and "charset=" not in value:
-            value += "; charset=utf-8"
-        _types[ext] = value.encode("latin-1") if value else None
-    return _types[ext]
-
-
-def _useful(st: os.stat_result) -> bool:
-    """Caddy's usefulModTime: mtimes of 0 and 1 (build tools, Nix) mean nothing."""
-    return st.st_mtime_ns // 1_000_000_000 not in (0, 1)
-
-
-def _base36(n: int) -> str:
-    digits, out, sign = "0123456789abcdefghijklmnopqrstuvwxyz", "", "-" if n < 0 else ""
-    n = abs(n)
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if not n:
-            return sign + out
-
-
-def etag_for(st: os.stat_result) -> bytes | None:
-    """Caddy's calculateEtag: a strong validator from mtime (ns) and size."""
-    if not _useful(st):
-        return None
-    return f'"{_base36(st.st_mtime_ns)}-{_base36(st.st_size)}"'.encode()
 
 
 def _empty(status: int, headers: Headers | None = None) -> FileResponse:
