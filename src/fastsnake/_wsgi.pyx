@@ -71,40 +71,9 @@ cdef extern from "Python.h":
 
 
 # Bounded caches of per-name work: a hostile client can send many names.
-cdef dict g_header_keys = {}
-cdef dict g_methods = {}
 cdef dict g_status_lines = {}
 cdef enum:
     CACHE_LIMIT = 512
-
-
-cdef object environ_key(bytes name):
-    """The environ key for a header name, or None when it must be dropped."""
-    cdef PyObject* cached = PyDict_GetItemWithError(g_header_keys, name)
-    if cached != NULL:
-        return <object>cached
-    text = name.decode("latin-1")
-    if "_" in text:
-        # Underscores would alias dashes (Foo_Bar vs Foo-Bar): drop them,
-        # as nginx and Caddy do, so a client cannot spoof a proxy header.
-        key = None
-    else:
-        key = text.upper().replace("-", "_")
-        if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
-            key = "HTTP_" + key
-    if len(g_header_keys) < CACHE_LIMIT:
-        g_header_keys[name] = key
-    return key
-
-
-cdef str method_str(bytes method):
-    cdef PyObject* cached = PyDict_GetItemWithError(g_methods, method)
-    if cached != NULL:
-        return <str>cached
-    text = method.decode("latin-1")
-    if len(g_methods) < CACHE_LIMIT:
-        g_methods[method] = text
-    return text
 
 
 cdef bytes status_bytes(object status):
@@ -151,19 +120,12 @@ cdef class FileWrapper:
             close()
 
 
-cdef forwarded(dict environ, dict variables):
-    client = variables.get("client_ip")
-    if client and client != environ["REMOTE_ADDR"]:
-        environ["REMOTE_ADDR"] = client
-        environ["REMOTE_PORT"] = "0"  # the client's port is not known behind a proxy
-    scheme = variables.get("forwarded_proto")
-    if scheme:
-        environ["wsgi.url_scheme"] = scheme
-
-
 # wsgi.input of every request without a body: an empty BodyInput never
 # changes (each read returns b"" before touching its state), so one serves all.
 cdef BodyInput EMPTY_INPUT = empty_input()
+
+
+include "includes/wsgi_environ.pxi"
 
 
 # The body limit of a WSGI request when no request_body max_size applies.
@@ -205,35 +167,8 @@ cdef class WsgiHandler(Handler):
         self.name = name
         self.executor = executor
         cdef bint multithread = executor is not None
-        self.base_environ = {
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": url_scheme,
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": multithread,
-            "wsgi.multiprocess": multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-            # No "wsgi.input_terminated": the body is whole before the app
-            # runs and CONTENT_LENGTH always says its length (chunked ones
-            # too), so frameworks read it by length; with the flag Werkzeug
-            # calls read() without a size, which wsgiref's validator (and
-            # so any validator-wrapped app, as caddy-snake's Flask example)
-            # refuses.
-            "SCRIPT_NAME": "",
-            "SERVER_PORT": str(server_port),
-            "SERVER_SOFTWARE": server_software,
-            # Set for every request (build_environ): present here so that the
-            # copy each request starts from already has their slots, and
-            # filling them in replaces values instead of growing the dict.
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": "",
-            "QUERY_STRING": "",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "SERVER_NAME": "",
-            "REMOTE_ADDR": "",
-            "REMOTE_PORT": "",
-            "wsgi.input": None,
-        }
+        self.base_environ = base_environ(server_port, multithread, multiprocess, url_scheme,
+                                         server_software)
 
     cpdef Exchange new_exchange(self, Channel channel, HttpRequest request):
         cdef WsgiExchange exchange
@@ -277,16 +212,7 @@ cdef class WsgiHandler(Handler):
             return None  # the app kept it (as start_response), or it still runs
         exchange = <WsgiExchange>template.spare
         template.spare = None
-        exchange.body = None
-        exchange.body_size = 0
-        exchange.spooled = False
-        exchange.status_line = None
-        exchange.headers = None
-        exchange.head_sent = False
-        exchange.result = None
-        exchange.iterator = None
-        exchange.done = False
-        exchange.leased = None
+        exchange.clear()
         return exchange
 
     def environ_for(self, Channel channel, HttpRequest request, body=b""):
@@ -312,21 +238,6 @@ cdef class Writer:
         return self.exchange.write(data)
 
 
-cdef class EnvironTemplate:
-    # What the environs of one connection's requests to one app share: the
-    # handler's base environ with the peer, server name, protocol and Host
-    # filled in. Kept in the channel's memo; each request copies it (one
-    # dict copy) and sets only what is its own.
-    cdef WsgiHandler handler
-    cdef bytes host                  # the request's host it was made for
-    cdef int http_minor
-    cdef bint secure
-    cdef bytes host_header           # the Host field's value in HTTP_HOST, or None
-    cdef dict environ
-    # The last request's exchange, for the next to reuse (see reused_exchange).
-    cdef object spare
-
-
 cdef class WsgiExchange(Exchange):
     cdef WsgiHandler handler
     # request body: None, a list of chunks, or a spooled temporary file
@@ -343,6 +254,21 @@ cdef class WsgiExchange(Exchange):
     # The app generation this request holds a read lease on, from the app's
     # call to finish(): a request that never reaches the app holds none.
     cdef object leased
+
+    cdef int clear(self) except -1:
+        """Back to the state __new__ gives (a reused exchange, see
+        WsgiHandler.reused_exchange): every field above but the handler."""
+        self.body = None
+        self.body_size = 0
+        self.spooled = False
+        self.status_line = None
+        self.headers = None
+        self.head_sent = False
+        self.result = None
+        self.iterator = None
+        self.done = False
+        self.leased = None
+        return 0
 
     # -- request body
 
@@ -380,7 +306,7 @@ cdef class WsgiExchange(Exchange):
 
     cdef dict build_environ(self):
         cdef HttpRequest req = self.request
-        cdef EnvironTemplate template = self.environ_template()
+        cdef EnvironTemplate template = connection_environ(self.handler, self.channel, req)
         cdef dict environ = PyDict_Copy(template.environ)
         if type(self) is WsgiExchange:
             template.spare = self
@@ -431,51 +357,6 @@ cdef class WsgiExchange(Exchange):
             environ["CONTENT_LENGTH"] = str(self.body_length())
             environ.pop("HTTP_TRANSFER_ENCODING", None)
         return environ
-
-    cdef EnvironTemplate environ_template(self):
-        """The channel's environ template for this app, made anew when the
-        last one was for another app, Host or protocol version."""
-        cdef HttpRequest req = self.request
-        cdef Channel channel = self.channel
-        cdef EnvironTemplate template
-        memo = channel.memo
-        if type(memo) is EnvironTemplate:
-            template = <EnvironTemplate>memo
-            if (template.handler is self.handler and template.http_minor == req.http_minor
-                    and template.secure == req.secure
-                    and (template.host is req.host or template.host == req.host)):
-                return template
-        template = EnvironTemplate.__new__(EnvironTemplate)
-        template.handler = self.handler
-        template.host = req.host
-        template.http_minor = req.http_minor
-        template.secure = req.secure
-        environ = dict(self.handler.base_environ)
-        environ["wsgi.input"] = EMPTY_INPUT
-        if req.secure:
-            environ["wsgi.url_scheme"] = "https"
-        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.http_minor == 1 else "HTTP/1.0"
-        peer = channel.peer
-        if peer:
-            environ["REMOTE_ADDR"] = peer[0]
-            environ["REMOTE_PORT"] = channel.peer_port_text()
-        else:
-            del environ["REMOTE_PORT"]  # (REMOTE_ADDR stays "")
-        host = req.host
-        if host:
-            environ["SERVER_NAME"] = channel.host_name(host)
-        else:
-            sockname = channel.sockname
-            # (a Unix socket's name is its path, no host)
-            environ["SERVER_NAME"] = sockname[0] if type(sockname) is tuple else ""
-        for field, value in req.headers:
-            if field == b"host":
-                template.host_header = value
-                environ["HTTP_HOST"] = value.decode("latin-1")
-                break
-        template.environ = environ
-        channel.memo = template
-        return template
 
     # -- running the app
 
