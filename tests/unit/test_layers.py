@@ -61,10 +61,10 @@ DEFERRED = {
     ("fastsnake.certs.trust", "fastsnake.certs.local_ca"):
         "cryptography is optional (the https extra): imported after require_https_extra",
     ("fastsnake.server.worker", "fastsnake.server.tls"): "ssl is imported by TLS listeners only",
-    ("fastsnake.server.supervisor", "fastsnake.server.worker"):
+    ("fastsnake.server.worker_start", "fastsnake.server.worker"):
         "a supervisor of one worker loads no event loop, protocol or app: the worker imports "
         "them after the fork (with more workers, the supervisor loads them once to share)",
-    ("fastsnake.server.supervisor", "fastsnake.server.gevent_worker"):
+    ("fastsnake.server.worker_start", "fastsnake.server.gevent_worker"):
         "gevent is optional (the gevent extra) and monkey-patches the process that imports "
         "it: only a gevent worker, after its fork",
     ("fastsnake.server.certificates", "fastsnake.server.on_demand"):
@@ -100,7 +100,7 @@ DEFERRED = {
         "annotations only (TYPE_CHECKING): a supervisor loads no Cython protocol module",
     ("fastsnake.request.path_matcher", "fastsnake._exchange"):
         "annotations only (TYPE_CHECKING): a supervisor loads no Cython protocol module",
-    ("fastsnake.server.supervisor", "fastsnake._asgi"):
+    ("fastsnake.server.worker_start", "fastsnake._asgi"):
         "as for server.worker: loaded before forking several workers, and only for ASGI apps",
 }
 

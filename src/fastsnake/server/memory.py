@@ -36,7 +36,7 @@ not inherit it either.
 
 Whether the supervisor also loads the workers' modules (the event loop, the
 protocol, routing, apps) before forking depends on how many workers share
-them (supervisor.share_worker_modules). RSS counts a page shared by two
+them (worker_start.share_worker_modules). RSS counts a page shared by two
 processes in both, PSS splits it; PSS also moves with what else maps the same
 libraries, so only numbers from one run compare. Measured with
 bench/memory.py (hello app, Python 3.11, sums over the supervisor and its

@@ -40,7 +40,6 @@ import logging
 import os
 import select
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,31 +47,21 @@ from typing import Any
 
 from fastsnake.apps.reloader import DirectoryWatcher
 from fastsnake.config.loader import load_config
-from fastsnake.config.model import (
-    DEFAULT_START_TIMEOUT,
-    GENERATED_SOURCE,
-    Config,
-    Interface,
-    Listener,
-)
+from fastsnake.config.model import DEFAULT_START_TIMEOUT, GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import FatalError
 from fastsnake.routing.logfiles import reopen_files
 from fastsnake.server.certificates import Certificates
 from fastsnake.server.control import published
-from fastsnake.server.forked import ForkedProcess, WorkerPipe, fork_process
+from fastsnake.server.forked import ForkedProcess, fork_process
 from fastsnake.server.held_sockets import ListeningSockets
-from fastsnake.server.lifecycle import (
-    EXIT_STARTUP_FAILED,
-    banner_lines,
-    configure_logging,
-    die_with_parent,
-)
+from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, banner_lines, configure_logging
 from fastsnake.server.memory import before_fork
 from fastsnake.server.plan import (
     plan_for,
     rolling_reload_folders,
     start_timeout,
 )
+from fastsnake.server.worker_start import share_worker_modules, worker_main
 
 log = logging.getLogger("fastsnake.supervisor")
 
@@ -114,64 +103,6 @@ def describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with code {code}"
-
-
-def worker_main(config: Config, listener_index: int, sock: socket.socket,
-                others: list[socket.socket], pipe: WorkerPipe, tolerant: bool,
-                parent: int) -> int:
-    """Entry point of a forked worker process: its exit code."""
-    # Other workers' sockets came along with fork: holding them would keep
-    # them open (and their queues unserved) after the supervisor lets go.
-    for other in others:
-        other.close()
-    # Undo the supervisor's signal plumbing; the worker's loop installs its own.
-    signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
-    # Relayed by the supervisor; reopen_files only marks the writers, so a
-    # plain handler is safe at any point (and SIGUSR1 never kills a worker).
-    signal.signal(signal.SIGUSR1, lambda signum, frame: reopen_files())
-    die_with_parent(parent)
-
-    def ready() -> None:
-        pipe.send("ready", str(os.getpid()))
-
-    def failed(message: str) -> None:
-        pipe.send("failed", message)
-
-    def recycle() -> None:
-        pipe.send("recycle", str(os.getpid()))
-
-    # Imported here, after the fork: the supervisor itself never loads the
-    # event loop, the protocol, the apps or gevent (see lifecycle.py).
-    if plan_for(config.listeners[listener_index]).gevent:
-        from fastsnake.server.gevent_worker import run_gevent_worker as run_worker
-    else:
-        from fastsnake.server.worker import run_worker
-
-    return run_worker(config, listener_index, sock, ready=ready, failed=failed,
-                      tolerant=tolerant, recycle=recycle)
-
-
-def share_worker_modules(config: Config) -> None:
-    """With more than one worker, load what every worker imports here, before
-    forking them: the workers then share those pages (copy-on-write, frozen
-    by memory.before_fork) instead of each importing a copy. With one worker
-    nothing is shared, so the supervisor stays without them (see memory.py
-    for the measurements behind the choice)."""
-    # gevent workers load none of it (server/gevent_worker.py).
-    if sum(plan_for(listener).processes for listener in config.listeners
-           if not plan_for(listener).gevent) < 2:
-        return
-    from fastsnake.server import worker  # noqa: F401
-
-    if any(app.interface is Interface.ASGI for listener in config.listeners
-           for app in listener.apps):
-        # Loaded by a worker only for ASGI apps (apps/factory.py): here once.
-        from fastsnake import _asgi  # noqa: F401
-    if os.environ.get("FASTSNAKE_LOOP", "").lower() != "asyncio":  # loops.new_event_loop's
-        with contextlib.suppress(ImportError):
-            import uvloop  # noqa: F401
 
 
 def wait_readable(fds: list[int], timeout: float | None) -> set[int]:
