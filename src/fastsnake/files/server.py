@@ -69,13 +69,12 @@ import errno
 import os
 import re
 import stat
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
 
 from fastsnake._exchange import PreparedHead, reason_phrase
 from fastsnake._respond import (
@@ -91,30 +90,30 @@ from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
 from fastsnake.files.conditional import GET_HEAD, http_date, if_range, parse_range, preconditions
 from fastsnake.files.metadata import content_type, etag_for, useful_mod_time
-from fastsnake.files.paths import SAFE_URL, Hide, hidden, inside, is_link, relative
+from fastsnake.files.paths import SAFE_URL, Hide, hidden, relative
 from fastsnake.files.paths import SEP as SEP  # re-exported: it was defined here
+from fastsnake.files.resolve import (
+    NO_CACHE,
+    WINDOWS,
+    BadPath,
+    OutsideRoot,
+    Trail,
+    clean_path,
+    decode_path,
+    walk,
+)
 from fastsnake.request.placeholders import PlaceholderError, Template, has_placeholders
 
 __all__ = ["FileResponse", "FileServer", "clean_path", "content_type", "etag_for",
            "root_value_safe"]
 
-WINDOWS = sys.platform == "win32"
 ALLOW = (b"allow", b"GET, HEAD")
 VARY_FILE = (b"vary", b"Accept-Encoding")
 VARY_LISTING = (b"vary", b"Accept, Accept-Encoding")
 
-_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-_WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"] + [
-    f"{p}{i}" for p in ("COM", "LPT") for i in "123456789\u00b9\u00b2\u00b3"])
 _NO_REQUEST = SimpleNamespace(host=b"", target=b"", path=b"", query=b"", method=b"",
                               headers=[])
 Headers = list[tuple[bytes, bytes]]
-# A trail entry: (path, followed symlinks, its stat or None when it was
-# missing). ``_NO_CACHE`` marks a walk whose answer must not be cached (a
-# symlink was followed, an error other than "missing").
-Trail = list[tuple[str, bool, os.stat_result | None] | None]
-_NO_CACHE = None
-_MISSING = (errno.ENOENT, errno.ENOTDIR)
 # From this size a cached file is kept open and sent with sendfile rather than
 # held in memory: on loopback, writing 64 KiB from memory cost the sender more
 # kernel time than sendfile's page references (16-48 KiB: no difference,
@@ -141,91 +140,13 @@ class FileResponse:
     length: int = 0
 
 
-class _Outside(Exception):
-    """A symlink resolved outside the root."""
-
-
-class _Bad(Exception):
-    """The request path cannot name a file: 400."""
-
-
 # -- the path ---------------------------------------------------------------------
-
-
-def clean_path(decoded: str, windows: bool = WINDOWS) -> list[str]:
-    """The components of Go's ``path.Clean("/" + decoded)``: never above the top.
-
-    With ``windows``, a component Windows reads otherwise than it is written
-    is refused, as each could bypass ``hide``: separators and drive colons
-    (and alternate data streams), trailing dots or spaces, device names, and
-    8.3 short names (Caddy refuses the last two kinds too).
-    """
-    parts: list[str] = []
-    for seg in decoded.split("/"):
-        if seg == "..":
-            if parts:
-                parts.pop()
-        elif seg not in ("", "."):
-            if windows and ("\\" in seg or ":" in seg or seg[-1] in ". " or (
-                    "~" in seg and len(seg) <= 12)
-                    or seg.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES):
-                raise _Bad(seg)
-            parts.append(seg)
-    return parts
-
-
-def _decode(raw: bytes) -> str:
-    if _BAD_ESCAPE.search(raw):
-        raise _Bad("malformed percent-encoding")
-    try:
-        text = os.fsdecode(unquote_to_bytes(raw))
-    except UnicodeDecodeError:
-        raise _Bad("undecodable path") from None
-    if "\0" in text:
-        raise _Bad("NUL in path")
-    return text
 
 
 def _base(path: str) -> str:
     """Go's path.Base, but "" for the empty path."""
     stripped = path.rstrip("/")
     return stripped.rpartition("/")[2] if stripped else ("/" if path else "")
-
-
-def _walk(root: str, start: str, parts: list[str], trail: Trail | None = None
-          ) -> tuple[str, os.stat_result, bool]:
-    """Stat ``start/parts...`` (``start`` is inside ``root``), refusing symlinks
-    that lead out of the root: one lstat per component, and one realpath
-    when a link is met. Returns the path to open (resolved if a link was
-    met), its stat, and whether a link was met. ``trail`` collects each call
-    and its answer for the cache."""
-    if not parts:  # the root itself: trusted, links and all
-        return start, _stat(start, True, trail), False
-    path = start
-    for i, part in enumerate(parts):
-        path = os.path.join(path, part)
-        st = _stat(path, False, trail)
-        if is_link(st):
-            if trail is not None:
-                trail.append(_NO_CACHE)
-            real = os.path.realpath(os.path.join(path, *parts[i + 1:]))
-            if not inside(real, os.path.realpath(root)):
-                raise _Outside(real)
-            return real, os.stat(real), True
-    return path, st, False
-
-
-def _stat(path: str, follow: bool, trail: Trail | None) -> os.stat_result:
-    """os.stat or os.lstat, the answer noted in ``trail``."""
-    try:
-        st = os.stat(path) if follow else os.lstat(path)
-    except OSError as exc:
-        if trail is not None:
-            trail.append((path, follow, None) if exc.errno in _MISSING else _NO_CACHE)
-        raise
-    if trail is not None:
-        trail.append((path, follow, st))
-    return st
 
 
 def _no_handler(request: Any) -> None:
@@ -340,7 +261,7 @@ class FileServer:
     def _remember(self, key: tuple[Any, ...], trail: Trail, response: FileResponse) -> None:
         """Cache a served file's answer: the body in memory when it is small,
         the file kept open when it is middling, else the path to open."""
-        if _NO_CACHE in trail or response.path is None or response.offset:
+        if NO_CACHE in trail or response.path is None or response.offset:
             return
         cache: FileCache = self.cache  # type: ignore[assignment]
         checks = FileChecks(trail)
@@ -388,21 +309,21 @@ class FileServer:
                  query: bytes, original_path: bytes | None, request: Any,
                  trail: Trail | None) -> FileResponse | None:
         try:
-            decoded = _decode(path)
+            decoded = decode_path(path)
             parts = clean_path(decoded)
             original = (decoded if original_path is None
-                        else _decode(original_path.partition(b"?")[0]))
+                        else decode_path(original_path.partition(b"?")[0]))
             request = _NO_REQUEST if request is None else request
             root_dir = self._root(root, request)
-        except (_Bad, PlaceholderError):
+        except (BadPath, PlaceholderError):
             return _empty(400)
         hide = self._hide(request)
         filename = os.path.join(root_dir, *parts)
         if hidden(hide, filename, parts):
             return self._not_found()
         try:
-            real, st, linked = _walk(root_dir, root_dir, parts, trail)
-        except _Outside:
+            real, st, linked = walk(root_dir, root_dir, parts, trail)
+        except OutsideRoot:
             return self._not_found()
         except OSError as exc:
             return self._os_error(exc)
@@ -441,7 +362,7 @@ class FileServer:
         else:
             text = self.spec.root or root or "."
         if "\0" in text:
-            raise _Bad("NUL in root")
+            raise BadPath("NUL in root")
         return os.path.abspath(text)
 
     def _hide(self, request: Any) -> list[Hide]:
@@ -476,8 +397,8 @@ class FileServer:
             if not names or hidden(hide, lexical, parts + names):
                 continue
             try:
-                path, st, linked = _walk(root_dir, real, names, trail)
-            except (OSError, _Outside):
+                path, st, linked = walk(root_dir, real, names, trail)
+            except (OSError, OutsideRoot):
                 continue
             if stat.S_ISREG(st.st_mode) and not (
                     linked and hidden(hide, path, relative(path, root_dir))):
@@ -497,8 +418,8 @@ class FileServer:
                     continue
                 sidecar = os.path.basename(real) + PRECOMPRESSORS[name]
                 try:
-                    path, cst, _ = _walk(root_dir, os.path.dirname(real), [sidecar], trail)
-                except (OSError, _Outside):
+                    path, cst, _ = walk(root_dir, os.path.dirname(real), [sidecar], trail)
+                except (OSError, OutsideRoot):
                     continue
                 if stat.S_ISREG(cst.st_mode):
                     send_path, send_st, encoding = path, cst, name

@@ -113,7 +113,7 @@ def test_root_through_a_symlink(site: Path, tmp_path: Path) -> None:
 
 
 def test_windows_components_refused() -> None:
-    from fastsnake.files.server import _Bad
+    from fastsnake.files.resolve import BadPath as _Bad
 
     for bad in ("a\\..\\b", "C:", "file.txt::$DATA", "x.txt.", "x.txt ", "CON", "nul.txt",
                 "PROGRA~1", "com1"):
