@@ -344,7 +344,7 @@ def _write_all(fd: int, data: bytes) -> None:
 class Roller:
     """The rolling of one writer's file: when it is due, the rename, the mill.
 
-    The writer (``accesslog.LineWriter``) owns the descriptor; it calls
+    The writer (``logwriter.LineWriter``) owns the descriptor; it calls
     :meth:`started` when it opens a file, :meth:`due` and :meth:`plan` at each
     stat, and :meth:`roll` when :meth:`due` says so.
     """

@@ -465,9 +465,9 @@ def test_unopenable_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_renamed_file_is_reopened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fastsnake.routing.accesslog as accesslog
+    import fastsnake.routing.logwriter as logwriter
 
-    monkeypatch.setattr(accesslog, "_REOPEN_CHECK", 0.0)
+    monkeypatch.setattr(logwriter, "_REOPEN_CHECK", 0.0)
     request = real_request(GET)
     # roll_disabled: what a Caddyfile says when logrotate does the rotating
     logger = AccessLogger(spec_for(tmp_path, output=LogOutput(

@@ -1,5 +1,5 @@
 """Rolling log files: names, sizes, keeping, compressing, with real files and
-real processes (fastsnake.routing.logroll, through accesslog.LineWriter)."""
+real processes (fastsnake.routing.logroll, through logwriter.LineWriter)."""
 
 from __future__ import annotations
 
@@ -336,9 +336,9 @@ def test_a_writer_follows_a_roll_made_by_another(tmp_path: Path) -> None:
 
 def test_reopen_files_moves_every_writer_to_the_path(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import fastsnake.routing.accesslog as accesslog
+    import fastsnake.routing.logwriter as logwriter
 
-    monkeypatch.setattr(accesslog, "_REOPEN_CHECK", 3600.0)  # only SIGUSR1 can tell it
+    monkeypatch.setattr(logwriter, "_REOPEN_CHECK", 3600.0)  # only SIGUSR1 can tell it
     path = tmp_path / "a.log"
     w = writer(path, roll=False)
     w.write(b"one\n")
