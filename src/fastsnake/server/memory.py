@@ -209,6 +209,24 @@ def give_back_free_heap(idle: bool) -> bool:
     return False
 
 
+class HeapKeeper:
+    """give_back_free_heap on a serving process's tick: every ``every`` ticks
+    (a worker's and a tenant's tick is 0.5 s: every 30 s), idle when no
+    request was served in between. The count comes from the caller, as this
+    module is the supervisor's too and loads no protocol."""
+
+    def __init__(self, every: int = 60) -> None:
+        self.every = every
+        self.ticks = 0
+        self.served = 0
+
+    def tick(self, served: int) -> None:
+        self.ticks += 1
+        if self.ticks % self.every == 0:
+            give_back_free_heap(idle=served == self.served)
+            self.served = served
+
+
 def trim_heap(keep_at_top: int = 0) -> bool:
     """glibc's malloc_trim: release the free pages in the whole heap, not
     only at its top (madvise), keeping keep_at_top bytes there. True if it ran."""

@@ -40,12 +40,11 @@ from fastsnake.config.model import Listener, PythonApp
 from fastsnake.request.httpdate import http_date
 from fastsnake.server.lifecycle import configure_logging, die_with_parent
 from fastsnake.server.loops import new_event_loop
-from fastsnake.server.memory import give_back_free_heap, settle_after_startup, tune_malloc
+from fastsnake.server.memory import HeapKeeper, settle_after_startup, tune_malloc
 
 log = logging.getLogger("fastsnake.tenant")
 
 TICK_SECONDS = 0.5
-HEAP_CHECK_TICKS = 60  # every 30 s, as a worker (server.memory)
 
 
 # The front's fields to the tenant process: who the client is, how it came,
@@ -110,15 +109,11 @@ async def serve(spec: TenantSpec, ready: Any) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    ticks = served = 0
+    heap = HeapKeeper()
 
     def tick() -> None:
-        nonlocal ticks, served
         _http.tick(loop.time(), http_date().encode("ascii"))
-        ticks += 1
-        if ticks % HEAP_CHECK_TICKS == 0:
-            give_back_free_heap(idle=_http.request_count() == served)
-            served = _http.request_count()
+        heap.tick(_http.request_count())
         loop.call_later(TICK_SECONDS, tick)
 
     tick()

@@ -37,7 +37,7 @@ from fastsnake.server.lifecycle import EXIT_STARTUP_FAILED, configure_logging
 from fastsnake.server.lifecycle import banner_lines as banner_lines  # inprocess's, from here
 from fastsnake.server.listening import LISTEN_BACKLOG, refuse_new_connections, take_queued
 from fastsnake.server.loops import new_event_loop as new_event_loop  # inprocess's, from here
-from fastsnake.server.memory import give_back_free_heap, settle_after_startup, tune_malloc
+from fastsnake.server.memory import HeapKeeper, settle_after_startup, tune_malloc
 from fastsnake.server.plan import Plan, is_dynamic, plan_for
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastsnake.worker")
 
 TICK_SECONDS = 0.5
-# How often a worker looks for free heap to give back (server.memory).
-HEAP_CHECK_TICKS = 60
 # Stopping: how long an idle connection may still start a request.
 DRAIN_IDLE_GRACE = 1.0
 
@@ -206,8 +204,7 @@ class Worker:
         self.limits = make_limits(config)
         self.stop_requested = asyncio.Event()
         self.stop_count = 0
-        self.ticks = 0
-        self.served_at_heap_check = 0
+        self.heap = HeapKeeper()
 
     def request_stop(self, signum: int) -> None:
         self.stop_count += 1
@@ -220,11 +217,7 @@ class Worker:
 
     def tick(self, loop: asyncio.AbstractEventLoop) -> None:
         _http.tick(loop.time(), http_date().encode("ascii"))
-        self.ticks += 1
-        if self.ticks % HEAP_CHECK_TICKS == 0:
-            served = _http.request_count()
-            give_back_free_heap(idle=served == self.served_at_heap_check)
-            self.served_at_heap_check = served
+        self.heap.tick(_http.request_count())
         if (self.recycle_after and not self.recycle_asked
                 and _http.request_count() >= self.recycle_after):
             # Bounds what a leaking app can take: the supervisor starts a

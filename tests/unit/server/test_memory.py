@@ -93,3 +93,15 @@ def test_free_heap_in_the_middle_is_given_back():
     # Free space at the top stays while the worker serves; idle, it goes.
     assert busy is False
     assert idle is True
+
+
+def test_heap_keeper_checks_every_n_ticks_and_knows_idle(monkeypatch):
+    from fastsnake.server import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "give_back_free_heap", lambda idle: calls.append(idle))
+    keeper = memory.HeapKeeper(every=3)
+    for served in (5, 9, 12, 12, 12, 12, 13, 13, 13):
+        keeper.tick(served)
+    # Checks at the 3rd, 6th and 9th tick: served 12 (busy), 12 (idle), 13 (busy).
+    assert calls == [False, True, False]
