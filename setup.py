@@ -81,6 +81,7 @@ setup(
         Extension("fastsnake._websocket", [f"{SRC}/_websocket.pyx"]),
         Extension("fastsnake._respond", [f"{SRC}/_respond.pyx"]),
         Extension("fastsnake._relay", [f"{SRC}/_relay.pyx"]),
+        Extension("fastsnake.routing._walk", [f"{SRC}/routing/_walk.pyx"]),
     ],
     cmdclass={"build_ext": fastsnake_build_ext},
 )

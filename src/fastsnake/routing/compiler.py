@@ -19,15 +19,8 @@ from fastsnake.config.model import PythonApp, Route
 from fastsnake.config.routes import SetRoot, Subroute
 from fastsnake.request.matchers import parse_named_matcher, path_matcher
 from fastsnake.request.placeholders import Template, has_placeholders
-from fastsnake.routing.router import (
-    OP_CODES,
-    Failure,
-    SiteRoutes,
-    Step,
-    Walk,
-    error_status,
-    run_steps,
-)
+from fastsnake.routing._walk import Negotiator, Step, Walk, run_steps
+from fastsnake.routing.router import OP_CODES, Failure, SiteRoutes, error_status
 
 # Caddy's default ``encode`` match: the content types worth compressing.
 COMPRESSIBLE_TYPES = tuple(
@@ -69,12 +62,10 @@ def go_replacement(text: str) -> str:
     return re.sub(r"\$(\d+|\{\w+\})", lambda m: "\\g<" + m.group(1).strip("{}") + ">", text)
 
 
-NEGOTIATED = 128  # Accept-Encoding values an Encoder remembers its choice for
-_UNSEEN: Any = object()
-
-
-class Encoder:
-    """``encode``: which format this client gets, and what is worth compressing."""
+class Encoder(Negotiator):
+    """``encode``: which format this client gets, and what is worth
+    compressing. ``negotiate`` (in C, routing._walk.Negotiator) remembers
+    its answer per Accept-Encoding value and asks ``choose`` for a new one."""
 
     def __init__(self, spec: dv.Encode) -> None:
         self.formats = tuple(f.encode() for f in spec.formats)
@@ -84,27 +75,10 @@ class Encoder:
             COMPRESSIBLE_TYPES)
         self.prefixes = tuple(p.rstrip("*").encode() for p in patterns if p.endswith("*"))
         self.exact = frozenset(p.encode() for p in patterns if not p.endswith("*"))
-        self.chosen: dict[bytes, bytes | None] = {}  # negotiate's memo
 
     def compressible(self, content_type: bytes) -> bool:
         kind = content_type.lower()
         return kind.split(b";")[0].strip() in self.exact or kind.startswith(self.prefixes)
-
-    def negotiate(self, request: Any) -> bytes | None:
-        """The best format the client accepts (its q-values first, then ours)."""
-        values = [value for name, value in request.headers if name.lower() == b"accept-encoding"]
-        if len(values) != 1:
-            return self.choose(values)
-        # Clients send a handful of distinct values ("gzip, deflate, br"),
-        # so the choice is remembered per value, up to NEGOTIATED of them
-        # (the client writes the header: the memo must not grow without end).
-        value = values[0]
-        best = self.chosen.get(value, _UNSEEN)
-        if best is _UNSEEN:
-            best = self.choose(values)
-            if len(self.chosen) < NEGOTIATED:
-                self.chosen[value] = best
-        return best
 
     def choose(self, values: list[bytes]) -> bytes | None:
         """negotiate's answer for these Accept-Encoding values."""
@@ -152,9 +126,25 @@ class RouteCompiler:
         groups = [(catches, errors.compile(group)) for catches, group in error_groups]
         return SiteRoutes(hosts, steps, loggers, groups, defers=self.defers or errors.defers)
 
-    def compile(self, routes: Sequence[Route]) -> list[Step]:
-        return [Step(self.matcher(route), self.action(route.handler), route.group)
-                for route in routes]
+    def compile(self, routes: Sequence[Route]) -> tuple[Step, ...]:
+        return tuple(self.step(route) for route in routes)
+
+    def step(self, route: Route) -> Step:
+        """The route's Step. The commonest actions are data that the walk
+        (in C) carries out itself: a fixed python target, a fixed ``root``,
+        ``encode``, a block that strips no prefix; the rest are callables."""
+        matches, handler, group = self.matcher(route), route.handler, route.group
+        if isinstance(handler, PythonApp) and handler.max_body_size is None:
+            return Step(matches, None, group, answer=self.targets(handler))
+        if isinstance(handler, SetRoot):
+            template = Template(handler.path)
+            if all(isinstance(piece, str) for piece in template.pieces):
+                return Step(matches, None, group, root=template.render(None))
+        if isinstance(handler, dv.Encode):
+            return Step(matches, None, group, encoder=Encoder(handler))
+        if isinstance(handler, Subroute) and not handler.strip_prefix:
+            return Step(matches, None, group, steps=self.compile(handler.routes))
+        return Step(matches, self.action(handler), group)
 
     def matcher(self, route: Route) -> Callable[[Any], bool] | None:
         if route.matcher is not None:
@@ -164,16 +154,16 @@ class RouteCompiler:
         return None
 
     def action(self, handler: Any) -> Callable[[Any, Walk], Any]:
-        if isinstance(handler, PythonApp):
+        if isinstance(handler, PythonApp):  # with a max_body_size (see step)
             target = self.targets(handler)
             limit = handler.max_body_size
-            if limit is not None:
-                def limited(request: Any, walk: Walk) -> Any:
-                    if request.body_limit < 0 or limit < request.body_limit:
-                        request.body_limit = limit
-                    return target
-                return limited
-            return lambda request, walk: target
+
+            def limited(request: Any, walk: Walk) -> Any:
+                if request.body_limit < 0 or limit < request.body_limit:
+                    request.body_limit = limit
+                return target
+
+            return limited
         if isinstance(handler, Subroute):
             return self.subroute(handler)
         kind = type(handler).__name__
@@ -183,10 +173,9 @@ class RouteCompiler:
         return build(handler)
 
     def subroute(self, spec: Subroute) -> Callable[[Any, Walk], Any]:
+        """A block that strips a prefix (handle_path); see step for the others."""
         steps = self.compile(spec.routes)
         prefix = spec.strip_prefix
-        if not prefix:
-            return lambda request, walk: run_steps(steps, request, walk)
 
         def run(request: Any, walk: Walk) -> Any:
             strip_path_prefix(request, prefix, mount=True)
@@ -321,17 +310,7 @@ class RouteCompiler:
     def build_setroot(self, spec: SetRoot) -> Callable[[Any, Walk], Any]:
         from fastsnake.files.server import root_value_safe  # see build_fileserverspec
 
-        template = Template(spec.path)
-        if all(isinstance(piece, str) for piece in template.pieces):
-            fixed = template.render(None)  # no placeholders: the same str every request
-
-            def run_fixed(request: Any, walk: Walk) -> None:
-                if request.vars is None:
-                    request.vars = {"root": fixed}
-                else:
-                    request.vars["root"] = fixed
-
-            return run_fixed
+        template = Template(spec.path)  # with placeholders (see step)
 
         def run(request: Any, walk: Walk) -> None:
             if request.vars is None:
@@ -413,14 +392,6 @@ class RouteCompiler:
     def build_skiplog(self, spec: dv.SkipLog) -> Callable[[Any, Walk], Any]:
         def run(request: Any, walk: Walk) -> None:
             walk.skip_log = True
-
-        return run
-
-    def build_encode(self, spec: dv.Encode) -> Callable[[Any, Walk], Any]:
-        encoder = Encoder(spec)
-
-        def run(request: Any, walk: Walk) -> None:
-            walk.encode = encoder
 
         return run
 

@@ -26,10 +26,11 @@ from concurrent.futures import Future
 from http import HTTPStatus
 from typing import Any
 
-from fastsnake._exchange import Handler, ResponseFilter
+from fastsnake._exchange import Handler
 from fastsnake._respond import RespondHandler, plain_text
 from fastsnake.request.client_ip import ClientIPResolver
 from fastsnake.request.placeholders import PlaceholderError
+from fastsnake.routing._walk import HostSelect, SiteSelect, Step, Walk, run_steps
 
 # ``header`` operations, as the ResponseFilter applies them.
 OP_CODES = {"set": 0, "add": 1, "delete": 2, "default": 3, "replace": 4}
@@ -40,17 +41,6 @@ def host_without_port(host: bytes) -> str:
     if text.startswith("["):
         return text[: text.find("]") + 1]
     return text.rpartition(":")[0] if ":" in text else text
-
-
-class Walk:
-    """What the routes noted for the response while one request passed them."""
-
-    __slots__ = ("header_ops", "encode", "skip_log")
-
-    def __init__(self) -> None:
-        self.header_ops: list[tuple[int, bytes, bytes, bytes, Any]] | None = None
-        self.encode: Any = None  # routing.compiler.Encoder, when ``encode`` matched
-        self.skip_log = False
 
 
 class Failure:
@@ -111,38 +101,10 @@ class Deferred:
         done()
 
 
-class Step:
-    """A compiled route: its matcher and an action. ``run`` returns a handler
-    (or a target with ``select``) to answer, or None to go on."""
-
-    __slots__ = ("matches", "run", "group")
-
-    def __init__(self, matches: Callable[[Any], bool] | None,
-                 run: Callable[[Any, Walk], Any], group: str) -> None:
-        self.matches = matches
-        self.run = run
-        self.group = group
-
-
-def run_steps(steps: Sequence[Step], request: Any, walk: Walk) -> Any:
-    done: set[str] | None = None
-    for step in steps:
-        if step.group and done is not None and step.group in done:
-            continue
-        if step.matches is not None and not step.matches(request):
-            continue
-        if step.group:
-            done = done or set()
-            done.add(step.group)
-        result = step.run(request, walk)
-        if result is not None:
-            return result
-    return None
-
-
-
-class SiteRoutes:
-    """One site's compiled routes, its error routes, and what its responses need."""
+class SiteRoutes(SiteSelect):
+    """One site's compiled routes, its error routes, and what its responses
+    need. ``select`` (the walk, in C: routing._walk.SiteSelect) calls back
+    here for what is rarer."""
 
     def __init__(self, hosts: Sequence[str], steps: Sequence[Step],
                  loggers: Sequence[Any] = (),
@@ -165,35 +127,22 @@ class SiteRoutes:
             if not hosts or host in hosts:
                 logger.log(request, *args)
 
-    def select(self, request: Any) -> Any:
-        walk = Walk()
-        restore = snapshot(request) if self.defers else None
-        try:
-            target = run_steps(self.steps, request, walk)
-        except PlaceholderError as exc:
-            # A request value that may not go where a placeholder puts it.
-            return plain_text(400, str(exc))
-        if target is not None and not isinstance(target, Handler):
-            if isinstance(target, Failure):
-                target = self.failed(request, walk, target)
-            elif isinstance(target, Deferred):
-                target.restore = restore
-                return target  # the protocol routes it again when the work is done
-            else:
-                # An app slot or a dynamic-app table picks the handler per request.
-                target = target.select(request)
+    def snapshot(self, request: Any) -> Callable[[], None]:
+        return snapshot(request)
+
+    def settle(self, request: Any, walk: Walk, target: Any,
+               restore: Callable[[], None] | None) -> Any:
+        """The answer for a step's target that is not a handler."""
+        if isinstance(target, Failure):
+            target = self.failed(request, walk, target)
+        elif isinstance(target, Deferred):
+            target.restore = restore
+            return target  # the protocol routes it again when the work is done
+        else:
+            # An app slot or a dynamic-app table picks the handler per request.
+            target = target.select(request)
         self.set_filter(request, walk)
         return target
-
-    def set_filter(self, request: Any, walk: Walk) -> None:
-        logger = None if walk.skip_log else self.log
-        encoding = walk.encode.negotiate(request) if walk.encode is not None else None
-        if logger is not None or walk.header_ops or encoding is not None:
-            request.response_filter = ResponseFilter(
-                walk.header_ops, encoding,
-                walk.encode.compressible if encoding is not None else None,
-                walk.encode.minimum_length if encoding is not None else 0, logger,
-                walk.encode.level if encoding is not None else 0)
 
     def failed(self, request: Any, walk: Walk, failure: Failure) -> Any:
         """Caddy's error handling: the first handle_errors block whose codes
@@ -249,13 +198,10 @@ def snapshot(request: Any) -> Callable[[], None]:
     return restore
 
 
-HOST_MEMO = 256  # distinct Host values a Router remembers the site of
-_UNKNOWN: Any = object()  # not in Router.by_host (None there means "no site")
-
-
-class Router:
+class Router(HostSelect):
     """Picks a handler for an HttpRequest; used when a listener has more than
-    one site or route (a single catch-all app skips routing entirely)."""
+    one site or route (a single catch-all app skips routing entirely).
+    ``select`` is routing._walk.HostSelect's, in C."""
 
     def __init__(self, sites: Sequence[SiteRoutes],
                  client_ip: ClientIPResolver | None = None) -> None:
@@ -280,9 +226,8 @@ class Router:
         # every request there: no Host header to decode and compare.
         self.only_site = self.fallback if not self.exact and not self.wildcards else None
         # Sites by the Host header's raw bytes, as sent (with any port), so
-        # the usual request skips decoding and lowercasing it. Clients choose
-        # the Host, so the memo is bounded: past HOST_MEMO names it stops
-        # growing and the rest are looked up the long way.
+        # the usual request skips decoding and lowercasing it; at most
+        # HOST_MEMO of them (clients choose the Host).
         self.by_host: dict[bytes, SiteRoutes | None] = {}
 
     def name_client(self, request: Any) -> None:
@@ -307,20 +252,8 @@ class Router:
                 return candidate
         return self.fallback
 
-    def select(self, request: Any) -> Any:
-        if self.client_ip is not None:
-            self.name_client(request)
-        site = self.only_site
-        if site is None:
-            host = request.host
-            site = self.by_host.get(host, _UNKNOWN)
-            if site is _UNKNOWN:
-                site = self.site_for(host_without_port(host))
-                if len(self.by_host) < HOST_MEMO:
-                    self.by_host[host] = site
-        if site is None:
-            return None
-        return site.select(request)
+    def site_for_host(self, host: bytes) -> SiteRoutes | None:
+        return self.site_for(host_without_port(host))
 
     def error_handler(self, request: Any, status: int, message: str) -> Any:
         """The handler of the site's handle_errors routes for an error found

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from fastsnake.config.directives import Encode
-from fastsnake.routing.compiler import NEGOTIATED, Encoder
+from fastsnake.routing._walk import NEGOTIATED
+from fastsnake.routing.compiler import Encoder
 from tests.unit.request.test_matchers import request
 
 CASES = [

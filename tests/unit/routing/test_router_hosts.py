@@ -8,7 +8,8 @@ site's own RespondHandler, so the handler says which site was chosen.
 from __future__ import annotations
 
 from fastsnake._respond import RespondHandler
-from fastsnake.routing.router import HOST_MEMO, Router, SiteRoutes, Step
+from fastsnake.routing._walk import HOST_MEMO, Step
+from fastsnake.routing.router import Router, SiteRoutes
 from tests.unit.request.test_matchers import request
 
 
