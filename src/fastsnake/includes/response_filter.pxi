@@ -51,8 +51,14 @@ cdef class ResponseFilter:
         self.logged = False
         self.headers = None
         # ``header -Server`` must also remove the server's own Server line.
-        self.drop_server = any(op[0] == OP_DELETE and name_matches(op[1], b"server")
-                               for op in header_ops or ())
+        # (A loop, not any(): most filters have no header ops, and a
+        # generator object per response would cost more than the rest.)
+        self.drop_server = False
+        if header_ops:
+            for op in header_ops:
+                if op[0] == OP_DELETE and name_matches(op[1], b"server"):
+                    self.drop_server = True
+                    break
 
     cdef list on_head(self, HttpRequest request, bytes status_line, list headers,
                       long long length):
