@@ -123,7 +123,7 @@ SENDFILE_MIN = 64 * 1024
 # more open, its body in memory); a larger one is opened per request, so
 # that a deleted big file never stays allocated on disk because the cache
 # holds it (kept-open files hold at most max_files x SMALL_FILE_MAX).
-SMALL_FILE_MAX = 128 * 1024
+SMALL_FILE_MAX = 1024 * 1024
 
 
 @dataclass
