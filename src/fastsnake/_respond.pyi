@@ -61,6 +61,11 @@ class CachedFileHandler(Handler):
     length: int
     def __init__(self, prepared: PreparedHead, file: OpenFile, length: int) -> None: ...
 
+def original_tail(target: bytes) -> bytes | None:
+    """A rewritten request's target as file_server's answer depends on it:
+    its last name with the slashes after it (None: percent-escaped, or not
+    a path)."""
+
 class FileCache:
     """file_server answers by key, each with its FileChecks; bounded in
     entries and in bytes of file bodies held, least recently used out first

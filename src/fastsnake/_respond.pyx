@@ -9,7 +9,7 @@ import os
 
 cimport cython
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memcmp
 from posix.unistd cimport close as close_fd
@@ -351,6 +351,33 @@ cdef class CacheEntry:
     cdef bint used              # looked up since eviction last passed it
 
 
+cpdef object original_tail(bytes target):
+    """What file_server's answer for a rewritten request depends on in the
+    path the client sent (``target``, up to any ``?``): its last name with
+    the slashes after it. Canonical redirects compare that name's base with
+    the served path's and look for a trailing slash; nothing else of it
+    matters to a file answer. None when it holds a percent-escape (whose
+    decoding could move where the name starts) or the target is not a path."""
+    cdef const char* p = PyBytes_AS_STRING(target)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(target)
+    cdef Py_ssize_t start, i
+    if end == 0 or p[0] != b"/":
+        return None
+    for i in range(end):
+        if p[i] == b"?":
+            end = i
+            break
+    start = end
+    while start > 0 and p[start - 1] == b"/":
+        start -= 1
+    while start > 0 and p[start - 1] != b"/":
+        start -= 1
+    for i in range(start, end):
+        if p[i] == b"%":
+            return None
+    return PyBytes_FromStringAndSize(p + start, end - start)
+
+
 cdef class FileCache:
     """file_server answers by request key, each with the FileChecks it rests
     on; bounded in entries and in the bytes of the file bodies it keeps in
@@ -390,8 +417,9 @@ cdef class FileCache:
 
     cpdef object lookup(self, HttpRequest request):
         """The cached handler for a plain GET or HEAD, or None; the key is
-        (the ``root`` var, the path, Accept-Encoding when ``by_encoding``),
-        as fastsnake.files.server.FileServer._cache_key makes it."""
+        (the ``root`` var, the path, Accept-Encoding when ``by_encoding``,
+        the original_tail of a rewritten request's target), as
+        fastsnake.files.server.FileServer._cache_key makes it."""
         cdef bytes method = request.method
         cdef bytes path = request.path
         cdef bytes target = request.target
@@ -403,11 +431,16 @@ cdef class FileCache:
                 or (PyBytes_GET_SIZE(method) == 4
                     and memcmp(PyBytes_AS_STRING(method), "HEAD", 4) == 0)):
             return None
+        cdef object tail = None
         if target is not path and not (
                 PyBytes_GET_SIZE(target) >= n
                 and memcmp(PyBytes_AS_STRING(target), PyBytes_AS_STRING(path), n) == 0
                 and (PyBytes_GET_SIZE(target) == n or PyBytes_AS_STRING(target)[n] == b"?")):
-            return None  # rewritten: canonical redirects would look at the target
+            # Rewritten (handle_path, rewrite): canonical redirects look at
+            # the path the client sent, so its last name is part of the key.
+            tail = original_tail(target)
+            if tail is None:
+                return None
         for name, value in request.headers:  # names lowercased by the parser
             if name in not_cached:
                 return None
@@ -417,7 +450,7 @@ cdef class FileCache:
                 encoding = value
         variables = request.vars
         return self.get((variables.get("root") if variables else None, path,
-                         encoding if self.by_encoding else None))
+                         encoding if self.by_encoding else None, tail))
 
     def __len__(self):
         return len(self.entries)

@@ -186,3 +186,40 @@ def test_cached_precompressed_answers_under_encode_and_an_access_log(serve, tmp_
     assert len(entries) == 2 * ASKS
     assert {(e["status"], e["size"]) for e in entries} == {(200, len(sidecar)),
                                                            (200, len(text))}
+
+
+def test_files_under_handle_path_are_cached_and_redirected_by_the_name_sent(serve, tmp_path):
+    # handle_path strips /static: the cache must still tell /static/dir (a
+    # redirect, every time) from /static/dir/ (the index) and serve changes.
+    root = tmp_path / "site"
+    (root / "dir").mkdir(parents=True)
+    (root / "app.css").write_bytes(b"body{}\n")
+    (root / "dir" / "index.html").write_bytes(b"the index\n")
+    server = serve(f"""
+:$PORT {{
+    handle_path /static/* {{
+        root * {root}
+        file_server
+    }}
+    handle {{
+        respond "app"
+    }}
+}}
+""")
+    url = server.base_url
+    assert bodies(url + "/static/app.css") == {(200, b"body{}\n")}
+    for _ in range(ASKS):
+        redirect = requests.get(url + "/static/dir", allow_redirects=False)
+        assert redirect.status_code == 308 and redirect.headers["location"] == "/static/dir/"
+    assert bodies(url + "/static/dir/") == {(200, b"the index\n")}
+    for _ in range(ASKS):  # a file's name with a slash after it
+        redirect = requests.get(url + "/static/app.css/", allow_redirects=False)
+        assert redirect.status_code == 308 and redirect.headers["location"] == "/static/app.css"
+    os.replace(write_new(root / "new.css", b"body{color:red}\n"), root / "app.css")
+    assert bodies(url + "/static/app.css") == {(200, b"body{color:red}\n")}
+    assert bodies(url + "/elsewhere") == {(200, b"app")}
+
+
+def write_new(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -85,6 +85,7 @@ from fastsnake._respond import (
     FileHandler,
     OpenFile,
     RespondHandler,
+    original_tail,
 )
 from fastsnake.config.files import PRECOMPRESSORS, FileServerSpec
 from fastsnake.files.browse import DIR_ENTRY_LIMIT, list_entries, render_listing
@@ -246,9 +247,13 @@ class FileServer:
     def _cache_key(self, method: bytes, path: bytes, headers: Headers, root: str | None,
                    original_path: bytes | None) -> tuple[Any, ...] | None:
         """The key :meth:`cached` would look ``respond``'s answer up by, or None."""
-        if self.cache is None or method != b"GET" or (
-                original_path is not None and original_path.partition(b"?")[0] != path):
+        if self.cache is None or method != b"GET":
             return None
+        tail = None
+        if original_path is not None and original_path.partition(b"?")[0] != path:
+            tail = original_tail(original_path)  # rewritten (see original_tail)
+            if tail is None:
+                return None
         encoding = None
         for name, value in headers:
             name = name.lower()
@@ -256,7 +261,7 @@ class FileServer:
                 return None
             if name == b"accept-encoding":
                 encoding = value
-        return (root, path, encoding if self.spec.precompressed else None)
+        return (root, path, encoding if self.spec.precompressed else None, tail)
 
     def _remember(self, key: tuple[Any, ...], trail: Trail, response: FileResponse) -> None:
         """Cache a served file's answer: the body in memory when it is small,
