@@ -26,13 +26,27 @@ class Step:
     root: str | None
     encoder: Any
     steps: tuple[Step, ...] | None
+    strip: str | None
     def __init__(self, matches: Callable[[Any], bool] | None,
                  run: Callable[[Any, Walk], Any] | None, group: str = "", *,
                  answer: Any = None, root: str | None = None, encoder: Any = None,
-                 steps: Iterable[Step] | None = None) -> None: ...
+                 steps: Iterable[Step] | None = None, strip: str | None = None) -> None: ...
 
 def run_steps(steps: tuple[Step, ...], request: HttpRequest, walk: Walk) -> Any:
     """The first answer of ``steps`` for ``request`` (None: none answered)."""
+
+class PathTest:
+    """The path matcher's exact/prefix/suffix/middle patterns in C, for a
+    path that needs no decoding or cleaning; ``fallback`` for the others."""
+
+    def __init__(self, exact: Iterable[bytes], prefixes: Iterable[bytes],
+                 suffixes: Iterable[bytes], middles: Iterable[bytes],
+                 fallback: Callable[[Any], bool]) -> None: ...
+    def __call__(self, request: HttpRequest) -> bool: ...
+
+def strip_path_prefix(request: HttpRequest, prefix: str, mount: bool) -> None:
+    """Remove ``prefix`` from the path (case-insensitively, as Caddy); with
+    ``mount`` it moves to script_name."""
 
 class Negotiator:
     """``encode``'s choice of format per Accept-Encoding value, remembered."""

@@ -11,14 +11,20 @@ placeholders, ``encode``, a ``handle``/``route`` block) are data here, not
 callables: run_steps does their work itself instead of calling a closure.
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
-from cpython.bytes cimport PyBytes_GET_SIZE
 
 from fastsnake._exchange cimport Handler, HttpRequest, ResponseFilter
 
+from urllib.parse import quote, unquote
+
 from fastsnake._respond import plain_text
 from fastsnake.request.placeholders import PlaceholderError
+
+
+cdef extern from "<strings.h>":
+    int strncasecmp(const char* a, const char* b, size_t n) nogil
 
 # Accept-Encoding values a Negotiator remembers its choice for (the client
 # writes the header: the memo must not grow without end).
@@ -51,9 +57,10 @@ cdef class Step:
     cdef public str root
     cdef public object encoder
     cdef public tuple steps
+    cdef public str strip   # with ``steps``: handle_path's prefix, stripped first
 
     def __init__(self, matches, run, str group="", *, answer=None, str root=None,
-                 encoder=None, steps=None):
+                 encoder=None, steps=None, str strip=None):
         self.matches = matches
         self.run = run
         self.group = group
@@ -61,6 +68,7 @@ cdef class Step:
         self.root = root
         self.encoder = encoder
         self.steps = tuple(steps) if steps is not None else None
+        self.strip = strip
 
 
 cpdef object run_steps(tuple steps, HttpRequest request, Walk walk):
@@ -74,8 +82,12 @@ cpdef object run_steps(tuple steps, HttpRequest request, Walk walk):
         if step.group:
             if done is not None and step.group in done:
                 continue
-        if step.matches is not None and not step.matches(request):
-            continue
+        if step.matches is not None:
+            if type(step.matches) is PathTest:
+                if not (<PathTest>step.matches).test(request):
+                    continue
+            elif not step.matches(request):
+                continue
         if step.group:
             if done is None:
                 done = set()
@@ -92,12 +104,102 @@ cpdef object run_steps(tuple steps, HttpRequest request, Walk walk):
             walk.encode = step.encoder
             continue
         if step.steps is not None:
+            if step.strip is not None:
+                strip_path_prefix(request, step.strip, True)
             result = run_steps(step.steps, request, walk)
         else:
             result = step.run(request, walk)
         if result is not None:
             return result
     return None
+
+
+cdef class PathTest:
+    """The ``path`` matcher (request.path_matcher.PathMatcher) for patterns
+    that are an exact path, ``prefix*``, ``*suffix`` or ``*middle*``, in C,
+    for a path that needs no decoding or cleaning (ASCII, no ``%``, no
+    ``/.``, no ``//``): the usual request. Any other path goes to the Python
+    matcher, ``fallback``, which gives the same answer the long way.
+    Built only for lowercase ASCII patterns without ``//`` (see the
+    compiler); the path is compared case-insensitively, as Caddy does."""
+
+    cdef tuple exact, prefixes, suffixes, middles
+    cdef object fallback
+
+    def __init__(self, exact, prefixes, suffixes, middles, fallback):
+        self.exact = tuple(exact)
+        self.prefixes = tuple(prefixes)
+        self.suffixes = tuple(suffixes)
+        self.middles = tuple(middles)
+        self.fallback = fallback
+
+    def __call__(self, request):
+        return self.test(request)
+
+    cdef bint test(self, HttpRequest request) except -1:
+        cdef bytes raw = request.path
+        cdef const char* p = PyBytes_AS_STRING(raw)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(raw)
+        cdef Py_ssize_t i, k
+        cdef bytes pattern
+        cdef const char* q
+        if n == 0 or p[0] != b"/":
+            return self.fallback(request)
+        for i in range(n):
+            if (<unsigned char>p[i] >= 128 or p[i] == b"%"
+                    or (p[i] == b"/" and i + 1 < n and (p[i + 1] == b"." or p[i + 1] == b"/"))):
+                return self.fallback(request)
+        for pattern in self.exact:
+            k = PyBytes_GET_SIZE(pattern)
+            if k == n and strncasecmp(p, PyBytes_AS_STRING(pattern), k) == 0:
+                return True
+        for pattern in self.prefixes:
+            k = PyBytes_GET_SIZE(pattern)
+            if k <= n and strncasecmp(p, PyBytes_AS_STRING(pattern), k) == 0:
+                return True
+        for pattern in self.suffixes:
+            k = PyBytes_GET_SIZE(pattern)
+            if k <= n and strncasecmp(p + n - k, PyBytes_AS_STRING(pattern), k) == 0:
+                return True
+        for pattern in self.middles:
+            k = PyBytes_GET_SIZE(pattern)
+            q = PyBytes_AS_STRING(pattern)
+            for i in range(n - k + 1):
+                if strncasecmp(p + i, q, k) == 0:
+                    return True
+        return False
+
+
+cpdef strip_path_prefix(HttpRequest request, str prefix, bint mount):
+    """Remove ``prefix`` from the path (case-insensitively, as Caddy); with
+    ``mount`` it moves to script_name (SCRIPT_NAME / root_path). A path
+    that starts with the prefix as sent is cut in C; one that matches only
+    once decoded is re-encoded after the cut."""
+    cdef bytes raw = request.path
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(raw)
+    cdef Py_ssize_t k = len(prefix)
+    cdef bytes rest, stripped
+    if prefix.isascii() and k <= n and strncasecmp(
+            PyBytes_AS_STRING(raw), PyBytes_AS_STRING(prefix.encode("ascii")), k) == 0:
+        rest = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw) + k, n - k)
+        stripped = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw), k)
+    else:
+        text = raw.decode("latin-1")
+        if text.lower().startswith(prefix.lower()):
+            rest = text[k:].encode("latin-1")
+            stripped = text[:k].encode("latin-1")
+        else:
+            decoded = unquote(text, "latin-1")
+            if not decoded.lower().startswith(prefix.lower()):
+                return
+            stripped = prefix.encode("latin-1")
+            rest = quote(decoded[k:], safe="/:@!$&'()*+,;=~", encoding="latin-1").encode(
+                "latin-1")
+    if not rest.startswith(b"/"):
+        rest = b"/" + rest
+    request.path = rest
+    if mount:
+        request.script_name += stripped.rstrip(b"/")
 
 
 cdef class Negotiator:

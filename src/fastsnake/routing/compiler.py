@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote, unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from fastsnake._respond import AbortHandler, FileHandler, RespondHandler
 from fastsnake.config import directives as dv
@@ -19,7 +20,13 @@ from fastsnake.config.model import PythonApp, Route
 from fastsnake.config.routes import SetRoot, Subroute
 from fastsnake.request.matchers import parse_named_matcher, path_matcher
 from fastsnake.request.placeholders import Template, has_placeholders
-from fastsnake.routing._walk import Negotiator, Step, Walk, run_steps
+from fastsnake.routing._walk import (
+    Negotiator,
+    PathTest,
+    Step,
+    Walk,
+    strip_path_prefix,
+)
 from fastsnake.routing.router import OP_CODES, Failure, SiteRoutes, error_status
 
 # Caddy's default ``encode`` match: the content types worth compressing.
@@ -37,23 +44,30 @@ COMPRESSIBLE_TYPES = tuple(
 
 
 
-def strip_path_prefix(request: Any, prefix: str, mount: bool) -> None:
-    """Remove ``prefix`` from the path (case-insensitively, as Caddy); with
-    ``mount`` it moves to script_name (SCRIPT_NAME / root_path)."""
-    raw = request.path.decode("latin-1")
-    if raw.lower().startswith(prefix.lower()):
-        rest, stripped = raw[len(prefix):], raw[:len(prefix)]
-    else:
-        decoded = unquote(raw, "latin-1")
-        if not decoded.lower().startswith(prefix.lower()):
-            return
-        stripped = prefix
-        rest = quote(decoded[len(prefix):], safe="/:@!$&'()*+,;=~", encoding="latin-1")
-    if not rest.startswith("/"):
-        rest = "/" + rest
-    request.path = rest.encode("latin-1")
-    if mount:
-        request.script_name += stripped.rstrip("/").encode("latin-1")
+def path_test(patterns: Sequence[str]) -> Callable[[Any], bool]:
+    """The inline path matcher (``handle /static/*``): in C (the walk's
+    PathTest) when every pattern is an exact path, ``prefix*``, ``*suffix``
+    or ``*middle*`` of ASCII without ``//`` or ``%``, else the Python one."""
+    python_matcher = path_matcher(patterns)
+    if sys.platform == "win32":
+        return python_matcher.matches  # (Windows folds paths first)
+    kinds: dict[str, list[bytes]] = {"exact": [], "prefix": [], "suffix": [], "middle": []}
+    for pattern in (p.lower() for p in patterns):
+        if not pattern.isascii() or "//" in pattern or any(c in pattern for c in "%?[\\"):
+            return python_matcher.matches
+        stars = pattern.count("*")
+        if stars == 0:
+            kinds["exact"].append(pattern.encode())
+        elif stars == 2 and len(pattern) > 1 and pattern[0] == pattern[-1] == "*":
+            kinds["middle"].append(pattern[1:-1].encode())
+        elif stars == 1 and pattern[0] == "*":
+            kinds["suffix"].append(pattern[1:].encode())
+        elif stars == 1 and pattern[-1] == "*":
+            kinds["prefix"].append(pattern[:-1].encode())
+        else:
+            return python_matcher.matches
+    return PathTest(kinds["exact"], kinds["prefix"], kinds["suffix"], kinds["middle"],
+                    python_matcher.matches)
 
 
 def go_replacement(text: str) -> str:
@@ -142,15 +156,16 @@ class RouteCompiler:
                 return Step(matches, None, group, root=template.render(None))
         if isinstance(handler, dv.Encode):
             return Step(matches, None, group, encoder=Encoder(handler))
-        if isinstance(handler, Subroute) and not handler.strip_prefix:
-            return Step(matches, None, group, steps=self.compile(handler.routes))
+        if isinstance(handler, Subroute):
+            return Step(matches, None, group, steps=self.compile(handler.routes),
+                        strip=handler.strip_prefix or None)
         return Step(matches, self.action(handler), group)
 
     def matcher(self, route: Route) -> Callable[[Any], bool] | None:
         if route.matcher is not None:
             return parse_named_matcher(route.matcher, "")[1].matches
         if route.paths and "*" not in route.paths:
-            return path_matcher(route.paths).matches
+            return path_test(route.paths)
         return None
 
     def action(self, handler: Any) -> Callable[[Any, Walk], Any]:
@@ -164,24 +179,11 @@ class RouteCompiler:
                 return target
 
             return limited
-        if isinstance(handler, Subroute):
-            return self.subroute(handler)
         kind = type(handler).__name__
         build = getattr(self, "build_" + kind.lower(), None)
         if build is None:
             raise TypeError(f"no runtime for directive {kind}")
         return build(handler)
-
-    def subroute(self, spec: Subroute) -> Callable[[Any, Walk], Any]:
-        """A block that strips a prefix (handle_path); see step for the others."""
-        steps = self.compile(spec.routes)
-        prefix = spec.strip_prefix
-
-        def run(request: Any, walk: Walk) -> Any:
-            strip_path_prefix(request, prefix, mount=True)
-            return run_steps(steps, request, walk)
-
-        return run
 
     # -- terminal directives
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fastsnake._exchange import ResponseFilter
 from fastsnake._respond import RespondHandler
 from fastsnake.config.directives import Encode
-from fastsnake.routing._walk import Step, Walk, run_steps
-from fastsnake.routing.compiler import Encoder
+from fastsnake.request.path_matcher import path_matcher
+from fastsnake.routing._walk import PathTest, Step, Walk, run_steps, strip_path_prefix
+from fastsnake.routing.compiler import Encoder, path_test
 from fastsnake.routing.router import SiteRoutes
 from tests.unit.request.test_matchers import request
 
@@ -88,3 +91,46 @@ def test_a_site_without_response_work_allocates_no_filter() -> None:
     req = request("/")
     assert site.select(req) is FIRST
     assert req.response_filter is None and req.vars == {"root": "/srv"}
+
+
+PATTERNS = [("/static/*",), ("/api",), ("*.css", "*.js"), ("*admin*",), ("/a/*", "/b"),
+            ("/Mixed/*",), ("/x/*.txt",), ("/a//b*",), ("/caf\u00e9/*",)]
+PATHS = ["/static/app.css", "/STATIC/App.CSS", "/static", "/staticx", "/api", "/API", "/api/",
+         "/style.css", "/js/app.JS", "/x/admin/y", "/ADMIN", "/b", "/a/", "/mixed/1",
+         "/x/y.txt", "/x/y/z.txt", "/a//b", "/a/b", "/caf%C3%A9/x", "/%73tatic/x",
+         "/static/../api", "/./api", "//static/x", "/static//x", "/st%", "/\u00e9", "relative"]
+
+
+@pytest.mark.parametrize("patterns", PATTERNS, ids=lambda p: ",".join(p))
+def test_the_c_path_test_answers_as_the_path_matcher(patterns: tuple[str, ...]) -> None:
+    fast = path_test(patterns)
+    slow = path_matcher(patterns)
+    for path in PATHS:
+        req = request("/")
+        req.path = path.encode("utf-8")
+        assert fast(req) == slow.matches(req), (patterns, path)
+
+
+def test_simple_patterns_get_the_c_test_and_globs_the_python_one() -> None:
+    assert isinstance(path_test(["/static/*", "*.css", "/api"]), PathTest)
+    assert not isinstance(path_test(["/x/*.txt"]), PathTest)
+    assert not isinstance(path_test(["/a//b*"]), PathTest)  # no slash merging
+
+
+@pytest.mark.parametrize(("path", "prefix", "after", "script_name"), [
+    ("/static/app.css", "/static/", "/app.css", "/static"),
+    ("/STATIC/app.css", "/static/", "/app.css", "/STATIC"),
+    ("/static/", "/static/", "/", "/static"),
+    ("/st%61tic/a%20b", "/static/", "/a%20b", "/static"),
+    ("/static", "/static/", "/static", ""),
+    ("/other/x", "/static/", "/other/x", ""),
+    ("/api", "/api", "/", "/api"),
+])
+def test_handle_path_strips_its_prefix_into_script_name(path: str, prefix: str, after: str,
+                                                        script_name: str) -> None:
+    req = request(path)
+    strip_path_prefix(req, prefix, True)
+    assert (req.path, req.script_name) == (after.encode(), script_name.encode())
+    plain = request(path)
+    strip_path_prefix(plain, prefix, False)
+    assert (plain.path, plain.script_name) == (after.encode(), b"")
