@@ -53,6 +53,7 @@ LABELS = {
     "files-4k-gz": "file_server 4 KiB, .gz sidecar",
     "files-64k-gz": "file_server 64 KiB, .gz sidecar",
     "files-1m-gz": "file_server 1 MiB, .gz sidecar",
+    "site-static": "4 KiB file under `handle_path`",
     "wsgi-thread": "WSGI hello, thread runtime",
 }
 # The fastsnake variant a scenario is about, where it is not the default one.

@@ -70,6 +70,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              App("respond", ""), ("fastsnake", "caddy")),
     _static("4k"), _static("64k"), _static("1m"),
     _static("4k", gzip=True), _static("64k", gzip=True), _static("1m", gzip=True),
+    Scenario("site-static", "a routed site: a 4k file under handle_path /static/*, beside "
+             "handle blocks and encode (no Accept-Encoding)", App("site", ""), FILES,
+             path="/static/4k.html"),
     Scenario("wsgi-thread", "WSGI hello, fastsnake workers_runtime thread",
              App("wsgi", "wsgi_apps:hello"), ("fastsnake-thread", "granian", "fastsnake")),
     Scenario("scaling", "ASGI hello, fastsnake 1 vs 2 workers; wrk -t2 shares both cores",

@@ -32,7 +32,8 @@ class App:
     # "wsgi" / "asgi": target is "module:attribute" in bench/apps;
     # "respond": a fixed 13-byte answer from the server's config;
     # "static": the generated site (site_files.py), target "gzip" to serve
-    # its precompressed .gz sidecars.
+    # its precompressed .gz sidecars; "site": a front door's routes, the
+    # generated site under handle_path /static/* beside handle blocks.
     interface: str
     target: str
 
@@ -123,6 +124,11 @@ def site_block(app: App, port: int, fastsnake_workers: int | None) -> str:
     if app.interface == "respond":
         return f'{options}:{port} {{\n    respond "{HELLO}" 200\n}}\n'
     root = site_files.ensure()
+    if app.interface == "site":
+        return (f"{options}:{port} {{\n    encode gzip\n    handle_path /static/* {{\n"
+                f"        root * {root}\n        file_server\n    }}\n"
+                f'    handle /api/* {{\n        respond "api"\n    }}\n'
+                f'    handle {{\n        respond "{HELLO}" 200\n    }}\n}}\n')
     if app.target == "gzip":
         return (f"{options}:{port} {{\n    root * {root}\n    encode gzip\n"
                 f"    file_server {{\n        precompressed gzip\n    }}\n}}\n")
@@ -131,7 +137,7 @@ def site_block(app: App, port: int, fastsnake_workers: int | None) -> str:
 
 def fastsnake(workers: int, runtime: str = "") -> Callable[[str, App, int], Launch]:
     def build(python: str, app: App, port: int) -> Launch:
-        if app.interface in ("respond", "static"):
+        if app.interface in ("respond", "static", "site"):
             text = site_block(app, port, workers)
         else:
             text = CADDYFILE.format(port=port, interface=app.interface, target=app.target,
@@ -171,21 +177,37 @@ http {{
     scgi_temp_path tmp;
     server {{
         listen 127.0.0.1:{port};
-        root {root};
-        {gzip}
+        {server}
     }}
 }}
 """
+# The "site" scenario's routes, as nginx writes them.
+NGINX_SITE = """\
+gzip on;
+        location /static/ {{
+            alias {root}/;
+        }}
+        location /api/ {{
+            return 200 "api";
+        }}
+        location / {{
+            return 200 "{hello}";
+        }}"""
 
 
 def nginx(python: str, app: App, port: int) -> Launch:
     """nginx with one worker process (its master only supervises), sendfile,
-    no access log; ``gzip_static`` serves the .gz sidecars."""
+    no access log; ``gzip_static`` serves the .gz sidecars; the "site"
+    scenario's routes as locations."""
     user = ""
     if os.geteuid() == 0:  # as root its worker would drop to nobody; stay who we are
         user = "user root;\n"
-    gzip = "gzip_static on;" if app.target == "gzip" else ""
-    text = NGINX_CONF.format(user=user, port=port, root=site_files.ensure(), gzip=gzip)
+    if app.interface == "site":
+        server = NGINX_SITE.format(root=site_files.ensure(), hello=HELLO)
+    else:
+        gzip = "gzip_static on;" if app.target == "gzip" else ""
+        server = f"root {site_files.ensure()};\n        {gzip}"
+    text = NGINX_CONF.format(user=user, port=port, server=server)
     # -p: the run's folder holds the pid, the temp paths and the config.
     return Launch(["nginx", "-p", ".", "-c", "nginx.conf", "-e", "stderr"],
                   {"nginx.conf": text})
