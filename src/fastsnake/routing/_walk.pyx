@@ -14,6 +14,7 @@ callables: run_steps does their work itself instead of calling a closure.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.object cimport PyObject
+from libc.string cimport memcpy
 
 from fastsnake._exchange cimport Handler, HttpRequest, ResponseFilter
 
@@ -58,6 +59,7 @@ cdef class Step:
     cdef public object encoder
     cdef public tuple steps
     cdef public str strip   # with ``steps``: handle_path's prefix, stripped first
+    cdef bytes strip_ascii  # the same, when ASCII: cut in C (cut_prefix)
 
     def __init__(self, matches, run, str group="", *, answer=None, str root=None,
                  encoder=None, steps=None, str strip=None):
@@ -69,6 +71,7 @@ cdef class Step:
         self.encoder = encoder
         self.steps = tuple(steps) if steps is not None else None
         self.strip = strip
+        self.strip_ascii = strip.encode("ascii") if strip is not None and strip.isascii() else None
 
 
 cpdef object run_steps(tuple steps, HttpRequest request, Walk walk):
@@ -105,7 +108,8 @@ cpdef object run_steps(tuple steps, HttpRequest request, Walk walk):
             continue
         if step.steps is not None:
             if step.strip is not None:
-                strip_path_prefix(request, step.strip, True)
+                if step.strip_ascii is None or not cut_prefix(request, step.strip_ascii, True):
+                    strip_path_prefix(request, step.strip, True)
             result = run_steps(step.steps, request, walk)
         else:
             result = step.run(request, walk)
@@ -170,31 +174,60 @@ cdef class PathTest:
         return False
 
 
+cdef bint cut_prefix(HttpRequest request, bytes prefix, bint mount) except -1:
+    """strip_path_prefix's usual case, all in C: the path starts with the
+    (ASCII) prefix as sent, in any case. False when it does not."""
+    cdef bytes raw = request.path
+    cdef const char* p = PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(raw)
+    cdef Py_ssize_t k = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t kept
+    cdef bytes rest, mount_path
+    cdef char* out
+    if k > n or strncasecmp(p, PyBytes_AS_STRING(prefix), k) != 0:
+        return False
+    if k < n and p[k] == b"/":
+        rest = PyBytes_FromStringAndSize(p + k, n - k)
+    else:  # the rest always starts with a slash
+        rest = PyBytes_FromStringAndSize(NULL, n - k + 1)
+        out = PyBytes_AS_STRING(rest)
+        out[0] = b"/"
+        memcpy(out + 1, p + k, n - k)
+    if mount:
+        kept = k
+        while kept > 0 and p[kept - 1] == b"/":
+            kept -= 1  # the mount point has no trailing slash
+        if kept:
+            mount_path = PyBytes_FromStringAndSize(
+                NULL, PyBytes_GET_SIZE(request.script_name) + kept)
+            out = PyBytes_AS_STRING(mount_path)
+            memcpy(out, PyBytes_AS_STRING(request.script_name),
+                   PyBytes_GET_SIZE(request.script_name))
+            memcpy(out + PyBytes_GET_SIZE(request.script_name), p, kept)
+            request.script_name = mount_path
+    request.path = rest
+    return True
+
+
 cpdef strip_path_prefix(HttpRequest request, str prefix, bint mount):
     """Remove ``prefix`` from the path (case-insensitively, as Caddy); with
     ``mount`` it moves to script_name (SCRIPT_NAME / root_path). A path
     that starts with the prefix as sent is cut in C; one that matches only
     once decoded is re-encoded after the cut."""
-    cdef bytes raw = request.path
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(raw)
+    if prefix.isascii() and cut_prefix(request, prefix.encode("ascii"), mount):
+        return
     cdef Py_ssize_t k = len(prefix)
     cdef bytes rest, stripped
-    if prefix.isascii() and k <= n and strncasecmp(
-            PyBytes_AS_STRING(raw), PyBytes_AS_STRING(prefix.encode("ascii")), k) == 0:
-        rest = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw) + k, n - k)
-        stripped = PyBytes_FromStringAndSize(PyBytes_AS_STRING(raw), k)
+    text = request.path.decode("latin-1")
+    if text.lower().startswith(prefix.lower()):
+        rest = text[k:].encode("latin-1")
+        stripped = text[:k].encode("latin-1")
     else:
-        text = raw.decode("latin-1")
-        if text.lower().startswith(prefix.lower()):
-            rest = text[k:].encode("latin-1")
-            stripped = text[:k].encode("latin-1")
-        else:
-            decoded = unquote(text, "latin-1")
-            if not decoded.lower().startswith(prefix.lower()):
-                return
-            stripped = prefix.encode("latin-1")
-            rest = quote(decoded[k:], safe="/:@!$&'()*+,;=~", encoding="latin-1").encode(
-                "latin-1")
+        decoded = unquote(text, "latin-1")
+        if not decoded.lower().startswith(prefix.lower()):
+            return
+        stripped = prefix.encode("latin-1")
+        rest = quote(decoded[k:], safe="/:@!$&'()*+,;=~", encoding="latin-1").encode("latin-1")
     if not rest.startswith(b"/"):
         rest = b"/" + rest
     request.path = rest
@@ -224,6 +257,8 @@ cdef class Negotiator:
             if PyBytes_GET_SIZE(name) == 15 and name == b"accept-encoding":
                 value = header_value
                 count += 1
+        if count == 0:
+            return None  # no Accept-Encoding: the response goes as it is
         if count != 1:
             return self.choose(
                 [v for n, v in request.headers if n == b"accept-encoding"])
