@@ -82,6 +82,7 @@ setup(
         Extension("fastsnake._respond", [f"{SRC}/_respond.pyx"]),
         Extension("fastsnake._relay", [f"{SRC}/_relay.pyx"]),
         Extension("fastsnake.routing._walk", [f"{SRC}/routing/_walk.pyx"]),
+        Extension("fastsnake.routing._accessline", [f"{SRC}/routing/_accessline.pyx"]),
     ],
     cmdclass={"build_ext": fastsnake_build_ext},
 )

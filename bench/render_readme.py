@@ -47,6 +47,7 @@ LABELS = {
     "asgi-hello-256c": "ASGI hello, 256 connections",
     "ws-echo": "WebSocket echo, msgs/s",
     "respond": "`respond` (Caddyfile)",
+    "respond-log": "`respond` + JSON access log",
     "files-4k": "file_server 4 KiB",
     "files-64k": "file_server 64 KiB",
     "files-1m": "file_server 1 MiB",

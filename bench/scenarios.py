@@ -68,6 +68,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              connections=32, websocket=True),
     Scenario("respond", "Caddyfile respond, 13-byte text (no Python app)",
              App("respond", ""), ("fastsnake", "caddy")),
+    Scenario("respond-log", "respond, each request written to a JSON access log file",
+             App("respond", "log"), ("fastsnake", "caddy")),
     _static("4k"), _static("64k"), _static("1m"),
     _static("4k", gzip=True), _static("64k", gzip=True), _static("1m", gzip=True),
     Scenario("site-static", "a routed site: a 4k file under handle_path /static/*, beside "

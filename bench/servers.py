@@ -30,7 +30,8 @@ REPO = BENCH.parent
 @dataclass(frozen=True)
 class App:
     # "wsgi" / "asgi": target is "module:attribute" in bench/apps;
-    # "respond": a fixed 13-byte answer from the server's config;
+    # "respond": a fixed 13-byte answer from the server's config (target
+    # "log": with an access log file);
     # "static": the generated site (site_files.py), target "gzip" to serve
     # its precompressed .gz sidecars; "site": a front door's routes, the
     # generated site under handle_path /static/* beside handle blocks.
@@ -122,7 +123,10 @@ def site_block(app: App, port: int, fastsnake_workers: int | None) -> str:
     else:
         options = "{\n    admin off\n    auto_https off\n}\n"
     if app.interface == "respond":
-        return f'{options}:{port} {{\n    respond "{HELLO}" 200\n}}\n'
+        # target "log": each request also written to a JSON access log file
+        # in the run's folder (Caddy's default format; both servers append).
+        log = "    log {\n        output file access.log\n    }\n" if app.target == "log" else ""
+        return f'{options}:{port} {{\n{log}    respond "{HELLO}" 200\n}}\n'
     root = site_files.ensure()
     if app.interface == "site":
         return (f"{options}:{port} {{\n    encode gzip\n    handle_path /static/* {{\n"

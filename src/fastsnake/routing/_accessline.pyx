@@ -1,0 +1,227 @@
+# cython: language_level=3
+"""An access log's JSON line, written in C (routing.accesslog keeps the
+Python encoder as the reference and for what is rare here).
+
+The bytes are exactly what ``json.JSONEncoder(separators=(",", ":"))`` makes
+of accesslog's entry dict: ASCII only (other characters as ``\\u00XX``),
+floats as ``repr`` writes them, keys in the entry's order. A header map in
+which one name repeats (two Set-Cookie lines, say) or a value that is
+neither bytes nor latin-1 str is left to the Python encoder: the caller
+gets None.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_DATA,
+    PyUnicode_1BYTE_KIND,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_KIND,
+)
+from libc.stdio cimport snprintf
+from libc.string cimport memcpy
+
+from fastsnake._exchange cimport HttpRequest
+
+
+cdef extern from "Python.h":
+    char* PyOS_double_to_string(double val, char format_code, int precision, int flags,
+                                int* ptype) except NULL
+    int Py_DTSF_ADD_DOT_0
+
+
+cdef struct Buffer:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int reserve(Buffer* out, Py_ssize_t more) except -1:
+    cdef Py_ssize_t capacity
+    cdef char* grown
+    if out.size + more <= out.capacity:
+        return 0
+    capacity = max(out.capacity * 2, out.size + more + 256)
+    grown = <char*>PyMem_Realloc(out.data, capacity)
+    if grown == NULL:
+        raise MemoryError()
+    out.data = grown
+    out.capacity = capacity
+    return 0
+
+
+cdef inline int put(Buffer* out, const char* text, Py_ssize_t n) except -1:
+    reserve(out, n)
+    memcpy(out.data + out.size, text, n)
+    out.size += n
+    return 0
+
+
+cdef const char* HEX = "0123456789abcdef"
+
+
+cdef int put_string(Buffer* out, const unsigned char* p, Py_ssize_t n) except -1:
+    """``p`` (latin-1 characters) as a JSON string, as json's ASCII encoder
+    writes it."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    cdef char* at
+    reserve(out, n * 6 + 2)  # at most \u00XX per character
+    at = out.data + out.size
+    at[0] = b'"'
+    at += 1
+    for i in range(n):
+        c = p[i]
+        if 0x20 <= c < 0x7f and c != 0x22 and c != 0x5c:
+            at[0] = c
+            at += 1
+        elif c == 0x22 or c == 0x5c:
+            at[0] = b"\\"
+            at[1] = c
+            at += 2
+        elif c == 0x0a or c == 0x0d or c == 0x09 or c == 0x08 or c == 0x0c:
+            at[0] = b"\\"
+            at[1] = b"n" if c == 0x0a else b"r" if c == 0x0d else b"t" if c == 0x09 else (
+                b"b" if c == 0x08 else b"f")
+            at += 2
+        else:
+            at[0] = b"\\"
+            at[1] = b"u"
+            at[2] = b"0"
+            at[3] = b"0"
+            at[4] = HEX[c >> 4]
+            at[5] = HEX[c & 15]
+            at += 6
+    at[0] = b'"'
+    at += 1
+    out.size = at - out.data
+    return 0
+
+
+cdef int put_text(Buffer* out, object value) except -1:
+    """bytes or a str of latin-1 characters as a JSON string; -2 for
+    anything else (the caller falls back to the Python encoder)."""
+    if type(value) is bytes:
+        return put_string(out, <const unsigned char*>PyBytes_AS_STRING(value),
+                          PyBytes_GET_SIZE(value))
+    if type(value) is str and PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND:
+        return put_string(out, PyUnicode_1BYTE_DATA(value), PyUnicode_GET_LENGTH(value))
+    return -2
+
+
+cdef int put_float(Buffer* out, double value) except -1:
+    cdef char* text = PyOS_double_to_string(value, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
+    cdef Py_ssize_t n = 0
+    while text[n]:
+        n += 1
+    try:
+        put(out, text, n)
+    finally:
+        PyMem_Free(text)
+    return 0
+
+
+cdef int put_int(Buffer* out, long long value) except -1:
+    cdef char digits[24]
+    cdef int n = snprintf(digits, 24, "%lld", value)
+    return put(out, digits, n)
+
+
+cdef int put_header_map(Buffer* out, list headers, bint redact, object skip,
+                        object sensitive, dict canonical, object canonical_header) except -1:
+    """``{"Name":["value"],...}``; -2 where accesslog's Python does it."""
+    cdef list keys = []
+    cdef bint first = True
+    for name, value in headers:
+        key = canonical.get(name)
+        if key is None:
+            key = canonical_header(name)
+        if key in skip:
+            continue
+        if key in keys:
+            return -2  # a repeated name: its values go in one list
+        keys.append(key)
+        if not first:
+            put(out, ",", 1)
+        first = False
+        if put_text(out, key) == -2:
+            return -2
+        put(out, ":[", 2)
+        if redact and key in sensitive:
+            put(out, '"REDACTED"', 10)
+        elif put_text(out, value) == -2:
+            return -2
+        put(out, "]", 1)
+    return 0
+
+
+def access_line(bytes head, double ts, bytes middle, HttpRequest request, int status,
+                long long size, double duration, list response_headers, long long bytes_read,
+                bint redact, object skip, object chunked_skip, object sensitive,
+                dict canonical, object canonical_header):
+    """The JSON line (with its newline) of one finished request, or None
+    where the Python encoder must write it. ``head`` is the line up to the
+    ``ts`` value; ``middle`` from after it to the remote_ip value, both made
+    once per logger."""
+    cdef Buffer out
+    cdef object peer = request.peer
+    cdef object ip, client_ip
+    cdef dict variables = request.vars
+    if not (type(peer) is tuple and len(peer) >= 2 and type(peer[0]) is str
+            and type(peer[1]) is int):
+        return None  # a Unix socket's peer: the Python encoder says it as Go does
+    ip = peer[0]
+    client_ip = variables.get("client_ip") if variables else None
+    if not client_ip:
+        client_ip = ip
+    out.data = <char*>PyMem_Malloc(1024)
+    if out.data == NULL:
+        raise MemoryError()
+    out.size = 0
+    out.capacity = 1024
+    try:
+        put(&out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+        put_float(&out, ts)
+        put(&out, PyBytes_AS_STRING(middle), PyBytes_GET_SIZE(middle))
+        if put_text(&out, ip) == -2:
+            return None
+        put(&out, ',"remote_port":"', 16)
+        put_int(&out, <long long>peer[1])
+        put(&out, '","client_ip":', 14)
+        if put_text(&out, client_ip) == -2:
+            return None
+        if request.http_minor == 0:
+            put(&out, ',"proto":"HTTP/1.0","method":', 29)
+        elif request.http_minor == 1:
+            put(&out, ',"proto":"HTTP/1.1","method":', 29)
+        else:
+            return None
+        put_text(&out, request.method)
+        put(&out, ',"host":', 8)
+        put_text(&out, request.host)
+        put(&out, ',"uri":', 7)
+        put_text(&out, request.target)
+        put(&out, ',"headers":{', 12)
+        if put_header_map(&out, request.headers, redact,
+                          chunked_skip if request.chunked else skip, sensitive,
+                          canonical, canonical_header) == -2:
+            return None
+        put(&out, "}", 1)
+        if request.chunked:
+            put(&out, ',"transfer_encoding":["chunked"]', 32)
+        put(&out, '},"bytes_read":', 15)
+        put_int(&out, bytes_read)
+        put(&out, ',"user_id":"","duration":', 25)
+        put_float(&out, duration)
+        put(&out, ',"size":', 8)
+        put_int(&out, size)
+        put(&out, ',"status":', 10)
+        put_int(&out, status)
+        put(&out, ',"resp_headers":{', 17)
+        if put_header_map(&out, response_headers, redact, (), sensitive, canonical,
+                          canonical_header) == -2:
+            return None
+        put(&out, "}}\n", 3)
+        return PyBytes_FromStringAndSize(out.data, out.size)
+    finally:
+        PyMem_Free(out.data)
