@@ -4,7 +4,8 @@ Python encoder as the reference and for what is rare here).
 
 The bytes are exactly what ``json.JSONEncoder(separators=(",", ":"))`` makes
 of accesslog's entry dict: ASCII only (other characters as ``\\u00XX``),
-floats as ``repr`` writes them, keys in the entry's order. A header map in
+``ts`` and ``duration`` (seconds, to the microsecond) as ``repr`` writes
+them, keys in the entry's order. A header map in
 which one name repeats (two Set-Cookie lines, say) or a value that is
 neither bytes nor latin-1 str is left to the Python encoder: the caller
 gets None.
@@ -18,7 +19,7 @@ from cpython.unicode cimport (
     PyUnicode_GET_LENGTH,
     PyUnicode_KIND,
 )
-from libc.stdio cimport snprintf
+from libc.math cimport floor
 from libc.string cimport memcpy
 
 from fastsnake._exchange cimport HttpRequest
@@ -109,22 +110,62 @@ cdef int put_text(Buffer* out, object value) except -1:
     return -2
 
 
-cdef int put_float(Buffer* out, double value) except -1:
-    cdef char* text = PyOS_double_to_string(value, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
-    cdef Py_ssize_t n = 0
-    while text[n]:
+cdef int put_digits(Buffer* out, unsigned long long value, int width) except -1:
+    """value in decimal, zero-padded to ``width`` digits (0: no padding)."""
+    cdef char digits[24]
+    cdef int n = 0
+    while value or n == 0 or n < width:
+        digits[23 - n] = <char>(48 + value % 10)
+        value //= 10
         n += 1
-    try:
-        put(out, text, n)
-    finally:
-        PyMem_Free(text)
-    return 0
+    return put(out, digits + 24 - n, n)
 
 
 cdef int put_int(Buffer* out, long long value) except -1:
-    cdef char digits[24]
-    cdef int n = snprintf(digits, 24, "%lld", value)
-    return put(out, digits, n)
+    if value < 0:
+        put(out, "-", 1)
+        return put_digits(out, <unsigned long long>(-value), 0)
+    return put_digits(out, <unsigned long long>value, 0)
+
+
+cdef int put_micros(Buffer* out, double value) except -1:
+    """A time in seconds to the microsecond, as ``repr`` writes the float
+    nearest to it (accesslog rounds the same way: ``micros``): fixed
+    notation with trailing zeros dropped, or repr's exponent form below
+    1e-4."""
+    cdef long long k = <long long>floor(value * 1e6 + 0.5)
+    cdef char* text
+    cdef Py_ssize_t n
+    cdef long long fraction
+    cdef int width
+    if k < 0 or value != value:
+        text = PyOS_double_to_string(value, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
+        n = 0
+        while text[n]:
+            n += 1
+        try:
+            return put(out, text, n)
+        finally:
+            PyMem_Free(text)
+    if k == 0:
+        return put(out, "0.0", 3)
+    if k < 10:  # 5e-06
+        put_digits(out, k, 0)
+        return put(out, "e-06", 4)
+    if k < 100:  # 1.2e-05, 3e-05
+        put_digits(out, k // 10, 0)
+        if k % 10:
+            put(out, ".", 1)
+            put_digits(out, k % 10, 0)
+        return put(out, "e-05", 4)
+    put_digits(out, k // 1000000, 0)
+    put(out, ".", 1)
+    fraction = k % 1000000
+    width = 6
+    while width > 1 and fraction % 10 == 0:
+        fraction //= 10
+        width -= 1
+    return put_digits(out, fraction, width)
 
 
 cdef int put_header_map(Buffer* out, list headers, bint redact, object skip,
@@ -181,7 +222,7 @@ def access_line(bytes head, double ts, bytes middle, HttpRequest request, int st
     out.capacity = 1024
     try:
         put(&out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
-        put_float(&out, ts)
+        put_micros(&out, ts)
         put(&out, PyBytes_AS_STRING(middle), PyBytes_GET_SIZE(middle))
         if put_text(&out, ip) == -2:
             return None
@@ -212,7 +253,7 @@ def access_line(bytes head, double ts, bytes middle, HttpRequest request, int st
         put(&out, '},"bytes_read":', 15)
         put_int(&out, bytes_read)
         put(&out, ',"user_id":"","duration":', 25)
-        put_float(&out, duration)
+        put_micros(&out, duration)
         put(&out, ',"size":', 8)
         put_int(&out, size)
         put(&out, ',"status":', 10)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -70,6 +71,12 @@ def _wall(ts: float) -> str:
         text = time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(second))
         _wall_cache = (second, text)
     return f"{text}.{int((ts - second) * 1000):03d}"
+
+
+def micros(seconds: float) -> float:
+    """A time in seconds to the microsecond (an access line's ``ts`` and
+    ``duration``; the C line rounds the same way, so both write the same)."""
+    return math.floor(seconds * 1e6 + 0.5) / 1e6
 
 
 def _resolve_format(format: str, writer: LineWriter) -> str:
@@ -201,7 +208,8 @@ class AccessLogger:
         else:
             return
         try:
-            now = time.time()
+            now = micros(time.time())
+            duration = micros(duration)
             line = access_line(
                 self._heads[level], now, self._middle, request, status, size, duration,
                 response_headers, bytes_read, self._redact, _NOT_REQUEST_HEADERS,

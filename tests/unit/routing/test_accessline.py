@@ -29,6 +29,8 @@ REQUESTS = [
 
 def python_line(logger: AccessLogger, request: Any, level: str, ts: float, status: int,
                 duration: float, resp: list[tuple[bytes, bytes]]) -> bytes:
+    # As AccessLogger.log hands them on: to the microsecond.
+    ts, duration = accesslog.micros(ts), accesslog.micros(duration)
     return accesslog._json_line(level, ts, logger._logger, "handled request",
                                 logger._fields(request, status, 5, duration, resp, 7))
 
@@ -69,3 +71,19 @@ def test_a_repeated_header_name_is_left_to_python(tmp_path: Path) -> None:
     logger.close()
     text = (tmp_path / "a.log").read_text()
     assert '"X-Dup":["1","2"]' in text and '"Set-Cookie":["REDACTED"]' in text
+
+
+def test_times_are_written_as_repr_writes_them_to_the_microsecond(tmp_path: Path) -> None:
+    logger = AccessLogger(spec_for(tmp_path))
+    request = real_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    durations = [k / 1e6 for k in range(0, 2100)] + [
+        0.1, 0.5, 1.0, 1.25, 59.999999, 3600.0000004, 0.0000004, 0.0000005, 0.00009951,
+        1e-4, 2.5e-07, 123456.7890123]
+    stamps = [0.0, 1.0, 1700000000.0, 1796408866.7565484, 1796408866.0000005, 2e9 + 0.1234565]
+    for duration in durations:
+        assert c_line(logger, request, "info", 1.5, 200, duration, RESP) == python_line(
+            logger, request, "info", 1.5, 200, duration, RESP), duration
+    for ts in stamps:
+        assert c_line(logger, request, "info", ts, 200, 0.001, RESP) == python_line(
+            logger, request, "info", ts, 200, 0.001, RESP), ts
+    logger.close()
