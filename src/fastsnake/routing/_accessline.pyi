@@ -2,9 +2,7 @@
 
 from collections.abc import Callable, Container
 
-from fastsnake._exchange import HttpRequest
-
-def access_line(head: bytes, ts: float, middle: bytes, request: HttpRequest, status: int,
+def access_line(head: bytes, ts: float, middle: bytes, req: object, status: int,
                 size: int, duration: float, response_headers: list[tuple[bytes, bytes]],
                 bytes_read: int, redact: bool, skip: Container[str],
                 chunked_skip: Container[str], sensitive: Container[str],

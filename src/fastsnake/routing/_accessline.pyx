@@ -196,15 +196,19 @@ cdef int put_header_map(Buffer* out, list headers, bint redact, object skip,
     return 0
 
 
-def access_line(bytes head, double ts, bytes middle, HttpRequest request, int status,
+def access_line(bytes head, double ts, bytes middle, object req, int status,
                 long long size, double duration, list response_headers, long long bytes_read,
                 bint redact, object skip, object chunked_skip, object sensitive,
                 dict canonical, object canonical_header):
     """The JSON line (with its newline) of one finished request, or None
     where the Python encoder must write it. ``head`` is the line up to the
     ``ts`` value; ``middle`` from after it to the remote_ip value, both made
-    once per logger."""
+    once per logger. ``req`` is the protocol's HttpRequest; the gevent
+    worker's own request objects are left to the Python encoder."""
     cdef Buffer out
+    if type(req) is not HttpRequest:
+        return None
+    cdef HttpRequest request = <HttpRequest>req
     cdef object peer = request.peer
     cdef object ip, client_ip
     cdef dict variables = request.vars
