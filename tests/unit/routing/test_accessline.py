@@ -87,3 +87,13 @@ def test_times_are_written_as_repr_writes_them_to_the_microsecond(tmp_path: Path
         assert c_line(logger, request, "info", ts, 200, 0.001, RESP) == python_line(
             logger, request, "info", ts, 200, 0.001, RESP), ts
     logger.close()
+
+
+def test_a_request_of_another_kind_is_left_to_python(tmp_path: Path) -> None:
+    # The gevent worker logs its own request objects through the same logger.
+    logger = AccessLogger(spec_for(tmp_path))
+    other = real_request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert c_line(logger, other, "info", 1.0, 200, 0.1, RESP) is not None
+    stand_in = type("GeventRequest", (), {"peer": ("127.0.0.1", 5), "vars": None})()
+    assert c_line(logger, stand_in, "info", 1.0, 200, 0.1, RESP) is None
+    logger.close()
