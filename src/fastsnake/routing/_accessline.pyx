@@ -24,6 +24,10 @@ from libc.string cimport memcpy
 
 from fastsnake._exchange cimport HttpRequest
 
+import time
+
+cdef object wall_clock = time.time
+
 
 cdef extern from "Python.h":
     char* PyOS_double_to_string(double val, char format_code, int precision, int flags,
@@ -270,3 +274,60 @@ def access_line(bytes head, double ts, bytes middle, object req, int status,
         return PyBytes_FromStringAndSize(out.data, out.size)
     finally:
         PyMem_Free(out.data)
+
+
+cdef inline double micros(double seconds):
+    # accesslog.micros, the same arithmetic.
+    return floor(seconds * 1e6 + 0.5) / 1e6
+
+
+cdef class LineLog:
+    """The per-request half of an access log, in C: the level check, the
+    line (access_line's, else the subclass's ``python_line``), the write and
+    the report of a failed one, which never reaches the server. The subclass
+    (routing.accesslog.AccessLogger) sets the fields up."""
+
+    cdef public bint info_enabled
+    cdef public bint error_enabled
+    cdef public bint fast           # JSON lines: access_line can write them
+    cdef public bint redact
+    cdef public bytes head_info     # the line up to the ts value, per level
+    cdef public bytes head_error
+    cdef public bytes middle        # from after ts to the remote_ip value
+    cdef public object writer       # routing.logwriter.LineWriter
+    cdef public object reporter     # routing.logwriter.Reporter
+    cdef public object skip, chunked_skip, sensitive, canonical_header
+    cdef public dict canonical
+
+    cpdef log(self, request, status, size, duration, response_headers, bytes_read):
+        """Write the entry for one finished request (``request`` is an HttpRequest)."""
+        cdef bytes head
+        cdef str level
+        if status >= 500:
+            if not self.error_enabled:
+                return
+            head, level = self.head_error, "error"
+        elif self.info_enabled:
+            head, level = self.head_info, "info"
+        else:
+            return
+        try:
+            now = micros(wall_clock())
+            duration = micros(duration)
+            line = access_line(
+                head, now, self.middle, request, status, size, duration, response_headers,
+                bytes_read, self.redact, self.skip, self.chunked_skip, self.sensitive,
+                self.canonical, self.canonical_header) if self.fast else None
+            if line is None:
+                line = self.python_line(level, now, request, status, size, duration,
+                                        response_headers, bytes_read)
+            self.writer.write(line)
+        except Exception as exc:  # never into the server: OSError, or a bad value
+            self.reporter.failed(exc)
+        else:
+            if self.reporter.failing:
+                self.reporter.recovered()
+
+    def python_line(self, level, ts, request, status, size, duration, response_headers,
+                    bytes_read):
+        raise NotImplementedError

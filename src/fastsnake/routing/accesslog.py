@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastsnake.config.log import LEVELS, AccessLogSpec, ServerLogSpec
-from fastsnake.routing._accessline import access_line
+from fastsnake.routing._accessline import LineLog
 from fastsnake.routing.logfiles import reopen_files
 from fastsnake.routing.logwriter import LineWriter, Reporter, open_writer, to_stderr, warn
 
@@ -158,7 +158,7 @@ _PROTOS = {0: "HTTP/1.0", 1: "HTTP/1.1"}
 # -- access logs ------------------------------------------------------------
 
 
-class AccessLogger:
+class AccessLogger(LineLog):
     """Writes the access log of one ``log`` directive.
 
     ``log`` is the per-request call (the protocol's ResponseFilter calls it
@@ -175,56 +175,39 @@ class AccessLogger:
             output, format = server_log.output, server_log.format
             level = server_log.level or "INFO"
         self.spec = spec
-        self._writer = open_writer(output, spec.location, warn)
-        self._encode = _ENCODERS[_resolve_format(format, self._writer)]
+        self.writer = open_writer(output, spec.location, warn)
+        self._encode = _ENCODERS[_resolve_format(format, self.writer)]
         rank = _LEVEL_RANK[level]
-        self._info = not self._writer.discards and rank <= _LEVEL_RANK["INFO"]
-        self._error = not self._writer.discards and rank <= _LEVEL_RANK["ERROR"]
+        self.info_enabled = not self.writer.discards and rank <= _LEVEL_RANK["INFO"]
+        self.error_enabled = not self.writer.discards and rank <= _LEVEL_RANK["ERROR"]
         self._logger = spec.logger
-        self._redact = not log_credentials
-        # The JSON line is written in C (routing._accessline) around these
+        self.redact = not log_credentials
+        # ``log`` (LineLog's, in C) writes a JSON line itself around these
         # fixed pieces: up to the ts value per level, then to remote_ip's.
-        self._fast = self._encode is _json_line
-        self._heads = {name: ('{"level":' + _dumps(name) + ',"ts":').encode()
-                       for name in ("info", "error")}
-        self._middle = (',"logger":' + _dumps(spec.logger)
-                        + ',"msg":"handled request","request":{"remote_ip":').encode()
-        self._reporter = Reporter(f"access log {spec.logger} ({spec.location})")
+        self.fast = self._encode is _json_line
+        self.head_info, self.head_error = (('{"level":' + _dumps(name) + ',"ts":').encode()
+                                           for name in ("info", "error"))
+        self.middle = (',"logger":' + _dumps(spec.logger)
+                       + ',"msg":"handled request","request":{"remote_ip":').encode()
+        self.skip, self.chunked_skip = _NOT_REQUEST_HEADERS, _NOT_CHUNKED_HEADERS
+        self.sensitive, self.canonical = _SENSITIVE, _CANONICAL
+        self.canonical_header = canonical_header
+        self.reporter = Reporter(f"access log {spec.logger} ({spec.location})")
 
     @property
     def enabled(self) -> bool:
         """False when nothing would ever be written (``output discard``, level above ERROR)."""
-        return self._info or self._error
+        return self.info_enabled or self.error_enabled
 
-    def log(self, request: Any, status: int, size: int, duration: float,
-            response_headers: list[tuple[bytes, bytes]], bytes_read: int) -> None:
-        """Write the entry for one finished request (``request`` is an HttpRequest)."""
-        if status >= 500:
-            if not self._error:
-                return
-            level = "error"
-        elif self._info:
-            level = "info"
-        else:
-            return
-        try:
-            now = micros(time.time())
-            duration = micros(duration)
-            line = access_line(
-                self._heads[level], now, self._middle, request, status, size, duration,
-                response_headers, bytes_read, self._redact, _NOT_REQUEST_HEADERS,
-                _NOT_CHUNKED_HEADERS, _SENSITIVE, _CANONICAL, canonical_header,
-            ) if self._fast else None
-            if line is None:
-                line = self._encode(level, now, self._logger, "handled request",
-                                    self._fields(request, status, size, duration,
-                                                 response_headers, bytes_read))
-            self._writer.write(line)
-        except Exception as exc:  # never into the server: OSError, or a bad value
-            self._reporter.failed(exc)
-        else:
-            if self._reporter.failing:
-                self._reporter.recovered()
+    def python_line(self, level: str, ts: float, request: Any, status: int, size: int,
+                    duration: float, response_headers: list[tuple[bytes, bytes]],
+                    bytes_read: int) -> bytes:
+        """The line ``log`` leaves to the Python encoder (a console format, a
+        repeated header name, a request of another kind); ts and duration
+        already to the microsecond."""
+        return self._encode(level, ts, self._logger, "handled request",
+                            self._fields(request, status, size, duration, response_headers,
+                                         bytes_read))
 
     def _fields(self, request: Any, status: int, size: int, duration: float,
                 response_headers: list[tuple[bytes, bytes]], bytes_read: int
@@ -243,7 +226,7 @@ class AccessLogger:
             "method": request.method.decode("latin-1"),
             "host": request.host.decode("latin-1"),
             "uri": request.target.decode("latin-1"),
-            "headers": _header_map(request.headers, self._redact,
+            "headers": _header_map(request.headers, self.redact,
                                    _NOT_CHUNKED_HEADERS if chunked else _NOT_REQUEST_HEADERS),
         }
         if chunked:
@@ -255,12 +238,12 @@ class AccessLogger:
             "duration": duration,
             "size": size,
             "status": status,
-            "resp_headers": _header_map(response_headers, self._redact),
+            "resp_headers": _header_map(response_headers, self.redact),
         }
 
     def close(self) -> None:
-        self._writer.close(tidy=True)  # a worker stopping
-        self._info = self._error = False
+        self.writer.close(tidy=True)  # a worker stopping
+        self.info_enabled = self.error_enabled = False
 
 
 # -- the server's own log (global ``log`` option) ---------------------------

@@ -37,8 +37,9 @@ def python_line(logger: AccessLogger, request: Any, level: str, ts: float, statu
 
 def c_line(logger: AccessLogger, request: Any, level: str, ts: float, status: int,
            duration: float, resp: list[tuple[bytes, bytes]]) -> bytes | None:
-    return access_line(logger._heads[level], ts, logger._middle, request, status, 5, duration,
-                       resp, 7, logger._redact, accesslog._NOT_REQUEST_HEADERS,
+    head = logger.head_info if level == "info" else logger.head_error
+    return access_line(head, ts, logger.middle, request, status, 5, duration,
+                       resp, 7, logger.redact, accesslog._NOT_REQUEST_HEADERS,
                        accesslog._NOT_CHUNKED_HEADERS, accesslog._SENSITIVE,
                        accesslog._CANONICAL, accesslog.canonical_header)
 
