@@ -3,17 +3,6 @@
 from collections.abc import Callable, Container
 from typing import Any
 
-def access_line(head: bytes, ts: float, middle: bytes, req: object, status: int,
-                size: int, duration: float, response_headers: list[tuple[bytes, bytes]],
-                bytes_read: int, redact: bool, skip: Container[str],
-                chunked_skip: Container[str], sensitive: Container[str],
-                canonical: dict[bytes, str],
-                canonical_header: Callable[[bytes], str]) -> bytes | None:
-    """The JSON line (with its newline) of one finished request, exactly as
-    routing.accesslog's Python encoder writes it; None where that encoder
-    must write it (a repeated header name, a Unix-socket peer, ...)."""
-
-
 class LineLog:
     """The per-request half of an access log, in C (the subclass,
     routing.accesslog.AccessLogger, sets the fields up)."""
@@ -32,6 +21,10 @@ class LineLog:
     sensitive: Container[str]
     canonical: dict[bytes, str]
     canonical_header: Callable[[bytes], str]
+    def json_line(self, req: object, ts: float, status: int, size: int, duration: float,
+                  response_headers: list[tuple[bytes, bytes]], bytes_read: int) -> bytes | None:
+        """The JSON line of one finished request, exactly as the Python
+        encoder writes it; None where that encoder must write it."""
     def log(self, request: object, status: int, size: int, duration: float,
             response_headers: list[tuple[bytes, bytes]], bytes_read: int) -> None: ...
     def python_line(self, level: str, ts: float, request: object, status: int, size: int,

@@ -172,110 +172,6 @@ cdef int put_micros(Buffer* out, double value) except -1:
     return put_digits(out, fraction, width)
 
 
-cdef int put_header_map(Buffer* out, list headers, bint redact, object skip,
-                        object sensitive, dict canonical, object canonical_header) except -1:
-    """``{"Name":["value"],...}``; -2 where accesslog's Python does it."""
-    cdef list keys = []
-    cdef bint first = True
-    for name, value in headers:
-        key = canonical.get(name)
-        if key is None:
-            key = canonical_header(name)
-        if key in skip:
-            continue
-        if key in keys:
-            return -2  # a repeated name: its values go in one list
-        keys.append(key)
-        if not first:
-            put(out, ",", 1)
-        first = False
-        if put_text(out, key) == -2:
-            return -2
-        put(out, ":[", 2)
-        if redact and key in sensitive:
-            put(out, '"REDACTED"', 10)
-        elif put_text(out, value) == -2:
-            return -2
-        put(out, "]", 1)
-    return 0
-
-
-def access_line(bytes head, double ts, bytes middle, object req, int status,
-                long long size, double duration, list response_headers, long long bytes_read,
-                bint redact, object skip, object chunked_skip, object sensitive,
-                dict canonical, object canonical_header):
-    """The JSON line (with its newline) of one finished request, or None
-    where the Python encoder must write it. ``head`` is the line up to the
-    ``ts`` value; ``middle`` from after it to the remote_ip value, both made
-    once per logger. ``req`` is the protocol's HttpRequest; the gevent
-    worker's own request objects are left to the Python encoder."""
-    cdef Buffer out
-    if type(req) is not HttpRequest:
-        return None
-    cdef HttpRequest request = <HttpRequest>req
-    cdef object peer = request.peer
-    cdef object ip, client_ip
-    cdef dict variables = request.vars
-    if not (type(peer) is tuple and len(peer) >= 2 and type(peer[0]) is str
-            and type(peer[1]) is int):
-        return None  # a Unix socket's peer: the Python encoder says it as Go does
-    ip = peer[0]
-    client_ip = variables.get("client_ip") if variables else None
-    if not client_ip:
-        client_ip = ip
-    out.data = <char*>PyMem_Malloc(1024)
-    if out.data == NULL:
-        raise MemoryError()
-    out.size = 0
-    out.capacity = 1024
-    try:
-        put(&out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
-        put_micros(&out, ts)
-        put(&out, PyBytes_AS_STRING(middle), PyBytes_GET_SIZE(middle))
-        if put_text(&out, ip) == -2:
-            return None
-        put(&out, ',"remote_port":"', 16)
-        put_int(&out, <long long>peer[1])
-        put(&out, '","client_ip":', 14)
-        if put_text(&out, client_ip) == -2:
-            return None
-        if request.http_minor == 0:
-            put(&out, ',"proto":"HTTP/1.0","method":', 29)
-        elif request.http_minor == 1:
-            put(&out, ',"proto":"HTTP/1.1","method":', 29)
-        else:
-            return None
-        put_text(&out, request.method)
-        put(&out, ',"host":', 8)
-        put_text(&out, request.host)
-        put(&out, ',"uri":', 7)
-        put_text(&out, request.target)
-        put(&out, ',"headers":{', 12)
-        if put_header_map(&out, request.headers, redact,
-                          chunked_skip if request.chunked else skip, sensitive,
-                          canonical, canonical_header) == -2:
-            return None
-        put(&out, "}", 1)
-        if request.chunked:
-            put(&out, ',"transfer_encoding":["chunked"]', 32)
-        put(&out, '},"bytes_read":', 15)
-        put_int(&out, bytes_read)
-        put(&out, ',"user_id":"","duration":', 25)
-        put_micros(&out, duration)
-        put(&out, ',"size":', 8)
-        put_int(&out, size)
-        put(&out, ',"status":', 10)
-        put_int(&out, status)
-        put(&out, ',"resp_headers":{', 17)
-        if put_header_map(&out, response_headers, redact, (), sensitive, canonical,
-                          canonical_header) == -2:
-            return None
-        put(&out, "}}\n", 3)
-        return PyBytes_FromStringAndSize(out.data, out.size)
-    finally:
-        PyMem_Free(out.data)
-
-
 cdef inline double micros(double seconds):
     # accesslog.micros, the same arithmetic.
     return floor(seconds * 1e6 + 0.5) / 1e6
@@ -283,13 +179,13 @@ cdef inline double micros(double seconds):
 
 cdef class LineLog:
     """The per-request half of an access log, in C: the level check, the
-    line (access_line's, else the subclass's ``python_line``), the write and
+    line (json_line, else the subclass's ``python_line``), the write and
     the report of a failed one, which never reaches the server. The subclass
     (routing.accesslog.AccessLogger) sets the fields up."""
 
     cdef public bint info_enabled
     cdef public bint error_enabled
-    cdef public bint fast           # JSON lines: access_line can write them
+    cdef public bint fast           # JSON lines: json_line can write them
     cdef public bint redact
     cdef public bytes head_info     # the line up to the ts value, per level
     cdef public bytes head_error
@@ -299,25 +195,119 @@ cdef class LineLog:
     cdef public object skip, chunked_skip, sensitive, canonical_header
     cdef public dict canonical
 
+    cpdef object json_line(self, object req, double ts, int status, long long size,
+                           double duration, list response_headers, long long bytes_read):
+        """The JSON line (with its newline) of one finished request, or None
+        where the Python encoder must write it: ``req`` is not the protocol's
+        HttpRequest (the gevent worker's own), a Unix-socket peer, a repeated
+        header name. ``ts`` and ``duration`` are to the microsecond already."""
+        cdef Buffer out
+        cdef bytes head = self.head_error if status >= 500 else self.head_info
+        if type(req) is not HttpRequest:
+            return None
+        cdef HttpRequest request = <HttpRequest>req
+        cdef object peer = request.peer
+        cdef object ip, client_ip
+        cdef dict variables = request.vars
+        if not (type(peer) is tuple and len(peer) >= 2 and type(peer[0]) is str
+                and type(peer[1]) is int):
+            return None  # a Unix socket's peer: the Python encoder says it as Go does
+        ip = peer[0]
+        client_ip = variables.get("client_ip") if variables else None
+        if not client_ip:
+            client_ip = ip
+        out.data = <char*>PyMem_Malloc(1024)
+        if out.data == NULL:
+            raise MemoryError()
+        out.size = 0
+        out.capacity = 1024
+        try:
+            put(&out, PyBytes_AS_STRING(head), PyBytes_GET_SIZE(head))
+            put_micros(&out, ts)
+            put(&out, PyBytes_AS_STRING(self.middle), PyBytes_GET_SIZE(self.middle))
+            if put_text(&out, ip) == -2:
+                return None
+            put(&out, ',"remote_port":"', 16)
+            put_int(&out, <long long>peer[1])
+            put(&out, '","client_ip":', 14)
+            if put_text(&out, client_ip) == -2:
+                return None
+            if request.http_minor == 0:
+                put(&out, ',"proto":"HTTP/1.0","method":', 29)
+            elif request.http_minor == 1:
+                put(&out, ',"proto":"HTTP/1.1","method":', 29)
+            else:
+                return None
+            put_text(&out, request.method)
+            put(&out, ',"host":', 8)
+            put_text(&out, request.host)
+            put(&out, ',"uri":', 7)
+            put_text(&out, request.target)
+            put(&out, ',"headers":{', 12)
+            if self.header_map(&out, request.headers,
+                               self.chunked_skip if request.chunked else self.skip) == -2:
+                return None
+            put(&out, "}", 1)
+            if request.chunked:
+                put(&out, ',"transfer_encoding":["chunked"]', 32)
+            put(&out, '},"bytes_read":', 15)
+            put_int(&out, bytes_read)
+            put(&out, ',"user_id":"","duration":', 25)
+            put_micros(&out, duration)
+            put(&out, ',"size":', 8)
+            put_int(&out, size)
+            put(&out, ',"status":', 10)
+            put_int(&out, status)
+            put(&out, ',"resp_headers":{', 17)
+            if self.header_map(&out, response_headers, ()) == -2:
+                return None
+            put(&out, "}}\n", 3)
+            return PyBytes_FromStringAndSize(out.data, out.size)
+        finally:
+            PyMem_Free(out.data)
+
+    cdef int header_map(self, Buffer* out, list headers, object skip) except -1:
+        """``{"Name":["value"],...}``; -2 where accesslog's Python does it."""
+        cdef list keys = []
+        cdef bint first = True
+        for name, value in headers:
+            key = self.canonical.get(name)
+            if key is None:
+                key = self.canonical_header(name)
+            if key in skip:
+                continue
+            if key in keys:
+                return -2  # a repeated name: its values go in one list
+            keys.append(key)
+            if not first:
+                put(out, ",", 1)
+            first = False
+            if put_text(out, key) == -2:
+                return -2
+            put(out, ":[", 2)
+            if self.redact and key in self.sensitive:
+                put(out, '"REDACTED"', 10)
+            elif put_text(out, value) == -2:
+                return -2
+            put(out, "]", 1)
+        return 0
+
     cpdef log(self, request, status, size, duration, response_headers, bytes_read):
         """Write the entry for one finished request (``request`` is an HttpRequest)."""
-        cdef bytes head
         cdef str level
         if status >= 500:
             if not self.error_enabled:
                 return
-            head, level = self.head_error, "error"
+            level = "error"
         elif self.info_enabled:
-            head, level = self.head_info, "info"
+            level = "info"
         else:
             return
         try:
             now = micros(wall_clock())
             duration = micros(duration)
-            line = access_line(
-                head, now, self.middle, request, status, size, duration, response_headers,
-                bytes_read, self.redact, self.skip, self.chunked_skip, self.sensitive,
-                self.canonical, self.canonical_header) if self.fast else None
+            line = self.json_line(request, now, status, size, duration, response_headers,
+                                  bytes_read) if self.fast else None
             if line is None:
                 line = self.python_line(level, now, request, status, size, duration,
                                         response_headers, bytes_read)

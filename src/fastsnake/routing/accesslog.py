@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import traceback
 from collections.abc import Callable
@@ -71,12 +70,6 @@ def _wall(ts: float) -> str:
         text = time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(second))
         _wall_cache = (second, text)
     return f"{text}.{int((ts - second) * 1000):03d}"
-
-
-def micros(seconds: float) -> float:
-    """A time in seconds to the microsecond (an access line's ``ts`` and
-    ``duration``; the C line rounds the same way, so both write the same)."""
-    return math.floor(seconds * 1e6 + 0.5) / 1e6
 
 
 def _resolve_format(format: str, writer: LineWriter) -> str:
