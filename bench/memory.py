@@ -3,8 +3,9 @@
     python bench/memory.py [--uvicorn-python PY] [--requests N] [--rounds N]
 
 Starts each server in turn on the hello apps of bench/apps (fastsnake with
-``workers 1`` on the WSGI and on the ASGI hello; uvicorn on the ASGI hello,
-one process), sends N keep-alive requests so that every lazy path has run,
+``workers 1`` on the WSGI and on the ASGI hello, under its supervisor and
+with ``supervisor off``, in one process; uvicorn on the ASGI hello, one
+process), sends N keep-alive requests so that every lazy path has run,
 then reads /proc/<pid>/smaps_rollup of the server's whole process tree
 (fastsnake: the supervisor and its worker). It prints, per server, each
 process's RSS and PSS and their sums. RSS counts a page shared by two
@@ -20,6 +21,7 @@ is skipped.
 from __future__ import annotations
 
 import argparse
+import itertools
 import pathlib
 import socket
 import subprocess
@@ -32,6 +34,7 @@ BENCH = pathlib.Path(__file__).resolve().parent
 APPS = BENCH / "apps"
 
 CADDYFILE = """\
+{options}
 :{port} {{
     python {{
         module_{interface} "{module}:hello"
@@ -151,15 +154,21 @@ def main() -> int:
     rows: dict[str, list[list[Usage]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            for interface in ("wsgi", "asgi"):
+            for interface, supervised in itertools.product(("wsgi", "asgi"), (True, False)):
+                if not supervised and args.workers != 1:
+                    continue  # one process is one worker
                 port = free_port()
                 caddyfile = pathlib.Path(tmp) / f"Caddyfile.{interface}"
                 caddyfile.write_text(CADDYFILE.format(
                     port=port, interface=interface, module=f"{interface}_apps", apps=APPS,
-                    workers=args.workers))
+                    workers=args.workers,
+                    options="" if supervised else "{\n    supervisor off\n}"))
                 argv = [sys.executable, "-m", "fastsnake", "run", "--config", str(caddyfile)]
-                rows.setdefault(f"fastsnake {interface} w{args.workers}", []).append(
-                    measure("fastsnake", argv, port, args.requests, tmp, args.workers))
+                name = f"fastsnake {interface} w{args.workers}" + (
+                    "" if supervised else " off")
+                rows.setdefault(name, []).append(
+                    measure("fastsnake", argv, port, args.requests, tmp,
+                            args.workers if supervised else 0))
             if args.uvicorn_python:
                 port = free_port()
                 argv = [args.uvicorn_python, "-m", "uvicorn", "asgi_apps:hello", "--host",

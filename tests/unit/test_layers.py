@@ -73,6 +73,10 @@ DEFERRED = {
         "only the child interpreter that looks at the app imports it: not the supervisor",
     ("fastsnake.server.serve", "fastsnake.server.inprocess"):
         "the supervisor loads no event loop, protocol or app: only the no-fork path needs them",
+    ("fastsnake.server.serve", "fastsnake.server.supervisor"):
+        "a server in one process (supervisor off, no fork) loads none of the supervisor",
+    ("fastsnake.server.inprocess", "fastsnake.server.control"):
+        "the control file (and tempfile with it) only where fork exists and admin is on",
     ("fastsnake.server.certificates", "fastsnake.certs.manager"):
         "cryptography and acme are optional (the https extra): imported only when certificates "
         "are managed",

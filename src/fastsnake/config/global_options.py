@@ -58,6 +58,7 @@ class GlobalOptions:
     order: tuple[tuple[str, str, str], ...] = ()  # (directive, position, other)
     client_ip: ClientIPPolicy | None = None       # servers { trusted_proxies ... }
     admin: bool = True                            # admin off: no control file
+    supervisor_off: str = ""                      # "file:line" of supervisor off; "": on
     https: HttpsOptions = field(default_factory=HttpsOptions)  # automatic HTTPS's options
 
 
@@ -96,6 +97,11 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
                                   "'fastsnake stop' reach a server through its control file")
                 while d.next_block(d.nesting):
                     pass  # the admin block's own options: all about that API
+        elif name == "supervisor":
+            value = expect_one_arg(d)
+            if value not in ("on", "off"):
+                d.errf("supervisor must be 'on' or 'off', got '%s'", value)
+            options = replace(options, supervisor_off=d.token().location if value == "off" else "")
         elif name == "order":
             options = replace(options, order=(*options.order, _order(d)))
         elif name == "log":

@@ -17,6 +17,7 @@ from fastsnake.config.gevent_port import check_gevent_port
 from fastsnake.config.global_options import parse_global_options
 from fastsnake.config.https_plan import HttpsPlanner
 from fastsnake.config.model import Config, Listener, Runtime, Site, default_workers, python_apps
+from fastsnake.config.one_process import one_process_listeners
 from fastsnake.config.python import default_runtime
 from fastsnake.config.routes import RouteParser
 from fastsnake.errors import CaddyfileError
@@ -92,9 +93,13 @@ def parse_config(text: str, filename: str) -> Config:
 
     runtime = default_runtime()
     interpreter = _interpreter(sites)
+    listeners = tuple(_listener(port, tuple(group), runtime, binds[port][0])
+                      for port, group in sites.items())
+    if options.supervisor_off:
+        listeners = one_process_listeners(listeners, options.supervisor_off)
     return Config(
-        listeners=tuple(_listener(port, tuple(group), runtime, binds[port][0])
-                        for port, group in sites.items()),
+        listeners=listeners,
+        supervised=not options.supervisor_off,
         grace_period=options.grace_period,
         timeouts=options.timeouts,
         limits=options.limits,

@@ -225,5 +225,6 @@ class Config:
     server_log: Any = None           # accesslog.ServerLogSpec of the global ``log`` option
     client_ip: ClientIPPolicy | None = None  # trusted proxies; None: the peer is the client
     admin: bool = True               # admin off: fastsnake reload/stop cannot reach it
+    supervised: bool = True          # supervisor off: everything in one process
     auto_https: Any = None           # certs.policy.AutoHttps: certificates fastsnake manages
     interpreter: str = ""            # python_path: the Python to run under, if not this one

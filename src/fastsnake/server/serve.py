@@ -1,7 +1,8 @@
 """Serve a Config until stopped: the one place that picks the process model.
 
 Worker processes under a supervisor where the platform can fork; everything
-in this process otherwise (Windows, or a platform without SO_REUSEPORT).
+in this process otherwise (Windows, or a platform without SO_REUSEPORT), or
+when the Caddyfile says ``supervisor off``.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 from fastsnake.config.model import Config, Runtime
 from fastsnake.errors import ConfigError
 from fastsnake.server.plan import uses_worker_processes
-from fastsnake.server.supervisor import Supervisor
 
 
 def serve(config: Config) -> int:
     """Serve a config until stopped: worker processes under a supervisor
     where there is fork, else everything in this process."""
-    if uses_worker_processes():
+    if uses_worker_processes() and config.supervised:
+        # Only here: a server in one process needs none of the supervisor.
+        from fastsnake.server.supervisor import Supervisor
+
         return Supervisor(config).run()
     for listener in config.listeners:
         if listener.runtime is Runtime.GEVENT:
