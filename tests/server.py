@@ -30,14 +30,16 @@ def free_port() -> int:
 
 class RunningServer:
     def __init__(self, caddyfile: pathlib.Path, port: int, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), relative: bool = False) -> None:
         self.port = port
         self.lines: list[str] = []
         self.changed = threading.Condition()
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastsnake", *args, str(caddyfile)],
+            # relative: named as a user in its folder would (fastsnake Caddyfile)
+            [sys.executable, "-m", "fastsnake", *args,
+             caddyfile.name if relative else str(caddyfile)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, text=True,
             cwd=str(caddyfile.parent))
         self.reader = threading.Thread(target=self._read, daemon=True)

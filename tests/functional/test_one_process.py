@@ -1,6 +1,7 @@
 """``supervisor off``: a real fastsnake that serves from the one process it
 started as (no supervisor, no worker processes), drains and stops on
-SIGTERM, reopens its logs on SIGUSR1, and says why it cannot reload."""
+SIGTERM, reopens its logs on SIGUSR1, and reloads by re-executing itself
+without refusing a connection."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import threading
 
 import pytest
 import requests
+
+from tests.functional.test_reload import Hammer, wait_for_version
+from tests.server import RunningServer, free_port
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and fork")
 
@@ -86,16 +90,74 @@ def test_sigusr1_reopens_the_access_log(serve, tmp_path):
     assert "after" in reopened and "before" not in reopened
 
 
-def test_stop_reaches_it_and_reload_says_why_it_cannot(serve, tmp_path):
-    server = serve(CADDYFILE)
+APPS = """
+def one(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"one"]
+
+def two(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"two"]
+"""
+
+RELOADED = """{
+    supervisor off
+}
+:%d {
+    python {
+        module_wsgi "apps:%s"
+        working_dir app
+    }
+}
+"""
+
+
+def test_reload_reexecutes_without_failing_a_request(serve, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "apps.py").write_text(APPS)
+    port = free_port()
     caddyfile = tmp_path / "Caddyfile"
-    done = command("reload", "--config", str(caddyfile), cwd=tmp_path)
-    assert done.returncode == 1
-    assert "runs with 'supervisor off'" in done.stderr and "cannot reload" in done.stderr
+    caddyfile.write_text(RELOADED % (port, "one"))
+    # Started as `fastsnake Caddyfile`: the reload reads it again although the
+    # app's working_dir has become the process's current directory.
+    server = RunningServer(caddyfile, port, relative=True)
+    try:
+        reload_and_stop(server, caddyfile, tmp_path)
+    finally:
+        server.stop()
+
+
+def reload_and_stop(server: RunningServer, caddyfile, tmp_path) -> None:
+    server.wait_ready()
+    assert requests.get(server.base_url, timeout=10).text == "one"
+    hammer = Hammer(server.base_url)  # keep-alive requests throughout
+    try:
+        caddyfile.write_text(RELOADED % (server.port, "two"))
+        mark = len(server.lines)
+        done = command("reload", "--config", str(caddyfile), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert server.wait_for_text("configuration checked", start=mark)
+        assert server.wait_for_text("fastsnake: serving", start=mark)  # the new image
+        assert wait_for_version(server, "two")  # new connections, some queued meanwhile
+    finally:
+        hammer.finish()
+    assert hammer.failures == []
+    assert {"one", "two"} <= set(hammer.answers)
+    assert server.worker_pids() == set()  # still one process: the same one, re-executed
+    assert requests.get(server.base_url + "/", timeout=10).text == "two"
+
+    # An app that does not import, then a Caddyfile that does not load: each
+    # is logged, and the running configuration keeps serving.
+    caddyfile.write_text(RELOADED % (server.port, "three"))
     mark = len(server.lines)
-    server.signal(signal.SIGHUP)  # sent by hand: logged, and it keeps serving
-    assert server.wait_for_text("SIGHUP: this server runs with 'supervisor off'", start=mark)
-    assert requests.get(server.base_url + "/hello", timeout=10).text == "hello"
+    server.signal(signal.SIGHUP)
+    assert server.wait_for_text("apps do not load, keeping the old one", start=mark)
+    assert "three" in server.log
+    caddyfile.write_text(f":{server.port} {{\n    bogus\n}}\n")
+    mark = len(server.lines)
+    server.signal(signal.SIGHUP)
+    assert server.wait_for_text("does not load, keeping the old one", start=mark)
+    assert requests.get(server.base_url, timeout=10).text == "two"
     done = command("stop", "--config", str(caddyfile), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert server.proc.wait(10) == 0

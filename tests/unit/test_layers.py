@@ -77,6 +77,10 @@ DEFERRED = {
         "a server in one process (supervisor off, no fork) loads none of the supervisor",
     ("fastsnake.server.inprocess", "fastsnake.server.control"):
         "the control file (and tempfile with it) only where fork exists and admin is on",
+    ("fastsnake.server.serve", "fastsnake.server.handover"):
+        "only after a reload's re-exec that found a supervised Caddyfile: it brings asyncio",
+    ("fastsnake.server.inprocess", "fastsnake.config.loader"):
+        "a reload only: the first load happened before serving",
     ("fastsnake.server.certificates", "fastsnake.certs.manager"):
         "cryptography and acme are optional (the https extra): imported only when certificates "
         "are managed",

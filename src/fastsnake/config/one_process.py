@@ -3,10 +3,11 @@
 A supervisor costs a Python interpreter of its own (about 19 MB of RSS with
 the Caddyfile loaded, 8 MB at the very least); a single-process server
 saves it, as uvicorn does with one worker, and gives up what only a
-supervisor can do: restart a worker that died, replace workers (SIGHUP and
-``fastsnake reload``, ``max_requests``, autoreload in the process runtime)
-and run several worker processes. What needs those is refused here, at
-the line that asks for it, rather than silently doing less.
+supervisor can do: restart a worker that died, replace a worker beside
+the old one (``max_requests``, autoreload in the process runtime) and run
+several worker processes. What needs those is refused here, at the line
+that asks for it, rather than silently doing less. (A reload re-executes
+the process instead: server/handover.py.)
 """
 
 from __future__ import annotations

@@ -9,10 +9,7 @@ folder). ``reload`` checks the Caddyfile, then sends SIGHUP (re-read it,
 replace the workers without dropping a connection); ``stop`` sends SIGTERM
 (drain within the grace period) and waits for the server to exit. The
 global ``admin off`` keeps its meaning: no control file, so neither command
-can reach that server. A server with ``supervisor off`` (one process) has
-no supervisor to replace its workers: its control file says so on a second
-line, and ``reload`` refuses to reach it instead of sending a SIGHUP that
-could only be logged.
+can reach that server.
 """
 
 from __future__ import annotations
@@ -50,38 +47,33 @@ def control_file(caddyfile: str) -> str:
     return os.path.join(control_folder(), f"fastsnake-{name}.pid")
 
 
-ONE_PROCESS = "supervisor off"  # the control file's second line for such a server
-
-
 @contextlib.contextmanager
-def published(caddyfile: str, one_process: bool = False) -> object:
+def published(caddyfile: str) -> object:
     """Write this process's pid for ``reload``/``stop`` while the block runs."""
     path = control_file(caddyfile)
     with open(path, "w", encoding="ascii") as f:
-        f.write(f"{os.getpid()}\n{ONE_PROCESS}\n" if one_process else f"{os.getpid()}\n")
+        f.write(f"{os.getpid()}\n")
     try:
         yield path
     finally:
         with contextlib.suppress(OSError):
             with open(path, encoding="ascii") as f:
-                mine = f.readline().strip() == str(os.getpid())
+                mine = f.read().strip() == str(os.getpid())
             if mine:  # a later server on the same Caddyfile may have taken it over
                 os.unlink(path)
 
 
-def running_server(caddyfile: str) -> tuple[int, bool]:
-    """The pid of the server running ``caddyfile`` and whether it runs in
-    one process (``supervisor off``); FatalError if none is."""
+def running_pid(caddyfile: str) -> int:
+    """The pid of the server running ``caddyfile``; FatalError if none is."""
     path = control_file(caddyfile)
     try:
         with open(path, encoding="ascii") as f:
-            lines = f.read().splitlines()
-        pid = int(lines[0].strip())
+            pid = int(f.read().strip())
         os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         raise FatalError(f"no fastsnake is running {os.path.abspath(caddyfile)} (no live "
                          f"control file {path}; a server with 'admin off' writes none)") from None
-    return pid, ONE_PROCESS in lines[1:]
+    return pid
 
 
 def alive(pid: int) -> bool:
@@ -101,17 +93,13 @@ def alive(pid: int) -> bool:
 
 
 def reload(caddyfile: str) -> int:
-    pid, one_process = running_server(caddyfile)
-    if one_process:
-        raise FatalError(f"the server (pid {pid}) runs with 'supervisor off': it has no "
-                         "supervisor to replace its workers, so it cannot reload; restart it "
-                         "(fastsnake stop, then start it again)")
+    pid = running_pid(caddyfile)
     os.kill(pid, signal.SIGHUP)
     return pid
 
 
 def stop(caddyfile: str, wait: float = 60.0) -> int:
-    pid, _ = running_server(caddyfile)
+    pid = running_pid(caddyfile)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

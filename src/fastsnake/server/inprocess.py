@@ -8,8 +8,8 @@ process runtime is refused with a clear message. With ``supervisor off``
 this process is also the one worker of a ``workers_runtime process``
 listener (WSGI on the loop's thread). Signals: SIGINT/SIGTERM (and SIGBREAK
 on Windows) drain and stop; a second SIGINT stops at once; SIGUSR1 reopens
-the log files; SIGHUP, which asks a supervisor to replace its workers, is
-logged and otherwise ignored (there is none to do it).
+the log files; SIGHUP (``supervisor off``) reloads by re-executing this
+process with its listening sockets (server/handover.py).
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from fastsnake.config.model import GENERATED_SOURCE, Config
+from fastsnake.config.model import GENERATED_SOURCE, Config, Listener
 from fastsnake.errors import ConfigError, FatalError
 from fastsnake.routing.logfiles import reopen_files
 from fastsnake.server.certificates import Certificates
+from fastsnake.server.handover import check_apps, exec_again, take_inherited
 from fastsnake.server.listening import bind_socket
 from fastsnake.server.memory import tune_malloc
 from fastsnake.server.plan import plan_for, uses_worker_processes
@@ -56,56 +58,135 @@ def serve_in_process(config: Config) -> int:
                 f"{listener.display_address}: workers_runtime process needs fork, which this "
                 "platform lacks; use workers_runtime thread")
     tune_malloc()
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
-    workers: list[Worker] = []
-    certificates = Certificates()
-    try:
-        certificates.apply(config.auto_https, start=False)
-        for listener in config.listeners:
-            apps = ServedApps(config, listener, loop, plan_for(listener))
-            try:
-                sock = bind_socket(listener.host, listener.port, reuse_port=False)
-            except OSError as exc:
-                raise FatalError(f"cannot listen on {listener.display_address}: "
-                                 f"{exc.strerror or exc}") from exc
-            workers.append(Worker(config, listener, sock, apps, own_signals=False,
-                                  sole_holder=True))
-        ready = set()
-
-        def on_ready(index: int) -> None:
-            ready.add(index)
-            if len(ready) == len(workers):
-                for line in banner_lines(config):
-                    print(line, file=sys.stderr, flush=True)
-                certificates.start()  # the CA work once the listeners serve
-
-        def on_signal(signum: int, frame: Any = None) -> None:
-            for worker in workers:
-                loop.call_soon_threadsafe(worker.request_stop, signum)
-
-        with published_if(config):
-            watch_signals(loop, on_signal)
-            loop.run_until_complete(asyncio.gather(
-                *(worker.serve(lambda index=index: on_ready(index))
-                  for index, worker in enumerate(workers))))
-    finally:
-        certificates.close()
-        loop.close()
-    return 0
+    return InProcessServer(config).run()
 
 
-def watch_signals(loop: asyncio.AbstractEventLoop, on_stop: Callable[[int], None]) -> None:
-    if sys.platform == "win32":
+class InProcessServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.start_dir = os.getcwd()  # before the apps move to their working_dir
+        self.loop = new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.workers: list[Worker] = []
+        # The listening sockets, kept here for a reload to hand over (each
+        # worker serves a duplicate, which its stop closes).
+        self.sockets: dict[Address, socket.socket] = {}
+        self.certificates = Certificates()
+        self.ready: set[int] = set()
+        self.reloading = False
+        self.handing_over = False
+
+    @property
+    def reloadable(self) -> bool:
+        """SIGHUP re-executes this process: with ``supervisor off`` on POSIX
+        (without fork the supervisor's signals do not exist)."""
+        return not self.config.supervised and sys.platform != "win32"
+
+    def run(self) -> int:
+        config, loop = self.config, self.loop
+        inherited = take_inherited() if self.reloadable else {}
+        try:
+            self.certificates.apply(config.auto_https, start=False)
+            for listener in config.listeners:
+                apps = ServedApps(config, listener, loop, plan_for(listener))
+                sock = inherited.pop((listener.host, listener.port), None) or self.bind(listener)
+                self.sockets[(listener.host, listener.port)] = sock
+                self.workers.append(Worker(config, listener,
+                                           sock.dup() if self.reloadable else sock, apps,
+                                           own_signals=False, sole_holder=True))
+            for sock in inherited.values():  # addresses the new Caddyfile dropped
+                sock.close()
+            with published_if(config):
+                self.watch_signals()
+                loop.run_until_complete(asyncio.gather(
+                    *(worker.serve(lambda index=index: self.on_ready(index))
+                      for index, worker in enumerate(self.workers))))
+                if self.handing_over:
+                    self.certificates.close()
+                    loop.close()
+                    log.info("reloading: this process starts again with the new configuration")
+                    exec_again(self.sockets, self.start_dir)  # (the control file stays)
+        finally:
+            self.certificates.close()
+            loop.close()
+        return 0
+
+    @staticmethod
+    def bind(listener: Listener) -> socket.socket:
+        try:
+            return bind_socket(listener.host, listener.port, reuse_port=False)
+        except OSError as exc:
+            raise FatalError(f"cannot listen on {listener.display_address}: "
+                             f"{exc.strerror or exc}") from exc
+
+    def on_ready(self, index: int) -> None:
+        self.ready.add(index)
+        if len(self.ready) == len(self.workers):
+            for line in banner_lines(self.config):
+                print(line, file=sys.stderr, flush=True)
+            self.certificates.start()  # the CA work once the listeners serve
+
+    def on_stop(self, signum: int, frame: Any = None) -> None:
+        self.handing_over = False  # a stop during a reload's drain is a stop
+        for worker in self.workers:
+            worker.sole_holder = True
+            self.loop.call_soon_threadsafe(worker.request_stop, signum)
+
+    def watch_signals(self) -> None:
+        if sys.platform == "win32":
+            for signum in stop_signals():
+                signal.signal(signum, self.on_stop)
+            return
+        # The loop's own handlers: a plain Python handler waits until the loop
+        # next runs Python code, which an idle uvloop may not do for a while.
         for signum in stop_signals():
-            signal.signal(signum, on_stop)
-        return
-    # The loop's own handlers: a plain Python handler waits until the loop
-    # next runs Python code, which an idle uvloop may not do for a while.
-    for signum in stop_signals():
-        loop.add_signal_handler(signum, on_stop, signum)
-    loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)
-    loop.add_signal_handler(signal.SIGHUP, refuse_reload)
+            self.loop.add_signal_handler(signum, self.on_stop, signum)
+        self.loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)
+        self.loop.add_signal_handler(signal.SIGHUP, self.on_reload)
+
+    def on_reload(self) -> None:
+        if not self.reloadable:
+            log.error("SIGHUP: serving without fork, this server cannot reload: restart it")
+        elif self.reloading or self.handing_over:
+            log.info("SIGHUP: a reload is already under way")
+        else:
+            self.reloading = True
+            self.loop.create_task(self.reload())
+
+    async def reload(self) -> None:
+        """SIGHUP: check the new configuration and its apps, then drain and
+        re-execute this process with it (see handover.py)."""
+        try:
+            config = self.config
+            if config.source != GENERATED_SOURCE:
+                from fastsnake.config.loader import load_config
+
+                # (relative to where fastsnake started: the apps moved the cwd)
+                config = load_config(os.path.join(self.start_dir, config.source))
+            if config.supervised or config.interpreter != self.config.interpreter:
+                log.error("SIGHUP: the new configuration %s; that needs a restart, keeping "
+                          "the old one", "starts a supervisor" if config.supervised
+                          else "names another python_path")
+                return
+            failure = await check_apps(config)
+            if failure is not None:
+                log.error("SIGHUP: the new configuration's apps do not load, keeping the old "
+                          "one: %s", failure)
+                return
+        except FatalError as exc:
+            log.error("SIGHUP: the new configuration does not load, keeping the old one: %s",
+                      exc)
+            return
+        finally:
+            self.reloading = False
+        log.info("SIGHUP: configuration checked; draining, then restarting this process")
+        self.handing_over = True
+        for worker in self.workers:
+            worker.sole_holder = False  # the listening socket stays open and queues
+            worker.request_stop(signal.SIGHUP)
+
+
+Address = tuple[str, int]
 
 
 def reopen_log_files() -> None:
@@ -113,17 +194,12 @@ def reopen_log_files() -> None:
     log.info("received SIGUSR1: log files reopen")
 
 
-def refuse_reload() -> None:
-    log.error("SIGHUP: this server runs with 'supervisor off', which cannot replace its "
-              "workers: restart fastsnake to load a new configuration")
-
-
 def published_if(config: Config) -> contextlib.AbstractContextManager[object]:
-    """The control file, so that ``fastsnake stop`` reaches this server (and
-    ``fastsnake reload`` says why it cannot); none without fork, where the
-    supervisor's signals do not exist, or with ``admin off``."""
+    """The control file, so that ``fastsnake stop`` and ``fastsnake reload``
+    reach this server; none without fork, where the supervisor's signals do
+    not exist, or with ``admin off``."""
     if not config.admin or config.source == GENERATED_SOURCE or not uses_worker_processes():
         return contextlib.nullcontext()
     from fastsnake.server.control import published
 
-    return published(config.source, one_process=True)
+    return published(config.source)

@@ -7,6 +7,8 @@ when the Caddyfile says ``supervisor off``.
 
 from __future__ import annotations
 
+import os
+
 from fastsnake.config.model import Config, Runtime
 from fastsnake.errors import ConfigError
 from fastsnake.server.plan import uses_worker_processes
@@ -16,6 +18,13 @@ def serve(config: Config) -> int:
     """Serve a config until stopped: worker processes under a supervisor
     where there is fork, else everything in this process."""
     if uses_worker_processes() and config.supervised:
+        if os.environ.get("FASTSNAKE_HANDOVER"):
+            # A one-process server re-executed for a reload whose Caddyfile
+            # changed again meanwhile (no more supervisor off): the handed
+            # over sockets would keep the supervisor from binding its own.
+            from fastsnake.server.handover import close_inherited
+
+            close_inherited()
         # Only here: a server in one process needs none of the supervisor.
         from fastsnake.server.supervisor import Supervisor
 
