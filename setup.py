@@ -71,6 +71,36 @@ class fastsnake_build_ext(build_ext):
         )
         super().finalize_options()
 
+    def run(self):
+        super().run()
+        self.build_watchdog()
+
+    def build_watchdog(self):
+        """csrc/watchdog.c as the program fastsnake-watchdog next to the
+        extensions (``supervisor watchdog``). Statically linked where the C
+        library allows it: a few hundred KiB of RSS less than a dynamic one.
+        A failure is only a warning: the server refuses that option then."""
+        from setuptools.errors import CompileError, LinkError
+
+        if sys.platform == "win32":
+            return
+        target = SRC if self.inplace else os.path.join(self.build_lib, "fastsnake")
+        os.makedirs(target, exist_ok=True)
+        try:
+            objects = self.compiler.compile(["csrc/watchdog.c"], output_dir=self.build_temp,
+                                            extra_postargs=["-O2"])
+        except CompileError as exc:
+            self.warn(f"fastsnake-watchdog not built: {exc}")
+            return
+        for flags in (["-static", "-s"], ["-s"]):  # -s: no symbols, a smaller file
+            try:
+                self.compiler.link_executable(objects, "fastsnake-watchdog", output_dir=target,
+                                              extra_postargs=flags)
+                return
+            except LinkError as exc:
+                failure = exc
+        self.warn(f"fastsnake-watchdog not built: {failure}")
+
 
 setup(
     ext_modules=[

@@ -3,9 +3,10 @@
     python bench/memory.py [--uvicorn-python PY] [--requests N] [--rounds N]
 
 Starts each server in turn on the hello apps of bench/apps (fastsnake with
-``workers 1`` on the WSGI and on the ASGI hello, under its supervisor and
-with ``supervisor off``, in one process; uvicorn on the ASGI hello, one
-process), sends N keep-alive requests so that every lazy path has run,
+``workers 1`` on the WSGI and on the ASGI hello, under its supervisor, with
+``supervisor off`` (one process) and with ``supervisor watchdog`` (one
+process under the C watchdog); uvicorn on the ASGI hello, one process),
+sends N keep-alive requests so that every lazy path has run,
 then reads /proc/<pid>/smaps_rollup of the server's whole process tree
 (fastsnake: the supervisor and its worker). It prints, per server, each
 process's RSS and PSS and their sums. RSS counts a page shared by two
@@ -134,7 +135,7 @@ def report(name: str, usages: list[Usage]) -> str:
     parts = [f"{u.role} {u.rss_kib / 1024:.1f}/{u.pss_kib / 1024:.1f}" for u in usages]
     rss = sum(u.rss_kib for u in usages) / 1024
     pss = sum(u.pss_kib for u in usages) / 1024
-    return f"{name:<24} RSS {rss:6.1f} MB  PSS {pss:6.1f} MB   ({', '.join(parts)}; RSS/PSS MB)"
+    return f"{name:<28} RSS {rss:6.1f} MB  PSS {pss:6.1f} MB   ({', '.join(parts)}; RSS/PSS MB)"
 
 
 def default_uvicorn() -> str | None:
@@ -154,7 +155,8 @@ def main() -> int:
     rows: dict[str, list[list[Usage]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            for interface, supervised in itertools.product(("wsgi", "asgi"), (True, False)):
+            for interface, mode in itertools.product(("wsgi", "asgi"), ("on", "off", "watchdog")):
+                supervised = mode == "on"
                 if not supervised and args.workers != 1:
                     continue  # one process is one worker
                 port = free_port()
@@ -162,13 +164,13 @@ def main() -> int:
                 caddyfile.write_text(CADDYFILE.format(
                     port=port, interface=interface, module=f"{interface}_apps", apps=APPS,
                     workers=args.workers,
-                    options="" if supervised else "{\n    supervisor off\n}"))
+                    options="" if supervised else f"{{\n    supervisor {mode}\n}}"))
                 argv = [sys.executable, "-m", "fastsnake", "run", "--config", str(caddyfile)]
                 name = f"fastsnake {interface} w{args.workers}" + (
-                    "" if supervised else " off")
+                    "" if supervised else f" {mode}")
                 rows.setdefault(name, []).append(
                     measure("fastsnake", argv, port, args.requests, tmp,
-                            args.workers if supervised else 0))
+                            {"on": args.workers, "off": 0, "watchdog": 1}[mode]))
             if args.uvicorn_python:
                 port = free_port()
                 argv = [args.uvicorn_python, "-m", "uvicorn", "asgi_apps:hello", "--host",

@@ -186,6 +186,11 @@ def notices_shown() -> Iterator[None]:
     over plain HTTP where Caddy would use HTTPS...) go to stderr: the
     server's own logging is only set up after the load, and without a
     handler Python would drop them."""
+    if os.environ.get("FASTSNAKE_HANDOVER"):
+        # A run that takes over listening sockets (a reload's re-exec, the
+        # watchdog's server): the run before it has shown them already.
+        yield
+        return
     logger = logging.getLogger("fastsnake")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fastsnake: %(message)s"))

@@ -77,6 +77,8 @@ DEFERRED = {
         "a server in one process (supervisor off, no fork) loads none of the supervisor",
     ("fastsnake.server.inprocess", "fastsnake.server.control"):
         "the control file (and tempfile with it) only where fork exists and admin is on",
+    ("fastsnake.server.serve", "fastsnake.server.watchdog"):
+        "supervisor watchdog only: it brings the handover (and asyncio) with it",
     ("fastsnake.server.serve", "fastsnake.server.handover"):
         "only after a reload's re-exec that found a supervised Caddyfile: it brings asyncio",
     ("fastsnake.server.inprocess", "fastsnake.config.loader"):

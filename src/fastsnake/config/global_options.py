@@ -58,7 +58,8 @@ class GlobalOptions:
     order: tuple[tuple[str, str, str], ...] = ()  # (directive, position, other)
     client_ip: ClientIPPolicy | None = None       # servers { trusted_proxies ... }
     admin: bool = True                            # admin off: no control file
-    supervisor_off: str = ""                      # "file:line" of supervisor off; "": on
+    supervisor: str = "on"                        # on, off or watchdog
+    supervisor_at: str = ""                       # "file:line" of the supervisor option
     https: HttpsOptions = field(default_factory=HttpsOptions)  # automatic HTTPS's options
 
 
@@ -99,9 +100,9 @@ def parse_global_options(segments: tuple[Segment, ...]) -> GlobalOptions:
                     pass  # the admin block's own options: all about that API
         elif name == "supervisor":
             value = expect_one_arg(d)
-            if value not in ("on", "off"):
-                d.errf("supervisor must be 'on' or 'off', got '%s'", value)
-            options = replace(options, supervisor_off=d.token().location if value == "off" else "")
+            if value not in ("on", "off", "watchdog"):
+                d.errf("supervisor must be 'on', 'off' or 'watchdog', got '%s'", value)
+            options = replace(options, supervisor=value, supervisor_at=d.token().location)
         elif name == "order":
             options = replace(options, order=(*options.order, _order(d)))
         elif name == "log":

@@ -95,11 +95,13 @@ def parse_config(text: str, filename: str) -> Config:
     interpreter = _interpreter(sites)
     listeners = tuple(_listener(port, tuple(group), runtime, binds[port][0])
                       for port, group in sites.items())
-    if options.supervisor_off:
-        listeners = one_process_listeners(listeners, options.supervisor_off)
+    if options.supervisor != "on":
+        listeners = one_process_listeners(listeners, options.supervisor,
+                                          options.supervisor_at)
     return Config(
         listeners=listeners,
-        supervised=not options.supervisor_off,
+        supervised=options.supervisor == "on",
+        watchdog=options.supervisor == "watchdog",
         grace_period=options.grace_period,
         timeouts=options.timeouts,
         limits=options.limits,

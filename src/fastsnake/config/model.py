@@ -225,6 +225,7 @@ class Config:
     server_log: Any = None           # accesslog.ServerLogSpec of the global ``log`` option
     client_ip: ClientIPPolicy | None = None  # trusted proxies; None: the peer is the client
     admin: bool = True               # admin off: fastsnake reload/stop cannot reach it
-    supervised: bool = True          # supervisor off: everything in one process
+    supervised: bool = True          # supervisor off/watchdog: everything in one process
+    watchdog: bool = False           # supervisor watchdog: that process under a C watchdog
     auto_https: Any = None           # certs.policy.AutoHttps: certificates fastsnake manages
     interpreter: str = ""            # python_path: the Python to run under, if not this one

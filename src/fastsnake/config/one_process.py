@@ -1,13 +1,14 @@
-"""``supervisor off``: the whole server in the process that ``fastsnake`` started.
+"""``supervisor off`` and ``supervisor watchdog``: the whole server in one process.
 
 A supervisor costs a Python interpreter of its own (about 19 MB of RSS with
 the Caddyfile loaded, 8 MB at the very least); a single-process server
-saves it, as uvicorn does with one worker, and gives up what only a
-supervisor can do: restart a worker that died, replace a worker beside
+saves it, as uvicorn does with one worker, and gives up what only a Python
+supervisor can do: replace a worker beside
 the old one (``max_requests``, autoreload in the process runtime) and run
 several worker processes. What needs those is refused here, at the line
 that asks for it, rather than silently doing less. (A reload re-executes
-the process instead: server/handover.py.)
+the process instead: server/handover.py. With ``watchdog`` a C program of
+a few hundred KiB starts the process again if it dies: server/watchdog.py.)
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from fastsnake.config.model import Listener, PythonApp, Runtime
 from fastsnake.errors import CaddyfileError
 
 
-def one_process_listeners(listeners: tuple[Listener, ...],
-                          option: str) -> tuple[Listener, ...]:
-    """Every listener served by one process; ``option`` is the "file:line"
-    of ``supervisor off``, which errors name."""
+def one_process_listeners(listeners: tuple[Listener, ...], mode: str,
+                          location: str) -> tuple[Listener, ...]:
+    """Every listener served by one process; ``mode`` (off or watchdog) and
+    ``location`` ("file:line") are the supervisor option's, which errors name."""
+    option = f"'supervisor {mode}' at {location}"
     return tuple(_one_process(listener, option) for listener in listeners)
 
 
@@ -41,6 +43,6 @@ def _one_process(listener: Listener, option: str) -> Listener:
 
 def _refuse(app: PythonApp, option: str, why: str) -> None:
     file, _, line = app.location.rpartition(":")
-    raise CaddyfileError(f"{why}, which needs the supervisor; 'supervisor off' at {option} "
-                         "serves everything in one process",
+    raise CaddyfileError(f"{why}, which needs the supervisor; {option} serves everything "
+                         "in one process",
                          file, int(line) if line.isdigit() else 0)

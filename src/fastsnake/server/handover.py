@@ -68,14 +68,19 @@ def close_inherited() -> None:
 def exec_again(sockets: dict[Address, socket.socket], start_dir: str) -> NoReturn:
     """Replace this process with a new run of its own command line, handing
     over ``sockets`` (the listening sockets, still open and queueing)."""
+    os.chdir(start_dir)  # the apps moved to their working_dir; argv may be relative
+    exec_command([sys.executable, *sys.orig_argv[1:]], sockets)
+
+
+def exec_command(argv: list[str], sockets: dict[Address, socket.socket]) -> NoReturn:
+    """Replace this process with ``argv``, handing over ``sockets``."""
     for sock in sockets.values():
         sock.set_inheritable(True)
     os.environ[ENV] = json.dumps([[host, port, sock.fileno()]
                                   for (host, port), sock in sockets.items()])
-    os.chdir(start_dir)  # the apps moved to their working_dir; argv may be relative
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os.execv(argv[0], argv)
 
 
 async def check_apps(config: Config) -> str | None:

@@ -23,14 +23,15 @@ import socket
 import sys
 from typing import Any
 
-from fastsnake.config.model import GENERATED_SOURCE, Config, Listener
+from fastsnake.config.model import GENERATED_SOURCE, Config
 from fastsnake.errors import ConfigError, FatalError
 from fastsnake.routing.logfiles import reopen_files
 from fastsnake.server.certificates import Certificates
 from fastsnake.server.handover import check_apps, exec_again, take_inherited
-from fastsnake.server.listening import bind_socket
+from fastsnake.server.listening import listen_on
 from fastsnake.server.memory import tune_malloc
 from fastsnake.server.plan import plan_for, uses_worker_processes
+from fastsnake.server.watchdog import report_ready
 from fastsnake.server.worker import (
     ServedApps,
     Worker,
@@ -89,7 +90,7 @@ class InProcessServer:
             self.certificates.apply(config.auto_https, start=False)
             for listener in config.listeners:
                 apps = ServedApps(config, listener, loop, plan_for(listener))
-                sock = inherited.pop((listener.host, listener.port), None) or self.bind(listener)
+                sock = inherited.pop((listener.host, listener.port), None) or listen_on(listener)
                 self.sockets[(listener.host, listener.port)] = sock
                 self.workers.append(Worker(config, listener,
                                            sock.dup() if self.reloadable else sock, apps,
@@ -111,20 +112,14 @@ class InProcessServer:
             loop.close()
         return 0
 
-    @staticmethod
-    def bind(listener: Listener) -> socket.socket:
-        try:
-            return bind_socket(listener.host, listener.port, reuse_port=False)
-        except OSError as exc:
-            raise FatalError(f"cannot listen on {listener.display_address}: "
-                             f"{exc.strerror or exc}") from exc
-
     def on_ready(self, index: int) -> None:
         self.ready.add(index)
         if len(self.ready) == len(self.workers):
             for line in banner_lines(self.config):
                 print(line, file=sys.stderr, flush=True)
             self.certificates.start()  # the CA work once the listeners serve
+            if self.config.watchdog:
+                report_ready()
 
     def on_stop(self, signum: int, frame: Any = None) -> None:
         self.handing_over = False  # a stop during a reload's drain is a stop

@@ -30,7 +30,8 @@ def banner_lines(config: Config) -> list[str]:
     for listener in config.listeners:
         plan = plan_for(listener)
         apps = ", ".join(f"{a.target} ({a.interface.value})" for a in listener.apps) or "none"
-        workers = plan.processes if config.supervised else "1 (supervisor off)"
+        workers = plan.processes if config.supervised else (
+            f"1 (supervisor {'watchdog' if config.watchdog else 'off'})")
         lines.append(f"fastsnake: serving {listener.scheme}://{listener.display_address} "
                      f"runtime={listener.runtime.value} workers={workers} apps={apps}")
     return lines

@@ -31,6 +31,9 @@ import socket
 import struct
 import sys
 
+from fastsnake.config.model import Listener
+from fastsnake.errors import FatalError
+
 LISTEN_BACKLOG = 2048
 
 # <linux/filter.h>; SO_ATTACH_FILTER is 26 on every architecture Python
@@ -154,6 +157,16 @@ def bind_socket(host: str, port: int, reuse_port: bool = True,
         sock.close()
         raise
     return sock
+
+
+def listen_on(listener: Listener) -> socket.socket:
+    """A listener's socket bound (without SO_REUSEPORT: one process serves
+    it), or a FatalError that names the address."""
+    try:
+        return bind_socket(listener.host, listener.port, reuse_port=False)
+    except OSError as exc:
+        raise FatalError(f"cannot listen on {listener.display_address}: "
+                         f"{exc.strerror or exc}") from exc
 
 
 def refuse_new_connections(sock: socket.socket) -> bool:

@@ -29,6 +29,11 @@ def serve(config: Config) -> int:
         from fastsnake.server.supervisor import Supervisor
 
         return Supervisor(config).run()
+    if config.watchdog and uses_worker_processes():
+        from fastsnake.server.watchdog import is_watched, watch
+
+        if not is_watched():
+            watch(config)  # execs the watchdog, which runs this command again
     for listener in config.listeners:
         if listener.runtime is Runtime.GEVENT:
             # A gevent worker monkey-patches its whole process, which

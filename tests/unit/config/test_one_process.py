@@ -55,7 +55,8 @@ def test_what_needs_a_supervisor_is_refused_where_it_is_asked(tmp_path, lines, w
 
 
 @pytest.mark.parametrize(("value", "error"), [
-    ("maybe", "<dir>/Caddyfile:2: supervisor must be 'on' or 'off', got 'maybe'"),
+    ("maybe", "<dir>/Caddyfile:2: supervisor must be 'on', 'off' or 'watchdog', got "
+              "'maybe'"),
     ("", "<dir>/Caddyfile:2: wrong argument count or unexpected line ending after "
          "'supervisor'"),
 ])
