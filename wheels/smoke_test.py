@@ -99,6 +99,9 @@ def check_installed() -> None:
         except ImportError as exc:
             raise SmokeFailure(f"cannot import the compiled module {name}: {exc}") from exc
         say(f"imported {name} ({pathlib.Path(module.__file__ or '?').name})")
+    watchdog = package_dir / "fastsnake-watchdog"  # supervisor watchdog's program
+    if sys.platform != "win32" and not os.access(watchdog, os.X_OK):
+        raise SmokeFailure(f"the installed package lacks the program {watchdog}")
     check_console_script(fastsnake.__version__)
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         gil = sys._is_gil_enabled()  # type: ignore[attr-defined]
