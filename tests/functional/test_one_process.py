@@ -153,6 +153,11 @@ def reload_and_stop(server: RunningServer, caddyfile, tmp_path) -> None:
     server.signal(signal.SIGHUP)
     assert server.wait_for_text("apps do not load, keeping the old one", start=mark)
     assert "three" in server.log
+    caddyfile.write_text((RELOADED % (server.port, "one")).replace("off", "watchdog"))
+    mark = len(server.lines)
+    server.signal(signal.SIGHUP)
+    assert server.wait_for_text("switches between 'supervisor off' and 'supervisor watchdog'; "
+                                "that needs a restart", start=mark)
     caddyfile.write_text(f":{server.port} {{\n    bogus\n}}\n")
     mark = len(server.lines)
     server.signal(signal.SIGHUP)

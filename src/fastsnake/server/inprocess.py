@@ -158,10 +158,10 @@ class InProcessServer:
 
                 # (relative to where fastsnake started: the apps moved the cwd)
                 config = load_config(os.path.join(self.start_dir, config.source))
-            if config.supervised or config.interpreter != self.config.interpreter:
+            change = restart_needed(self.config, config)
+            if change:
                 log.error("SIGHUP: the new configuration %s; that needs a restart, keeping "
-                          "the old one", "starts a supervisor" if config.supervised
-                          else "names another python_path")
+                          "the old one", change)
                 return
             failure = await check_apps(config)
             if failure is not None:
@@ -182,6 +182,17 @@ class InProcessServer:
 
 
 Address = tuple[str, int]
+
+
+def restart_needed(old: Config, new: Config) -> str:
+    """What in ``new`` a re-executed process cannot take over ("": nothing)."""
+    if new.supervised:
+        return "starts a supervisor"
+    if new.watchdog != old.watchdog:
+        return "switches between 'supervisor off' and 'supervisor watchdog'"
+    if new.interpreter != old.interpreter:
+        return "names another python_path"
+    return ""
 
 
 def reopen_log_files() -> None:
