@@ -175,3 +175,15 @@ def test_a_refused_combination_exits_1_with_the_line(serve, tmp_path):
     assert server.proc.wait(30) == 1
     assert (f"{tmp_path / 'Caddyfile'}:13: workers 4 needs worker processes, which needs the "
             "supervisor") in server.log
+
+
+@pytest.mark.parametrize("mode", ["off", "watchdog"])
+def test_apps_slower_than_start_timeout_are_a_startup_failure(serve, tmp_path, mode):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "apps.py").write_text("import time\ntime.sleep(30)\n" + APPS)
+    server = serve((RELOADED.replace("%d", "$PORT") % "one").replace(
+        "working_dir app", "working_dir app\n        start_timeout 1s").replace(
+        "supervisor off", f"supervisor {mode}"), wait=False)
+    assert server.proc.wait(20) == 1  # an import that hangs: the timer runs in a thread
+    assert "the apps were not ready within start_timeout 1s" in server.log
+    assert "fastsnake: serving" not in server.log

@@ -21,6 +21,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from fastsnake.config.model import GENERATED_SOURCE, Config
@@ -30,7 +32,7 @@ from fastsnake.server.certificates import Certificates
 from fastsnake.server.handover import check_apps, exec_again, take_inherited
 from fastsnake.server.listening import listen_on
 from fastsnake.server.memory import tune_malloc
-from fastsnake.server.plan import plan_for, uses_worker_processes
+from fastsnake.server.plan import plan_for, start_timeout, uses_worker_processes
 from fastsnake.server.watchdog import report_ready
 from fastsnake.server.worker import (
     ServedApps,
@@ -76,6 +78,7 @@ class InProcessServer:
         self.ready: set[int] = set()
         self.reloading = False
         self.handing_over = False
+        self.start_timer: threading.Timer | None = None
 
     @property
     def reloadable(self) -> bool:
@@ -97,7 +100,7 @@ class InProcessServer:
                                            own_signals=False, sole_holder=True))
             for sock in inherited.values():  # addresses the new Caddyfile dropped
                 sock.close()
-            with published_if(config):
+            with published_if(config), self.start_deadline():
                 self.watch_signals()
                 loop.run_until_complete(asyncio.gather(
                     *(worker.serve(lambda index=index: self.on_ready(index))
@@ -112,9 +115,36 @@ class InProcessServer:
             loop.close()
         return 0
 
+    @contextlib.contextmanager
+    def start_deadline(self) -> Iterator[None]:
+        """start_timeout: apps not ready in time are a startup failure (exit
+        code 1), as a worker is under the supervisor. A thread keeps the
+        time, since an import that hangs holds the loop's thread too."""
+        limits = [start_timeout(listener) for listener in self.config.listeners]
+        if not limits or any(limit is None for limit in limits):
+            yield
+            return
+        limit = max(limit for limit in limits if limit is not None)
+
+        def too_slow() -> None:
+            if len(self.ready) < len(self.workers):
+                log.error("the apps were not ready within start_timeout %gs; stopping", limit)
+                sys.stderr.flush()
+                os._exit(1)  # as fastsnake's exit on any startup failure
+
+        self.start_timer = threading.Timer(limit, too_slow)
+        self.start_timer.daemon = True
+        self.start_timer.start()
+        try:
+            yield
+        finally:
+            self.start_timer.cancel()
+
     def on_ready(self, index: int) -> None:
         self.ready.add(index)
         if len(self.ready) == len(self.workers):
+            if self.start_timer is not None:
+                self.start_timer.cancel()
             for line in banner_lines(self.config):
                 print(line, file=sys.stderr, flush=True)
             self.certificates.start()  # the CA work once the listeners serve
