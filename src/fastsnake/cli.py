@@ -153,9 +153,11 @@ def add_serve_parser(commands: Any) -> None:
                      help="one line per request on stderr, in Caddy's JSON format; log")
     sub.add_argument("--debug", action="store_true",
                      help="verbose logging; the global debug option")
-    sub.add_argument("--no-supervisor", action="store_true",
-                     help="serve in this one process, with no supervisor to restart or "
-                          "replace it (one worker); the global supervisor off")
+    sub.add_argument("--supervisor", choices=["on", "off", "watchdog"], default="on",
+                     help="on (the default): a supervisor process and its workers; off: "
+                          "this one process serves (one worker, as uvicorn); watchdog: that "
+                          "process under a small C watchdog that restarts it; the global "
+                          "supervisor option")
     sub.add_argument("--print-caddyfile", action="store_true",
                      help="print the equivalent Caddyfile and exit, without serving")
 
@@ -243,7 +245,7 @@ def serve(args: argparse.Namespace) -> int:
         interface=Interface(args.interface) if args.interface else None,
         listen=args.listen, workers=args.workers, runtime=args.runtime, threads=args.threads,
         reload=args.reload, lifespan=args.lifespan, working_dir=args.working_dir,
-        debug=args.debug, one_process=args.no_supervisor, access_log=args.access_log)
+        debug=args.debug, supervisor=args.supervisor, access_log=args.access_log)
     with notices_shown():
         text, config = load(options)
     if args.print_caddyfile:

@@ -49,8 +49,11 @@ CASES = [
      "\t\tlifespan on\n\t}\n}\n"),
     (["app:app", "--wsgi", "-w", "4", "--threads", "8", "--listen", "0.0.0.0:8000"],
      ':8000 {\n\tpython {\n\t\tmodule_wsgi "app:app"\n\t\tworkers 4\n\t\tthreads 8\n\t}\n}\n'),
-    (["app:app", "--wsgi", "--no-supervisor", "--debug"],
+    (["app:app", "--wsgi", "--supervisor", "off", "--debug"],
      '{\n\tdebug\n\tsupervisor off\n}\n:8000 {\n\tpython {\n\t\tmodule_wsgi "app:app"\n'
+     "\t}\n}\n"),
+    (["app:app", "--wsgi", "--supervisor", "watchdog"],
+     '{\n\tsupervisor watchdog\n}\n:8000 {\n\tpython {\n\t\tmodule_wsgi "app:app"\n'
      "\t}\n}\n"),
     # A host is a Host matcher in a Caddyfile, never a bind address: dropped.
     (["mysite.wsgi:application", "--wsgi", "--listen", "127.0.0.1:8001", "--runtime",
@@ -92,7 +95,7 @@ def test_serve_builds_the_config_of_the_equivalent_caddyfile(tmp_path, argv, exp
     args = cli.build_parser().parse_args(["serve", *argv])
     options = ServeOptions(args.target, Interface(args.interface), args.listen, args.workers,
                            args.runtime, args.threads, args.reload, args.lifespan,
-                           args.working_dir, debug=args.debug, one_process=args.no_supervisor)
+                           args.working_dir, debug=args.debug, supervisor=args.supervisor)
     text, config = load(options, log=lambda line: None)
     assert text == HEADER + expected
     assert config.source == SOURCE_NAME
