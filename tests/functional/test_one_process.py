@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.functional.test_reload import Hammer, wait_for_version
+from tests.functional.test_sighup import APPS  # apps:one and apps:two
 from tests.server import RunningServer, free_port
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and fork")
@@ -89,16 +90,6 @@ def test_sigusr1_reopens_the_access_log(serve, tmp_path):
     reopened = (tmp_path / "access.log").read_text()
     assert "after" in reopened and "before" not in reopened
 
-
-APPS = """
-def one(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"one"]
-
-def two(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"two"]
-"""
 
 RELOADED = """{
     supervisor off

@@ -26,11 +26,17 @@ def test_supervisor_off_is_one_process_of_the_process_runtime(tmp_path):
     assert plan_for(config.listeners[0]).wsgi_threads is None  # WSGI on the loop, as a worker
 
 
-@pytest.mark.parametrize(("options", "supervised"), [("", True), ("supervisor on", True)])
-def test_supervisor_on_is_the_default(tmp_path, options, supervised):
+@pytest.mark.parametrize("options", ["", "supervisor on"])
+def test_supervisor_on_is_the_default(tmp_path, options):
     config = build(tmp_path, f"{{\n\t{options}\n}}\n" + site("\t\tworkers 3\n"))
-    assert config.supervised is supervised
+    assert (config.supervised, config.watchdog) == (True, False)
     assert config.listeners[0].workers == 3
+
+
+def test_supervisor_watchdog_is_one_process_under_the_watchdog(tmp_path):
+    config = build(tmp_path, "{\n\tsupervisor watchdog\n}\n" + site(""))
+    assert (config.supervised, config.watchdog) == (False, True)
+    assert config.listeners[0].workers == 1
 
 
 def test_thread_runtime_keeps_its_pool_and_autoreload(tmp_path):
